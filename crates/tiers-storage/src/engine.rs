@@ -1,0 +1,904 @@
+//! The engine: opening and recovering a data directory, committing write
+//! sets, publishing snapshots, the background writer, and checkpoints.
+//!
+//! Concurrency, and which waits are which (the book's latches vs locks):
+//! - *Short latches* (plain mutexes held for map or queue updates, never
+//!   across I/O except where noted): the buffer pool's map, the journal
+//!   buffer, the snapshot registry.
+//! - *The commit lock* (a queued mutex): one commit at a time applies its
+//!   write set to pages and appends its journal record. It is held for
+//!   microseconds per small commit and never while waiting for fsync, so
+//!   committers queue briefly here and then share the journal's fsync.
+//! - *Transaction isolation* needs no locks at all: readers see immutable
+//!   copy-on-write snapshots, and writers buffer their changes and are
+//!   checked at commit (first committer wins).
+//! - *The checkpoint lock*: one checkpoint at a time.
+//!
+//! Lock order: commit lock → snapshot registry; checkpoint lock → commit lock.
+//!
+//! Visibility: a commit's new version becomes visible to new snapshots only
+//! once its journal record is durable, so nobody ever reads data a crash
+//! could take back.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crate::alloc::{Allocator, FIRST_DATA_PAGE};
+use crate::batch::Batch;
+use crate::btree::node::Limits;
+use crate::catalog;
+use crate::config::{Config, Durability};
+use crate::error::{Error, Result};
+use crate::hash::HashLimits;
+use crate::journal::{self, Journal};
+use crate::meta::{self, Meta};
+use crate::metrics::{self, Metrics, MetricsSnapshot};
+use crate::page::{PageKind, PageNo};
+use crate::pool::BufferPool;
+use crate::record::{self, Op};
+use crate::vfs::{OsVfs, Vfs, VfsFile};
+
+/// Name of the data file inside a data directory.
+pub const DATA_FILE: &str = "data.tdb";
+/// Name of the journal directory inside a data directory.
+pub const JOURNAL_DIR: &str = "journal";
+const LOCK_FILE: &str = "LOCK";
+
+/// One committed state of the database: what a snapshot sees.
+#[derive(Debug)]
+pub(crate) struct Version {
+    pub lsn: u64,
+    pub catalog_root: Option<PageNo>,
+}
+
+/// Commit-lock state.
+struct Writer {
+    latest: Arc<Version>,
+    alloc: Allocator,
+    /// Keys written by recent commits, for first-committer-wins checks.
+    history: VecDeque<(u64, Arc<HashSet<Vec<u8>>>)>,
+}
+
+/// Who is reading what.
+pub(crate) struct Snapshots {
+    visible: Arc<Version>,
+    unpublished: VecDeque<Arc<Version>>,
+    readers: BTreeMap<u64, usize>,
+    writers: BTreeMap<u64, usize>,
+}
+
+struct CheckpointState {
+    id: u64,
+    journal_bytes_at: u64,
+    at: Instant,
+}
+
+pub(crate) struct Shared {
+    pub config: Config,
+    data: Arc<dyn VfsFile>,
+    pub pool: BufferPool,
+    journal: Journal,
+    pub limits: Limits,
+    pub hash_limits: HashLimits,
+    pub page_size: usize,
+    writer: Mutex<Writer>,
+    snapshots: Mutex<Snapshots>,
+    checkpoint: Mutex<CheckpointState>,
+    checkpoint_lsn: AtomicU64,
+    pub metrics: Arc<Metrics>,
+    poisoned: Mutex<Option<String>>,
+    shutdown: Mutex<bool>,
+    wake: Condvar,
+    closed: AtomicBool,
+    _lock: Option<std::fs::File>,
+}
+
+/// An open storage engine over one data directory.
+pub struct Engine {
+    shared: Arc<Shared>,
+    background: Option<JoinHandle<()>>,
+}
+
+/// A registration of a snapshot in use; unregisters on drop.
+pub(crate) struct SnapshotGuard {
+    shared: Arc<Shared>,
+    lsn: u64,
+    writer: bool,
+}
+
+impl Drop for SnapshotGuard {
+    fn drop(&mut self) {
+        let mut s = self.shared.snapshots();
+        let map = if self.writer {
+            &mut s.writers
+        } else {
+            &mut s.readers
+        };
+        if let Some(n) = map.get_mut(&self.lsn) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.lsn);
+            }
+        }
+    }
+}
+
+/// What a checkpoint did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    /// The checkpoint's id.
+    pub id: u64,
+    /// The LSN it covers.
+    pub lsn: u64,
+    /// Dirty pages written.
+    pub pages_written: usize,
+}
+
+impl Engine {
+    /// Opens (creating if empty) the data directory `dir` on the real file
+    /// system, holding its lock file so no second process can open it.
+    pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Engine> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating data directory {}", dir.display()), e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(format!("opening {}", lock_path.display()), e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_path_buf())),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(format!("locking {}", lock_path.display()), e));
+            }
+        }
+        Self::open_inner(dir, config, Arc::new(OsVfs), Some(lock))
+    }
+
+    /// Opens a data directory through any [`Vfs`] (fault injection, simulation).
+    pub fn open_with_vfs(
+        dir: impl AsRef<Path>,
+        config: Config,
+        vfs: Arc<dyn Vfs>,
+    ) -> Result<Engine> {
+        Self::open_inner(dir.as_ref(), config, vfs, None)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        config: Config,
+        vfs: Arc<dyn Vfs>,
+        lock: Option<std::fs::File>,
+    ) -> Result<Engine> {
+        let started = Instant::now();
+        config.validate()?;
+        let journal_dir = dir.join(JOURNAL_DIR);
+        let io = |what: &str, p: &Path| {
+            let msg = format!("{what} {}", p.display());
+            move |e| Error::io(msg, e)
+        };
+        vfs.create_dir_all(dir).map_err(io("creating", dir))?;
+        vfs.create_dir_all(&journal_dir)
+            .map_err(io("creating", &journal_dir))?;
+        vfs.sync_dir(dir).map_err(io("syncing", dir))?;
+        let data_path = dir.join(DATA_FILE);
+        let data = vfs
+            .open(&data_path, true)
+            .map_err(io("opening", &data_path))?;
+        let len = data.len().map_err(io("reading", &data_path))?;
+        let meta = if len == 0 {
+            // Both slots start valid (ids 0 and 1); checkpoint n writes slot n % 2.
+            let mut meta = Meta {
+                page_size: config.page_size,
+                checkpoint_id: 0,
+                lsn: 0,
+                catalog_root: None,
+                high_water: FIRST_DATA_PAGE,
+                freelist_head: None,
+                freelist_count: 0,
+            };
+            data.write_at(&meta.encode(0), 0)
+                .map_err(io("initialising", &data_path))?;
+            meta.checkpoint_id = 1;
+            data.write_at(&meta.encode(1), config.page_size as u64)
+                .map_err(io("initialising", &data_path))?;
+            data.sync().map_err(io("syncing", &data_path))?;
+            vfs.sync_dir(dir).map_err(io("syncing", dir))?;
+            meta
+        } else {
+            meta::read_meta(&*data, &data_path)?.0
+        };
+        let page_size = meta.page_size;
+        let file_pages = len / page_size as u64;
+        if meta.high_water > file_pages.max(FIRST_DATA_PAGE) && len != 0 {
+            return Err(Error::BadDirectory {
+                dir: dir.to_path_buf(),
+                detail: format!(
+                    "checkpoint {} needs {} pages but {} has only {file_pages} (the file was truncated)",
+                    meta.checkpoint_id,
+                    meta.high_water,
+                    data_path.display()
+                ),
+            });
+        }
+        if len > meta.high_water * page_size as u64 {
+            // Pages written after the checkpoint belong to no durable tree.
+            data.set_len(meta.high_water * page_size as u64)
+                .map_err(io("truncating", &data_path))?;
+        }
+        let metrics = Arc::new(Metrics::default());
+        let pool = BufferPool::new(
+            data.clone(),
+            data_path.clone(),
+            page_size,
+            config.cache_bytes,
+            metrics.clone(),
+        );
+        let (free, freelist_pages) = load_freelist(&pool, &meta)?;
+        let mut alloc = Allocator::new(meta.high_water, free);
+        alloc.checkpoint_pages = freelist_pages;
+        let limits = Limits::new(page_size);
+        let hash_limits = HashLimits::new(page_size);
+
+        // Roll forward: replay every committed record after the checkpoint.
+        let mut latest = Version {
+            lsn: meta.lsn,
+            catalog_root: meta.catalog_root,
+        };
+        let mut replayed = 0u64;
+        let summary = journal::scan(&*vfs, &journal_dir, true, |lsn, payload| {
+            if lsn <= latest.lsn {
+                return Ok(());
+            }
+            if lsn != latest.lsn + 1 {
+                return Err(Error::JournalCorrupt {
+                    file: journal_dir.clone(),
+                    offset: 0,
+                    detail: format!(
+                        "the checkpoint ends at lsn {} but the journal resumes at lsn {lsn}: records are missing",
+                        latest.lsn
+                    ),
+                });
+            }
+            let ops = record::decode(payload, lsn)?;
+            let mut batch = Batch::new(&pool, &mut alloc, page_size, lsn);
+            let root = match catalog::apply(
+                &mut batch,
+                &limits,
+                &hash_limits,
+                latest.catalog_root,
+                &ops,
+            ) {
+                Ok(root) => root,
+                Err(e) => {
+                    batch.abort();
+                    return Err(Error::BadRecord {
+                        lsn,
+                        detail: format!("replaying it failed: {e}"),
+                    });
+                }
+            };
+            let sealed = batch.seal();
+            for (no, page) in sealed.pages {
+                pool.install(no, page);
+            }
+            alloc.retire(lsn, sealed.retired);
+            latest = Version {
+                lsn,
+                catalog_root: root,
+            };
+            replayed += 1;
+            Ok(())
+        })?;
+        if let Some(first) = summary.first_lsn
+            && first > meta.lsn + 1
+        {
+            return Err(Error::JournalCorrupt {
+                file: journal_dir.clone(),
+                offset: 0,
+                detail: format!(
+                    "the checkpoint ends at lsn {} but the oldest journal record is lsn {first}",
+                    meta.lsn
+                ),
+            });
+        }
+        let journal = Journal::create(
+            vfs.clone(),
+            &journal_dir,
+            latest.lsn + 1,
+            &summary.segments,
+            config.journal_segment_bytes,
+            config.journal_compression,
+            metrics.clone(),
+        )?;
+        let latest = Arc::new(latest);
+        let shared = Arc::new(Shared {
+            data,
+            pool,
+            journal,
+            limits,
+            hash_limits,
+            page_size,
+            writer: Mutex::new(Writer {
+                latest: latest.clone(),
+                alloc,
+                history: VecDeque::new(),
+            }),
+            snapshots: Mutex::new(Snapshots {
+                visible: latest,
+                unpublished: VecDeque::new(),
+                readers: BTreeMap::new(),
+                writers: BTreeMap::new(),
+            }),
+            checkpoint: Mutex::new(CheckpointState {
+                id: meta.checkpoint_id,
+                journal_bytes_at: 0,
+                at: Instant::now(),
+            }),
+            checkpoint_lsn: AtomicU64::new(meta.lsn),
+            metrics,
+            poisoned: Mutex::new(None),
+            shutdown: Mutex::new(false),
+            wake: Condvar::new(),
+            closed: AtomicBool::new(false),
+            config,
+            _lock: lock,
+        });
+        // A checkpoint right after recovery bounds the next recovery and
+        // lets the replayed journal segments go.
+        shared.checkpoint_now()?;
+        metrics::add(&shared.metrics.recovery_records, replayed);
+        shared
+            .metrics
+            .recovery_micros
+            .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let background = if shared.config.background_writer {
+            let s = shared.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("tiers-bgwriter".into())
+                    .spawn(move || s.background_loop())
+                    .map_err(|e| Error::io("starting the background writer", e))?,
+            )
+        } else {
+            None
+        };
+        Ok(Engine { shared, background })
+    }
+
+    /// Starts a read-only transaction on the newest durable snapshot.
+    pub fn begin_read(&self) -> crate::ReadTxn {
+        crate::txn::ReadTxn::new(self.shared.clone())
+    }
+
+    /// Starts a write transaction. Its reads see a snapshot plus its own
+    /// writes; its writes are buffered until commit.
+    pub fn begin_write(&self) -> Result<crate::WriteTxn> {
+        self.shared.check_writable()?;
+        Ok(crate::txn::WriteTxn::new(self.shared.clone()))
+    }
+
+    /// Applies a committed record produced elsewhere (replication): `lsn`
+    /// must be the next LSN. The record is journaled like a local commit.
+    pub fn apply_record(&self, lsn: u64, record: &[u8]) -> Result<()> {
+        let ops = record::decode(record, lsn)?;
+        self.shared.commit_ops(&ops, None, Some(lsn)).map(|_| ())
+    }
+
+    /// Flushes dirty pages and records a checkpoint now.
+    pub fn checkpoint(&self) -> Result<CheckpointInfo> {
+        self.shared.checkpoint_now()
+    }
+
+    /// Counters and gauges.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.shared.metrics_snapshot()
+    }
+
+    /// The page size of the data file.
+    pub fn page_size(&self) -> usize {
+        self.shared.page_size
+    }
+
+    /// The largest key a B+tree accepts.
+    pub fn max_key_len(&self) -> usize {
+        self.shared.limits.max_key
+    }
+
+    /// Stops the background writer and takes a final checkpoint.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        if self.shared.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        *self.shared.shutdown.lock().expect("shutdown flag") = true;
+        self.shared.wake.notify_all();
+        if let Some(handle) = self.background.take() {
+            let _ = handle.join();
+        }
+        if self.shared.poison_reason().is_some() {
+            return Ok(());
+        }
+        self.shared.checkpoint_now().map(|_| ())
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+fn load_freelist(pool: &BufferPool, meta: &Meta) -> Result<(Vec<PageNo>, Vec<PageNo>)> {
+    let mut free = Vec::new();
+    let mut pages = Vec::new();
+    let mut no = meta.freelist_head.unwrap_or(0);
+    while no != 0 {
+        if pages.len() as u64 > meta.high_water {
+            return Err(crate::page::corrupt(
+                pool.path(),
+                no,
+                "free-list chain has a cycle",
+            ));
+        }
+        let buf = pool.read_from_disk(no, Some(PageKind::FreeList))?;
+        let (next, entries) = meta::decode_freelist(&buf, pool.path(), no)?;
+        pages.push(no);
+        free.extend(entries);
+        no = next;
+    }
+    if free.len() as u64 != meta.freelist_count {
+        return Err(crate::page::corrupt(
+            pool.path(),
+            meta.freelist_head.unwrap_or(0),
+            format!(
+                "free list holds {} pages, the meta says {}",
+                free.len(),
+                meta.freelist_count
+            ),
+        ));
+    }
+    if let Some(bad) = free
+        .iter()
+        .find(|p| **p < FIRST_DATA_PAGE || **p >= meta.high_water)
+    {
+        return Err(crate::page::corrupt(
+            pool.path(),
+            meta.freelist_head.unwrap_or(0),
+            format!("free list names page {bad}, outside the file"),
+        ));
+    }
+    Ok((free, pages))
+}
+
+/// Conflict-detection keys of a write set.
+fn conflict_keys(ops: &[Op]) -> HashSet<Vec<u8>> {
+    let mut keys = HashSet::new();
+    let tagged = |tag: u8, parts: &[&[u8]]| {
+        let mut k = vec![tag];
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                k.push(0);
+            }
+            k.extend_from_slice(p);
+        }
+        k
+    };
+    for op in ops {
+        let tree = op.tree().as_bytes();
+        keys.insert(tagged(b't', &[tree]));
+        match op {
+            Op::Create { .. } | Op::Drop { .. } => {
+                keys.insert(tagged(b'd', &[tree]));
+            }
+            Op::Put { key, .. } | Op::Delete { key, .. } => {
+                keys.insert(tagged(b'k', &[tree, key]));
+            }
+            Op::HashInsert { key, value, .. } | Op::HashRemove { key, value, .. } => {
+                let mut kv = key.clone();
+                kv.extend_from_slice(&(key.len() as u32).to_le_bytes());
+                kv.extend_from_slice(value);
+                keys.insert(tagged(b'h', &[tree, &kv]));
+            }
+        }
+    }
+    keys
+}
+
+/// Whether `mine` conflicts with a later commit's `theirs`: the same key
+/// written by both, or a tree one side created or dropped while the other
+/// wrote it. Returns the tree's name.
+fn conflicts(mine: &HashSet<Vec<u8>>, theirs: &HashSet<Vec<u8>>) -> Option<String> {
+    for k in mine {
+        let clash = match k[0] {
+            b'k' | b'h' => theirs.contains(k),
+            b't' | b'd' => {
+                let mut other = k.clone();
+                other[0] = if k[0] == b't' { b'd' } else { b't' };
+                theirs.contains(&other)
+            }
+            _ => false,
+        };
+        if clash {
+            let end = k
+                .iter()
+                .skip(1)
+                .position(|b| *b == 0)
+                .map_or(k.len(), |p| p + 1);
+            return Some(String::from_utf8_lossy(&k[1..end]).into_owned());
+        }
+    }
+    None
+}
+
+impl Shared {
+    pub(crate) fn snapshots(&self) -> MutexGuard<'_, Snapshots> {
+        self.snapshots.lock().expect("snapshot registry poisoned")
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().expect("commit lock poisoned")
+    }
+
+    fn poison_reason(&self) -> Option<String> {
+        self.poisoned
+            .lock()
+            .expect("poison flag")
+            .clone()
+            .or_else(|| self.journal.poisoned())
+    }
+
+    fn poison(&self, why: String) -> Error {
+        let mut p = self.poisoned.lock().expect("poison flag");
+        p.get_or_insert(why.clone());
+        Error::Poisoned(p.clone().unwrap_or(why))
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        match self.poison_reason() {
+            Some(why) => Err(Error::Poisoned(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// Registers a snapshot of the newest visible version.
+    pub(crate) fn register(self: &Arc<Self>, writer: bool) -> (Arc<Version>, SnapshotGuard) {
+        let mut s = self.snapshots();
+        let v = s.visible.clone();
+        let map = if writer {
+            &mut s.writers
+        } else {
+            &mut s.readers
+        };
+        *map.entry(v.lsn).or_default() += 1;
+        drop(s);
+        let lsn = v.lsn;
+        (
+            v,
+            SnapshotGuard {
+                shared: self.clone(),
+                lsn,
+                writer,
+            },
+        )
+    }
+
+    /// The oldest LSN any snapshot may still read.
+    fn read_horizon(&self) -> (u64, Option<u64>) {
+        let s = self.snapshots();
+        let oldest_reader = [s.readers.keys().next(), s.writers.keys().next()]
+            .into_iter()
+            .flatten()
+            .copied()
+            .min()
+            .unwrap_or(u64::MAX);
+        (
+            oldest_reader.min(s.visible.lsn),
+            s.writers.keys().next().copied(),
+        )
+    }
+
+    /// Commits a write set. `snapshot` is the LSN the transaction read at
+    /// (None for replayed or replicated records, which are never checked);
+    /// `expect_lsn` pins the LSN (replication).
+    pub(crate) fn commit_ops(
+        &self,
+        ops: &[Op],
+        snapshot: Option<u64>,
+        expect_lsn: Option<u64>,
+    ) -> Result<u64> {
+        let keys = Arc::new(conflict_keys(ops));
+        let mut guard = self.writer();
+        self.check_writable()?;
+        if let Some(snap) = snapshot {
+            for (lsn, theirs) in &guard.history {
+                if *lsn > snap
+                    && let Some(tree) = conflicts(&keys, theirs)
+                {
+                    metrics::inc(&self.metrics.conflicts);
+                    return Err(Error::Conflict { tree });
+                }
+            }
+        }
+        let lsn = guard.latest.lsn + 1;
+        if let Some(expected) = expect_lsn
+            && expected != lsn
+        {
+            return Err(Error::LsnOrder {
+                expected: lsn,
+                got: expected,
+            });
+        }
+        let (horizon, oldest_writer) = self.read_horizon();
+        let checkpointed = self.checkpoint_lsn.load(Ordering::Acquire);
+        let w = &mut *guard;
+        w.alloc.reclaim(horizon.min(checkpointed));
+        let mut batch = Batch::new(&self.pool, &mut w.alloc, self.page_size, lsn);
+        let root = match catalog::apply(
+            &mut batch,
+            &self.limits,
+            &self.hash_limits,
+            w.latest.catalog_root,
+            ops,
+        ) {
+            Ok(root) => root,
+            Err(e) => {
+                batch.abort();
+                return Err(e);
+            }
+        };
+        let sealed = batch.seal();
+        let payload = record::encode(ops);
+        if let Err(e) = self.journal.append(lsn, &payload) {
+            for (no, _) in &sealed.pages {
+                w.alloc.release_unused(*no);
+            }
+            return Err(e);
+        }
+        for (no, page) in sealed.pages {
+            self.pool.install(no, page);
+        }
+        w.alloc.retire(lsn, sealed.retired);
+        let version = Arc::new(Version {
+            lsn,
+            catalog_root: root,
+        });
+        w.latest = version.clone();
+        // Keep write sets only while a transaction that started earlier may still commit.
+        while w
+            .history
+            .front()
+            .is_some_and(|(l, _)| oldest_writer.is_none_or(|o| *l <= o))
+        {
+            w.history.pop_front();
+        }
+        if oldest_writer.is_some() {
+            w.history.push_back((lsn, keys));
+        }
+        self.snapshots().unpublished.push_back(version);
+        drop(guard);
+        metrics::inc(&self.metrics.commits);
+        match self.config.durability {
+            Durability::Full => {
+                if let Err(e) = self.journal.wait_durable(lsn) {
+                    return Err(self.poison(e.to_string()));
+                }
+            }
+            Durability::Relaxed => {}
+        }
+        self.publish();
+        Ok(lsn)
+    }
+
+    /// Makes durable versions visible to new snapshots.
+    fn publish(&self) {
+        let durable = match self.config.durability {
+            Durability::Full => self.journal.durable_lsn(),
+            Durability::Relaxed => u64::MAX,
+        };
+        let mut s = self.snapshots();
+        while s.unpublished.front().is_some_and(|v| v.lsn <= durable) {
+            let v = s.unpublished.pop_front().expect("front exists");
+            s.visible = v;
+        }
+    }
+
+    /// Takes a checkpoint: makes every page of the newest version durable in
+    /// the data file, writes its free list, and switches the meta slot.
+    pub(crate) fn checkpoint_now(&self) -> Result<CheckpointInfo> {
+        let started = Instant::now();
+        let mut c = self.checkpoint.lock().expect("checkpoint lock poisoned");
+        if let Some(why) = self.poison_reason() {
+            return Err(Error::Poisoned(why));
+        }
+        let cap = meta::freelist_capacity(self.page_size);
+        let (version, free, reserved, high_water) = {
+            let mut w = self.writer();
+            let approx = w.alloc.free_relative_to_latest().len();
+            let reserved = w.alloc.reserve(approx.div_ceil(cap));
+            let free = w.alloc.free_relative_to_latest();
+            (w.latest.clone(), free, reserved, w.alloc.high_water)
+        };
+        let give_back = |reserved: &[PageNo]| {
+            let mut w = self.writer();
+            for no in reserved {
+                w.alloc.release_unused(*no);
+            }
+        };
+        if version.lsn == self.checkpoint_lsn.load(Ordering::Acquire) && self.pool.usage().1 == 0 {
+            // Nothing committed since the last checkpoint.
+            give_back(&reserved);
+            return Ok(CheckpointInfo {
+                id: c.id,
+                lsn: version.lsn,
+                pages_written: 0,
+            });
+        }
+        if let Err(e) = self.journal.wait_durable(version.lsn) {
+            give_back(&reserved);
+            return Err(self.poison(e.to_string()));
+        }
+        self.publish();
+        let pages_written = match self.pool.flush_dirty() {
+            Ok(n) => n,
+            Err(e) => {
+                give_back(&reserved);
+                return Err(e);
+            }
+        };
+        for page in meta::encode_freelist(self.page_size, version.lsn, &reserved, &free) {
+            let no = crate::page::page_no(&page);
+            if let Err(e) = self.data.write_at(&page, no * self.page_size as u64) {
+                give_back(&reserved);
+                return Err(Error::io(format!("writing free-list page {no}"), e));
+            }
+        }
+        let min_len = high_water * self.page_size as u64;
+        match self.data.len() {
+            Ok(len) if len < min_len => {
+                if let Err(e) = self.data.set_len(min_len) {
+                    give_back(&reserved);
+                    return Err(Error::io("extending the data file", e));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                give_back(&reserved);
+                return Err(Error::io("reading the data file length", e));
+            }
+        }
+        if let Err(e) = self.data.sync() {
+            return Err(self.poison(format!("data file fsync failed: {e}")));
+        }
+        let next = Meta {
+            page_size: self.page_size,
+            checkpoint_id: c.id + 1,
+            lsn: version.lsn,
+            catalog_root: version.catalog_root,
+            high_water,
+            freelist_head: reserved.first().copied(),
+            freelist_count: free.len() as u64,
+        };
+        let slot = next.checkpoint_id % 2;
+        if let Err(e) = self
+            .data
+            .write_at(&next.encode(slot), slot * self.page_size as u64)
+            .and_then(|_| self.data.sync())
+        {
+            return Err(self.poison(format!("writing checkpoint meta failed: {e}")));
+        }
+        c.id = next.checkpoint_id;
+        c.at = Instant::now();
+        c.journal_bytes_at = metrics::get(&self.metrics.journal_bytes);
+        self.checkpoint_lsn.store(version.lsn, Ordering::Release);
+        {
+            let (horizon, _) = self.read_horizon();
+            let mut w = self.writer();
+            let old = std::mem::replace(&mut w.alloc.checkpoint_pages, reserved);
+            for no in old {
+                w.alloc.release_unused(no);
+            }
+            w.alloc.reclaim(horizon.min(version.lsn));
+        }
+        self.journal.truncate_through(version.lsn)?;
+        let micros = started.elapsed().as_micros() as u64;
+        metrics::inc(&self.metrics.checkpoints);
+        self.metrics
+            .checkpoint_micros_last
+            .store(micros, Ordering::Relaxed);
+        metrics::add(&self.metrics.checkpoint_micros_total, micros);
+        Ok(CheckpointInfo {
+            id: c.id,
+            lsn: version.lsn,
+            pages_written,
+        })
+    }
+
+    /// The background writer (the book's DBWR): flushes dirty pages so
+    /// checkpoints stay short, fsyncs the journal in relaxed mode, and takes
+    /// a checkpoint when enough journal or time has accumulated.
+    fn background_loop(self: Arc<Self>) {
+        loop {
+            {
+                let stop = self.shutdown.lock().expect("shutdown flag");
+                let (stop, _) = self
+                    .wake
+                    .wait_timeout_while(stop, self.config.flush_interval, |s| !*s)
+                    .expect("shutdown flag");
+                if *stop {
+                    return;
+                }
+            }
+            if self.poison_reason().is_some() {
+                continue;
+            }
+            if self.config.durability == Durability::Relaxed {
+                if let Err(e) = self.journal.sync_all() {
+                    self.poison(e.to_string());
+                    continue;
+                }
+                self.publish();
+            }
+            // Write-back errors are retried; a checkpoint that still fails reports them.
+            let _ = self.pool.flush_dirty();
+            let due = {
+                let c = self.checkpoint.lock().expect("checkpoint lock poisoned");
+                let bytes = metrics::get(&self.metrics.journal_bytes) - c.journal_bytes_at;
+                bytes >= self.config.checkpoint_journal_bytes
+                    || (bytes > 0 && c.at.elapsed() >= self.config.checkpoint_interval)
+            };
+            if due {
+                let _ = self.checkpoint_now();
+            }
+        }
+    }
+
+    pub(crate) fn metrics_snapshot(&self) -> MetricsSnapshot {
+        let m = &self.metrics;
+        let (cached, dirty) = self.pool.usage();
+        let (file_pages, free_pages, last_lsn) = {
+            let w = self.writer();
+            (
+                w.alloc.high_water,
+                w.alloc.free_count() as u64,
+                w.latest.lsn,
+            )
+        };
+        MetricsSnapshot {
+            pool_hits: metrics::get(&m.pool_hits),
+            pool_misses: metrics::get(&m.pool_misses),
+            pool_evictions: metrics::get(&m.pool_evictions),
+            pool_pages_written: metrics::get(&m.pool_pages_written),
+            pool_pages_cached: cached as u64,
+            pool_pages_dirty: dirty as u64,
+            pool_capacity_pages: self.pool.capacity_pages() as u64,
+            journal_bytes: metrics::get(&m.journal_bytes),
+            journal_records: metrics::get(&m.journal_records),
+            journal_fsyncs: metrics::get(&m.journal_fsyncs),
+            journal_bytes_saved_by_compression: metrics::get(&m.journal_bytes_saved_by_compression),
+            commits: metrics::get(&m.commits),
+            conflicts: metrics::get(&m.conflicts),
+            rollbacks: metrics::get(&m.rollbacks),
+            checkpoints: metrics::get(&m.checkpoints),
+            checkpoint_micros_last: metrics::get(&m.checkpoint_micros_last),
+            checkpoint_micros_total: metrics::get(&m.checkpoint_micros_total),
+            recovery_micros: metrics::get(&m.recovery_micros),
+            recovery_records: metrics::get(&m.recovery_records),
+            file_pages,
+            free_pages,
+            last_lsn,
+            durable_lsn: self.journal.durable_lsn(),
+            checkpoint_lsn: self.checkpoint_lsn.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,592 @@
+//! The hash index: extendible hashing on pages (the book's hash table: one
+//! step to the bucket for an equality lookup, useless for ranges).
+//!
+//! A 64-bit hash of the key picks a directory slot by its top `global_depth`
+//! bits; the slot names the bucket page. A bucket of local depth `l` is
+//! shared by the `2^(global_depth - l)` consecutive slots with the same top
+//! `l` bits. A full bucket splits in two by its next hash bit (doubling the
+//! directory first when `l == global_depth`); when every entry in it has the
+//! same hash (many values under one key), it grows an overflow chain instead.
+//! Each key may hold many values (a non-unique index); entries are (key, value)
+//! pairs. Empty buckets are kept and the directory never shrinks, as in
+//! PostgreSQL's hash indexes.
+//!
+//! Page layouts (after the common 24-byte header):
+//! - header: global depth u8 at 24, entry count u64 at 28, directory page
+//!   count u32 at 36, directory page numbers (u64 each) from 40;
+//! - directory: slot count u32 at 24, bucket page numbers (u64 each) from 28;
+//! - bucket: local depth u8 at 24, entry count u16 at 26, next chain page u64
+//!   at 28 (0 = none), entries from 36: `klen u16, vlen u16, hash u64, key, value`.
+//!
+//! All pages are copy-on-write like the B+tree's, so the hash index shares
+//! its checksums, journaling, snapshots and recovery.
+
+use std::path::Path;
+
+use crate::batch::{Batch, Dirty};
+use crate::error::{Error, Result};
+use crate::page::{self, HEADER_LEN, PageKind, PageNo, Reader};
+use crate::pool::BufferPool;
+
+const HEADER_FIXED: usize = HEADER_LEN + 16;
+const DIR_FIXED: usize = HEADER_LEN + 4;
+const BUCKET_FIXED: usize = HEADER_LEN + 12;
+const ENTRY_FIXED: usize = 12;
+
+/// A deterministic 64-bit hash (the same on every machine, so replicas and
+/// recovery agree on bucket placement).
+pub fn hash64(key: &[u8]) -> u64 {
+    let mut h: u64 = 0x9E37_79B9_7F4A_7C15 ^ (key.len() as u64).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    for chunk in key.chunks(8) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h = h.rotate_left(29);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// Sizes derived from the page size.
+#[derive(Debug, Clone, Copy)]
+pub struct HashLimits {
+    page_size: usize,
+    slots_per_dir_page: usize,
+    max_depth: u8,
+    /// Largest key plus value accepted.
+    pub max_entry: usize,
+}
+
+impl HashLimits {
+    /// Limits for a page size.
+    pub fn new(page_size: usize) -> HashLimits {
+        let slots_per_dir_page = (page_size - DIR_FIXED) / 8;
+        let max_dir_pages = (page_size - HEADER_FIXED) / 8;
+        let max_slots = slots_per_dir_page * max_dir_pages;
+        let max_depth = (usize::BITS - 1 - max_slots.leading_zeros()).min(32) as u8;
+        HashLimits {
+            page_size,
+            slots_per_dir_page,
+            max_depth,
+            max_entry: ((page_size - BUCKET_FIXED) / 4 - ENTRY_FIXED).min(u16::MAX as usize),
+        }
+    }
+}
+
+fn slot_of(hash: u64, depth: u8) -> usize {
+    if depth == 0 {
+        0
+    } else {
+        (hash >> (64 - depth)) as usize
+    }
+}
+
+/// A decoded header page.
+#[derive(Debug, Clone)]
+pub(crate) struct HashHeader {
+    pub global_depth: u8,
+    pub count: u64,
+    pub dir_pages: Vec<PageNo>,
+}
+
+impl HashHeader {
+    pub fn decode(buf: &[u8], file: &Path, no: PageNo) -> Result<HashHeader> {
+        let r = Reader::new(buf, file, no);
+        let global_depth = r.u8(HEADER_LEN)?;
+        let count = r.u64(HEADER_LEN + 4)?;
+        let n = r.u32(HEADER_LEN + 12)? as usize;
+        if global_depth > 32 {
+            return Err(r.corrupt(format!("hash global depth {global_depth} is over 32")));
+        }
+        let mut dir_pages = Vec::with_capacity(n.min(8192));
+        for i in 0..n {
+            dir_pages.push(r.u64(HEADER_FIXED + 8 * i)?);
+        }
+        Ok(HashHeader {
+            global_depth,
+            count,
+            dir_pages,
+        })
+    }
+
+    pub fn encode(&self, buf: &mut [u8]) {
+        buf[HEADER_LEN] = self.global_depth;
+        page::put_u64(buf, HEADER_LEN + 4, self.count);
+        page::put_u32(buf, HEADER_LEN + 12, self.dir_pages.len() as u32);
+        for (i, p) in self.dir_pages.iter().enumerate() {
+            page::put_u64(buf, HEADER_FIXED + 8 * i, *p);
+        }
+    }
+}
+
+pub(crate) fn decode_dir(buf: &[u8], file: &Path, no: PageNo) -> Result<Vec<PageNo>> {
+    let r = Reader::new(buf, file, no);
+    let n = r.u32(HEADER_LEN)? as usize;
+    if DIR_FIXED + 8 * n > buf.len() {
+        return Err(r.corrupt(format!("directory page claims {n} slots")));
+    }
+    (0..n).map(|i| r.u64(DIR_FIXED + 8 * i)).collect()
+}
+
+pub(crate) fn encode_dir(buf: &mut [u8], slots: &[PageNo]) {
+    page::put_u32(buf, HEADER_LEN, slots.len() as u32);
+    for (i, p) in slots.iter().enumerate() {
+        page::put_u64(buf, DIR_FIXED + 8 * i, *p);
+    }
+}
+
+/// One (key, value) entry of a bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub hash: u64,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+impl Entry {
+    fn size(&self) -> usize {
+        ENTRY_FIXED + self.key.len() + self.value.len()
+    }
+}
+
+/// A decoded bucket page (one page of a bucket's chain).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Bucket {
+    pub local_depth: u8,
+    pub next: PageNo,
+    pub entries: Vec<Entry>,
+    pub bytes: usize,
+}
+
+impl Bucket {
+    fn new(local_depth: u8, next: PageNo, entries: Vec<Entry>) -> Bucket {
+        let bytes = BUCKET_FIXED + entries.iter().map(Entry::size).sum::<usize>();
+        Bucket {
+            local_depth,
+            next,
+            entries,
+            bytes,
+        }
+    }
+
+    pub fn decode(buf: &[u8], file: &Path, no: PageNo) -> Result<Bucket> {
+        let r = Reader::new(buf, file, no);
+        let local_depth = r.u8(HEADER_LEN)?;
+        let n = r.u16(HEADER_LEN + 2)? as usize;
+        let next = r.u64(HEADER_LEN + 4)?;
+        let mut at = BUCKET_FIXED;
+        let mut entries = Vec::with_capacity(n);
+        for _ in 0..n {
+            let klen = r.u16(at)? as usize;
+            let vlen = r.u16(at + 2)? as usize;
+            let hash = r.u64(at + 4)?;
+            let key = r.slice(at + ENTRY_FIXED, klen)?.to_vec();
+            let value = r.slice(at + ENTRY_FIXED + klen, vlen)?.to_vec();
+            if hash64(&key) != hash {
+                return Err(r.corrupt("hash bucket entry's stored hash does not match its key"));
+            }
+            at += ENTRY_FIXED + klen + vlen;
+            entries.push(Entry { hash, key, value });
+        }
+        Ok(Bucket::new(local_depth, next, entries))
+    }
+
+    pub fn encode(&self, buf: &mut [u8]) {
+        buf[HEADER_LEN] = self.local_depth;
+        page::put_u16(buf, HEADER_LEN + 2, self.entries.len() as u16);
+        page::put_u64(buf, HEADER_LEN + 4, self.next);
+        let mut at = BUCKET_FIXED;
+        for e in &self.entries {
+            page::put_u16(buf, at, e.key.len() as u16);
+            page::put_u16(buf, at + 2, e.value.len() as u16);
+            page::put_u64(buf, at + 4, e.hash);
+            buf[at + ENTRY_FIXED..at + ENTRY_FIXED + e.key.len()].copy_from_slice(&e.key);
+            let v = at + ENTRY_FIXED + e.key.len();
+            buf[v..v + e.value.len()].copy_from_slice(&e.value);
+            at = v + e.value.len();
+        }
+    }
+}
+
+/// A source of hash pages: committed pages through the pool, or a batch's copies.
+trait Pages {
+    fn header(&self, no: PageNo) -> Result<HashHeader>;
+    fn dir(&self, no: PageNo) -> Result<Vec<PageNo>>;
+    fn bucket(&self, no: PageNo) -> Result<Bucket>;
+}
+
+impl Pages for BufferPool {
+    fn header(&self, no: PageNo) -> Result<HashHeader> {
+        HashHeader::decode(&self.get(no, Some(PageKind::HashHeader))?, self.path(), no)
+    }
+    fn dir(&self, no: PageNo) -> Result<Vec<PageNo>> {
+        decode_dir(&self.get(no, Some(PageKind::HashDir))?, self.path(), no)
+    }
+    fn bucket(&self, no: PageNo) -> Result<Bucket> {
+        Bucket::decode(&self.get(no, Some(PageKind::HashBucket))?, self.path(), no)
+    }
+}
+
+impl Pages for Batch<'_> {
+    fn header(&self, no: PageNo) -> Result<HashHeader> {
+        match self.decode(no)? {
+            Dirty::HashHeader(h) => Ok(h),
+            _ => Err(page::corrupt(
+                self.pool.path(),
+                no,
+                "expected a hash header page",
+            )),
+        }
+    }
+    fn dir(&self, no: PageNo) -> Result<Vec<PageNo>> {
+        match self.decode(no)? {
+            Dirty::HashDir(d) => Ok(d),
+            _ => Err(page::corrupt(
+                self.pool.path(),
+                no,
+                "expected a hash directory page",
+            )),
+        }
+    }
+    fn bucket(&self, no: PageNo) -> Result<Bucket> {
+        match self.decode(no)? {
+            Dirty::Bucket(b) => Ok(b),
+            _ => Err(page::corrupt(
+                self.pool.path(),
+                no,
+                "expected a hash bucket page",
+            )),
+        }
+    }
+}
+
+fn dir_slot<P: Pages + ?Sized>(
+    p: &P,
+    h: &HashHeader,
+    lim: &HashLimits,
+    slot: usize,
+) -> Result<PageNo> {
+    let page = h.dir_pages[slot / lim.slots_per_dir_page];
+    let d = p.dir(page)?;
+    d.get(slot % lim.slots_per_dir_page)
+        .copied()
+        .ok_or_else(|| Error::PageCorrupt {
+            file: Default::default(),
+            page,
+            detail: format!("directory slot {slot} missing"),
+        })
+}
+
+/// Every value stored under `key`, in insertion order within the bucket chain.
+fn get_in<P: Pages + ?Sized>(
+    p: &P,
+    lim: &HashLimits,
+    root: PageNo,
+    key: &[u8],
+) -> Result<Vec<Vec<u8>>> {
+    let h = p.header(root)?;
+    let hash = hash64(key);
+    let mut no = dir_slot(p, &h, lim, slot_of(hash, h.global_depth))?;
+    let mut out = Vec::new();
+    let mut guard = 0u64;
+    while no != 0 {
+        let b = p.bucket(no)?;
+        out.extend(
+            b.entries
+                .into_iter()
+                .filter(|e| e.hash == hash && e.key == key)
+                .map(|e| e.value),
+        );
+        no = b.next;
+        guard += 1;
+        if guard > 1 << 32 {
+            return Err(page::corrupt(
+                Path::new(""),
+                root,
+                "hash bucket chain has a cycle",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Equality lookup in a committed hash index.
+pub(crate) fn get(
+    pool: &BufferPool,
+    lim: &HashLimits,
+    root: PageNo,
+    key: &[u8],
+) -> Result<Vec<Vec<u8>>> {
+    get_in(pool, lim, root, key)
+}
+
+/// Creates an empty hash index; returns its header page.
+pub(crate) fn create(b: &mut Batch<'_>) -> PageNo {
+    let bucket = b.alloc(Dirty::Bucket(Bucket::new(0, 0, Vec::new())));
+    let dir = b.alloc(Dirty::HashDir(vec![bucket]));
+    b.alloc(Dirty::HashHeader(HashHeader {
+        global_depth: 0,
+        count: 0,
+        dir_pages: vec![dir],
+    }))
+}
+
+/// Reads every entry of a bucket chain.
+fn chain_entries(b: &Batch<'_>, head: PageNo) -> Result<(u8, Vec<PageNo>, Vec<Entry>)> {
+    let mut pages = Vec::new();
+    let mut entries = Vec::new();
+    let mut no = head;
+    let mut depth = 0;
+    while no != 0 {
+        let bucket = b.bucket(no)?;
+        if pages.is_empty() {
+            depth = bucket.local_depth;
+        }
+        pages.push(no);
+        entries.extend(bucket.entries);
+        no = bucket.next;
+        if pages.len() > 1 << 24 {
+            return Err(page::corrupt(
+                b.pool.path(),
+                head,
+                "hash bucket chain has a cycle",
+            ));
+        }
+    }
+    Ok((depth, pages, entries))
+}
+
+/// Writes entries as a new chain of bucket pages; returns its head.
+fn write_chain(b: &mut Batch<'_>, lim: &HashLimits, depth: u8, entries: Vec<Entry>) -> PageNo {
+    let mut pages: Vec<Vec<Entry>> = vec![Vec::new()];
+    let mut bytes = BUCKET_FIXED;
+    for e in entries {
+        if bytes + e.size() > lim.page_size {
+            pages.push(Vec::new());
+            bytes = BUCKET_FIXED;
+        }
+        bytes += e.size();
+        pages.last_mut().expect("one page").push(e);
+    }
+    let mut next = 0;
+    for entries in pages.into_iter().rev() {
+        next = b.alloc(Dirty::Bucket(Bucket::new(depth, next, entries)));
+    }
+    next
+}
+
+/// Points directory slots `[start, start+len)` at `bucket`, copying the
+/// directory pages involved.
+fn set_slots(
+    b: &mut Batch<'_>,
+    lim: &HashLimits,
+    h: &mut HashHeader,
+    start: usize,
+    len: usize,
+    bucket: PageNo,
+) -> Result<()> {
+    let per = lim.slots_per_dir_page;
+    let first_page = start / per;
+    let last_page = (start + len - 1) / per;
+    for pi in first_page..=last_page {
+        let owned = b.own(h.dir_pages[pi])?;
+        h.dir_pages[pi] = owned;
+        let Dirty::HashDir(slots) = b.get_mut(owned) else {
+            return Err(page::corrupt(
+                b.pool.path(),
+                owned,
+                "expected a hash directory page",
+            ));
+        };
+        let lo = start.max(pi * per) - pi * per;
+        let hi = (start + len).min((pi + 1) * per) - pi * per;
+        for s in &mut slots[lo..hi] {
+            *s = bucket;
+        }
+    }
+    Ok(())
+}
+
+/// Doubles the directory: slot `j` of the new one is slot `j / 2` of the old.
+fn double_directory(b: &mut Batch<'_>, lim: &HashLimits, h: &mut HashHeader) -> Result<()> {
+    let old_len = 1usize << h.global_depth;
+    let mut old = Vec::with_capacity(old_len);
+    for &p in &h.dir_pages {
+        old.extend(b.dir(p)?);
+    }
+    old.truncate(old_len);
+    let new: Vec<PageNo> = (0..old_len * 2).map(|j| old[j / 2]).collect();
+    for p in std::mem::take(&mut h.dir_pages) {
+        b.free(p);
+    }
+    for chunk in new.chunks(lim.slots_per_dir_page) {
+        h.dir_pages.push(b.alloc(Dirty::HashDir(chunk.to_vec())));
+    }
+    h.global_depth += 1;
+    Ok(())
+}
+
+/// Adds (key, value) unless present. Returns the new header page and whether it was added.
+pub(crate) fn insert(
+    b: &mut Batch<'_>,
+    lim: &HashLimits,
+    root: PageNo,
+    key: &[u8],
+    value: &[u8],
+) -> Result<(PageNo, bool)> {
+    if key.len() + value.len() > lim.max_entry {
+        return Err(Error::TooLarge {
+            what: "hash index entry (key plus value)",
+            len: key.len() + value.len(),
+            max: lim.max_entry,
+        });
+    }
+    if get_in(b, lim, root, key)?.iter().any(|v| v == value) {
+        return Ok((root, false));
+    }
+    let root = b.own(root)?;
+    let mut h = b.header(root)?;
+    let entry = Entry {
+        hash: hash64(key),
+        key: key.to_vec(),
+        value: value.to_vec(),
+    };
+    loop {
+        let slot = slot_of(entry.hash, h.global_depth);
+        let head = dir_slot(b, &h, lim, slot)?;
+        let bucket = b.bucket(head)?;
+        if bucket.bytes + entry.size() <= lim.page_size {
+            // Room in the head page: copy just that page.
+            let owned = b.own(head)?;
+            if let Dirty::Bucket(bk) = b.get_mut(owned) {
+                bk.bytes += entry.size();
+                bk.entries.push(entry);
+            }
+            if owned != head {
+                let l = bucket.local_depth;
+                let span = 1usize << (h.global_depth - l);
+                set_slots(b, lim, &mut h, slot / span * span, span, owned)?;
+            }
+            break;
+        }
+        let (depth, pages, mut entries) = chain_entries(b, head)?;
+        entries.push(entry.clone());
+        let top = |e: &Entry| slot_of(e.hash, lim.max_depth);
+        let separable = entries.iter().any(|e| top(e) != top(&entries[0]));
+        if !separable || depth >= lim.max_depth {
+            // Same hash throughout (one key with many values): grow a chain
+            // by putting a new head page in front of the old one.
+            let new_head = b.alloc(Dirty::Bucket(Bucket::new(depth, head, vec![entry])));
+            let span = 1usize << (h.global_depth - depth);
+            set_slots(b, lim, &mut h, slot / span * span, span, new_head)?;
+            break;
+        }
+        entries.pop();
+        if depth == h.global_depth {
+            double_directory(b, lim, &mut h)?;
+        }
+        // Split the bucket by hash bit `depth` (counting from the top).
+        let bit = 63 - depth as u32;
+        let (ones, zeros): (Vec<Entry>, Vec<Entry>) =
+            entries.into_iter().partition(|e| e.hash >> bit & 1 == 1);
+        for p in pages {
+            b.free(p);
+        }
+        let low = write_chain(b, lim, depth + 1, zeros);
+        let high = write_chain(b, lim, depth + 1, ones);
+        let slot = slot_of(entry.hash, h.global_depth);
+        let span = 1usize << (h.global_depth - depth);
+        let start = slot / span * span;
+        set_slots(b, lim, &mut h, start, span / 2, low)?;
+        set_slots(b, lim, &mut h, start + span / 2, span / 2, high)?;
+    }
+    h.count += 1;
+    b.set(root, Dirty::HashHeader(h));
+    Ok((root, true))
+}
+
+/// Removes (key, value) if present. Returns the new header page and whether it was removed.
+pub(crate) fn remove(
+    b: &mut Batch<'_>,
+    lim: &HashLimits,
+    root: PageNo,
+    key: &[u8],
+    value: &[u8],
+) -> Result<(PageNo, bool)> {
+    if !get_in(b, lim, root, key)?.iter().any(|v| v == value) {
+        return Ok((root, false));
+    }
+    let root = b.own(root)?;
+    let mut h = b.header(root)?;
+    let hash = hash64(key);
+    let slot = slot_of(hash, h.global_depth);
+    let head = dir_slot(b, &h, lim, slot)?;
+    let (depth, pages, mut entries) = chain_entries(b, head)?;
+    let pos = entries
+        .iter()
+        .position(|e| e.hash == hash && e.key == key && e.value == value)
+        .expect("entry was found by lookup");
+    entries.remove(pos);
+    for p in pages {
+        b.free(p);
+    }
+    let new_head = write_chain(b, lim, depth, entries);
+    let span = 1usize << (h.global_depth - depth);
+    set_slots(b, lim, &mut h, slot / span * span, span, new_head)?;
+    h.count -= 1;
+    b.set(root, Dirty::HashHeader(h));
+    Ok((root, true))
+}
+
+/// Frees every page of a hash index.
+pub(crate) fn free_all(b: &mut Batch<'_>, root: PageNo) -> Result<()> {
+    let h = b.header(root)?;
+    let mut buckets = std::collections::BTreeSet::new();
+    for &p in &h.dir_pages {
+        buckets.extend(b.dir(p)?);
+        b.free(p);
+    }
+    for head in buckets {
+        let (_, pages, _) = chain_entries(b, head)?;
+        for p in pages {
+            b.free(p);
+        }
+    }
+    b.free(root);
+    Ok(())
+}
+
+/// Visits every page of a committed hash index; returns the global depth.
+pub(crate) fn walk(
+    pool: &BufferPool,
+    root: PageNo,
+    visit: &mut dyn FnMut(PageNo, PageKind) -> Result<()>,
+) -> Result<u8> {
+    let h = pool.header(root)?;
+    visit(root, PageKind::HashHeader)?;
+    let mut buckets = std::collections::BTreeSet::new();
+    for &p in &h.dir_pages {
+        visit(p, PageKind::HashDir)?;
+        buckets.extend(pool.dir(p)?);
+    }
+    for head in buckets {
+        let mut no = head;
+        let mut n = 0u64;
+        while no != 0 {
+            visit(no, PageKind::HashBucket)?;
+            no = pool.bucket(no)?.next;
+            n += 1;
+            if n > 1 << 24 {
+                return Err(page::corrupt(
+                    pool.path(),
+                    head,
+                    "hash bucket chain has a cycle",
+                ));
+            }
+        }
+    }
+    Ok(h.global_depth)
+}

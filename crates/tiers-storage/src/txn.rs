@@ -1,0 +1,553 @@
+//! Transactions: snapshot reads and buffered, atomically committed writes.
+//!
+//! Isolation is snapshot isolation through copy-on-write versions: a
+//! transaction reads the version that was newest and durable when it began,
+//! whatever commits after. A write transaction buffers its operations (the
+//! write set); its own reads see them layered over its snapshot. At commit
+//! the write set is checked against the write sets committed since the
+//! snapshot (first committer wins: a key written by both is a
+//! [`Error::Conflict`]), applied to pages, journaled as one record, and made
+//! durable. Rolling back, or dropping the transaction, discards the write
+//! set: nothing reached a page, so there is nothing to undo.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+
+use crate::btree::{self, cursor::RangeIter};
+use crate::catalog::{self, TreeInfo};
+use crate::engine::{Shared, SnapshotGuard, Version};
+use crate::error::{Error, Result};
+use crate::hash;
+use crate::metrics;
+use crate::record::{Op, TreeKind};
+
+/// Longest tree name.
+pub const MAX_TREE_NAME: usize = 255;
+
+/// An entry yielded by range scans: (key, value).
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+fn owned_bound(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// Reads shared by both transaction kinds.
+struct SnapshotReader {
+    shared: Arc<Shared>,
+    version: Arc<Version>,
+    _guard: SnapshotGuard,
+}
+
+impl SnapshotReader {
+    fn new(shared: Arc<Shared>, writer: bool) -> Self {
+        let (version, guard) = shared.register(writer);
+        SnapshotReader {
+            shared,
+            version,
+            _guard: guard,
+        }
+    }
+
+    fn info(&self, tree: &str) -> Result<Option<TreeInfo>> {
+        catalog::lookup(&self.shared.pool, self.version.catalog_root, tree)
+    }
+
+    fn need(&self, tree: &str, kind: TreeKind) -> Result<TreeInfo> {
+        let info = self
+            .info(tree)?
+            .ok_or_else(|| Error::NoSuchTree(tree.to_string()))?;
+        check_kind(tree, info.kind, kind)?;
+        Ok(info)
+    }
+
+    fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.need(tree, TreeKind::BTree)?.root {
+            None => Ok(None),
+            Some(root) => btree::get(&self.shared.pool, root, key),
+        }
+    }
+
+    fn range(
+        &self,
+        root: Option<u64>,
+        lower: Bound<&[u8]>,
+        upper: Bound<&[u8]>,
+        forward: bool,
+    ) -> RangeIter<'_> {
+        RangeIter::new(
+            &self.shared.pool,
+            root,
+            owned_bound(lower),
+            owned_bound(upper),
+            forward,
+        )
+    }
+
+    fn hash_get(&self, tree: &str, key: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let info = self.need(tree, TreeKind::Hash)?;
+        match info.root {
+            None => Ok(Vec::new()),
+            Some(root) => hash::get(&self.shared.pool, &self.shared.hash_limits, root, key),
+        }
+    }
+}
+
+fn check_kind(tree: &str, actual: TreeKind, expected: TreeKind) -> Result<()> {
+    if actual != expected {
+        return Err(Error::WrongTreeKind {
+            name: tree.to_string(),
+            expected: expected.name(),
+            actual: actual.name(),
+        });
+    }
+    Ok(())
+}
+
+/// A read-only transaction: a consistent snapshot that never blocks and is
+/// never blocked by writers.
+pub struct ReadTxn {
+    r: SnapshotReader,
+}
+
+impl ReadTxn {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        ReadTxn {
+            r: SnapshotReader::new(shared, false),
+        }
+    }
+
+    /// The LSN of the last commit this snapshot includes.
+    pub fn lsn(&self) -> u64 {
+        self.r.version.lsn
+    }
+
+    /// The value of `key` in B+tree `tree`.
+    pub fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.r.get(tree, key)
+    }
+
+    /// Entries of B+tree `tree` within `range`, in ascending key order.
+    pub fn range<'a>(
+        &'a self,
+        tree: &str,
+        range: impl RangeBounds<[u8]>,
+    ) -> Result<impl Iterator<Item = Result<Entry>> + 'a> {
+        let root = self.r.need(tree, TreeKind::BTree)?.root;
+        Ok(self
+            .r
+            .range(root, range.start_bound(), range.end_bound(), true))
+    }
+
+    /// Entries of B+tree `tree` within `range`, in descending key order.
+    pub fn range_rev<'a>(
+        &'a self,
+        tree: &str,
+        range: impl RangeBounds<[u8]>,
+    ) -> Result<impl Iterator<Item = Result<Entry>> + 'a> {
+        let root = self.r.need(tree, TreeKind::BTree)?.root;
+        Ok(self
+            .r
+            .range(root, range.start_bound(), range.end_bound(), false))
+    }
+
+    /// Every value stored under `key` in hash index `tree`.
+    pub fn hash_get(&self, tree: &str, key: &[u8]) -> Result<Vec<Vec<u8>>> {
+        self.r.hash_get(tree, key)
+    }
+
+    /// The catalog entry of a tree.
+    pub fn tree(&self, name: &str) -> Result<Option<TreeInfo>> {
+        self.r.info(name)
+    }
+
+    /// Every tree, by name.
+    pub fn trees(&self) -> Result<Vec<(String, TreeInfo)>> {
+        catalog::list(&self.r.shared.pool, self.r.version.catalog_root)
+    }
+}
+
+/// What a write transaction did to one tree, for its own reads.
+#[derive(Debug, Default)]
+struct Overlay {
+    /// The tree as the snapshot has it is hidden (created or dropped here).
+    replaced: bool,
+    /// The tree's kind after this transaction's DDL; None if dropped.
+    kind: Option<TreeKind>,
+    btree: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Hash entries added (true) or removed (false), by key then value.
+    hash: HashMap<Vec<u8>, BTreeMap<Vec<u8>, bool>>,
+}
+
+/// A read-write transaction.
+pub struct WriteTxn {
+    r: SnapshotReader,
+    ops: Vec<Op>,
+    overlay: HashMap<String, Overlay>,
+    bytes: usize,
+    finished: bool,
+}
+
+impl WriteTxn {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        WriteTxn {
+            r: SnapshotReader::new(shared, true),
+            ops: Vec::new(),
+            overlay: HashMap::new(),
+            bytes: 0,
+            finished: false,
+        }
+    }
+
+    /// The LSN of the snapshot this transaction reads.
+    pub fn snapshot_lsn(&self) -> u64 {
+        self.r.version.lsn
+    }
+
+    /// The tree's kind as this transaction sees it, or None if absent.
+    fn kind(&self, tree: &str) -> Result<Option<TreeKind>> {
+        match self.overlay.get(tree) {
+            Some(o) if o.replaced => Ok(o.kind),
+            _ => Ok(self.r.info(tree)?.map(|i| i.kind)),
+        }
+    }
+
+    fn need(&self, tree: &str, kind: TreeKind) -> Result<()> {
+        let actual = self
+            .kind(tree)?
+            .ok_or_else(|| Error::NoSuchTree(tree.to_string()))?;
+        check_kind(tree, actual, kind)
+    }
+
+    /// Whether reads of `tree` fall through to the snapshot.
+    fn base_visible(&self, tree: &str) -> bool {
+        !self.overlay.get(tree).is_some_and(|o| o.replaced)
+    }
+
+    fn record(&mut self, op: Op) -> Result<()> {
+        let size = op.size();
+        let limit = self.r.shared.config.max_write_set_bytes;
+        if self.bytes + size > limit {
+            return Err(Error::TooLarge {
+                what: "transaction write set",
+                len: self.bytes + size,
+                max: limit,
+            });
+        }
+        self.bytes += size;
+        self.ops.push(op);
+        Ok(())
+    }
+
+    /// Creates an empty tree of `kind`.
+    pub fn create_tree(&mut self, name: &str, kind: TreeKind) -> Result<()> {
+        if name.is_empty() || name.len() > MAX_TREE_NAME || name.contains('\0') {
+            return Err(Error::Config(format!(
+                "tree name {name:?} must be 1 to {MAX_TREE_NAME} bytes without NUL"
+            )));
+        }
+        if self.kind(name)?.is_some() {
+            return Err(Error::TreeExists(name.to_string()));
+        }
+        self.record(Op::Create {
+            tree: name.to_string(),
+            kind,
+        })?;
+        self.overlay.insert(
+            name.to_string(),
+            Overlay {
+                replaced: true,
+                kind: Some(kind),
+                ..Overlay::default()
+            },
+        );
+        Ok(())
+    }
+
+    /// Drops a tree and everything in it.
+    pub fn drop_tree(&mut self, name: &str) -> Result<()> {
+        if self.kind(name)?.is_none() {
+            return Err(Error::NoSuchTree(name.to_string()));
+        }
+        self.record(Op::Drop {
+            tree: name.to_string(),
+        })?;
+        self.overlay.insert(
+            name.to_string(),
+            Overlay {
+                replaced: true,
+                kind: None,
+                ..Overlay::default()
+            },
+        );
+        Ok(())
+    }
+
+    /// Inserts or replaces `key` in B+tree `tree`.
+    pub fn put(&mut self, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        self.need(tree, TreeKind::BTree)?;
+        let max = self.r.shared.limits.max_key;
+        if key.len() > max {
+            return Err(Error::TooLarge {
+                what: "key",
+                len: key.len(),
+                max,
+            });
+        }
+        if value.len() > u32::MAX as usize {
+            return Err(Error::TooLarge {
+                what: "value",
+                len: value.len(),
+                max: u32::MAX as usize,
+            });
+        }
+        self.record(Op::Put {
+            tree: tree.to_string(),
+            key: key.to_vec(),
+            value: value.to_vec(),
+        })?;
+        self.overlay
+            .entry(tree.to_string())
+            .or_default()
+            .btree
+            .insert(key.to_vec(), Some(value.to_vec()));
+        Ok(())
+    }
+
+    /// Deletes `key` from B+tree `tree` (no effect if absent).
+    pub fn delete(&mut self, tree: &str, key: &[u8]) -> Result<()> {
+        self.need(tree, TreeKind::BTree)?;
+        self.record(Op::Delete {
+            tree: tree.to_string(),
+            key: key.to_vec(),
+        })?;
+        self.overlay
+            .entry(tree.to_string())
+            .or_default()
+            .btree
+            .insert(key.to_vec(), None);
+        Ok(())
+    }
+
+    /// Adds (key, value) to hash index `tree` (no effect if present).
+    pub fn hash_insert(&mut self, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        self.hash_op(tree, key, value, true)
+    }
+
+    /// Removes (key, value) from hash index `tree` (no effect if absent).
+    pub fn hash_remove(&mut self, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        self.hash_op(tree, key, value, false)
+    }
+
+    fn hash_op(&mut self, tree: &str, key: &[u8], value: &[u8], insert: bool) -> Result<()> {
+        self.need(tree, TreeKind::Hash)?;
+        let max = self.r.shared.hash_limits.max_entry;
+        if key.len() + value.len() > max {
+            return Err(Error::TooLarge {
+                what: "hash index entry (key plus value)",
+                len: key.len() + value.len(),
+                max,
+            });
+        }
+        let (tree_s, key_v, value_v) = (tree.to_string(), key.to_vec(), value.to_vec());
+        self.record(if insert {
+            Op::HashInsert {
+                tree: tree_s,
+                key: key_v,
+                value: value_v,
+            }
+        } else {
+            Op::HashRemove {
+                tree: tree_s,
+                key: key_v,
+                value: value_v,
+            }
+        })?;
+        self.overlay
+            .entry(tree.to_string())
+            .or_default()
+            .hash
+            .entry(key.to_vec())
+            .or_default()
+            .insert(value.to_vec(), insert);
+        Ok(())
+    }
+
+    /// The value of `key` in B+tree `tree`, including this transaction's writes.
+    pub fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.need(tree, TreeKind::BTree)?;
+        if let Some(v) = self.overlay.get(tree).and_then(|o| o.btree.get(key)) {
+            return Ok(v.clone());
+        }
+        if !self.base_visible(tree) {
+            return Ok(None);
+        }
+        self.r.get(tree, key)
+    }
+
+    /// Every value under `key` in hash index `tree`, including this transaction's writes.
+    pub fn hash_get(&self, tree: &str, key: &[u8]) -> Result<Vec<Vec<u8>>> {
+        self.need(tree, TreeKind::Hash)?;
+        let mut values = if self.base_visible(tree) {
+            self.r.hash_get(tree, key)?
+        } else {
+            Vec::new()
+        };
+        if let Some(changes) = self.overlay.get(tree).and_then(|o| o.hash.get(key)) {
+            values.retain(|v| changes.get(v) != Some(&false));
+            for (v, added) in changes {
+                if *added && !values.contains(v) {
+                    values.push(v.clone());
+                }
+            }
+        }
+        Ok(values)
+    }
+
+    fn merged<'a>(
+        &'a self,
+        tree: &str,
+        range: impl RangeBounds<[u8]>,
+        forward: bool,
+    ) -> Result<MergeIter<'a>> {
+        self.need(tree, TreeKind::BTree)?;
+        let (lo, hi) = (range.start_bound(), range.end_bound());
+        let base = if self.base_visible(tree) {
+            let root = self.r.info(tree)?.and_then(|i| i.root);
+            Some(self.r.range(root, lo, hi, forward))
+        } else {
+            None
+        };
+        let mut local: Vec<LocalWrite> = match self.overlay.get(tree) {
+            Some(o) => o
+                .btree
+                .range::<[u8], _>((lo, hi))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            None => Vec::new(),
+        };
+        if !forward {
+            local.reverse();
+        }
+        Ok(MergeIter {
+            base,
+            base_next: None,
+            local: local.into_iter().peekable(),
+            forward,
+        })
+    }
+
+    /// Entries of B+tree `tree` within `range`, ascending, including this transaction's writes.
+    pub fn range<'a>(
+        &'a self,
+        tree: &str,
+        range: impl RangeBounds<[u8]>,
+    ) -> Result<impl Iterator<Item = Result<Entry>> + 'a> {
+        self.merged(tree, range, true)
+    }
+
+    /// Entries of B+tree `tree` within `range`, descending, including this transaction's writes.
+    pub fn range_rev<'a>(
+        &'a self,
+        tree: &str,
+        range: impl RangeBounds<[u8]>,
+    ) -> Result<impl Iterator<Item = Result<Entry>> + 'a> {
+        self.merged(tree, range, false)
+    }
+
+    /// The operations buffered so far.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// Commits atomically and durably (per the configured durability).
+    /// Returns the commit's LSN (the snapshot's LSN if nothing was written).
+    pub fn commit(mut self) -> Result<u64> {
+        self.finished = true;
+        if self.ops.is_empty() {
+            return Ok(self.r.version.lsn);
+        }
+        let ops = std::mem::take(&mut self.ops);
+        self.r
+            .shared
+            .commit_ops(&ops, Some(self.r.version.lsn), None)
+    }
+
+    /// Discards every buffered change.
+    pub fn rollback(mut self) {
+        self.finished = true;
+        metrics::inc(&self.r.shared.metrics.rollbacks);
+    }
+}
+
+impl Drop for WriteTxn {
+    fn drop(&mut self) {
+        if !self.finished {
+            metrics::inc(&self.r.shared.metrics.rollbacks);
+        }
+    }
+}
+
+/// A transaction's own write to a key: the new value, or None for a delete.
+type LocalWrite = (Vec<u8>, Option<Vec<u8>>);
+
+/// Merges a transaction's own writes into a snapshot range scan.
+struct MergeIter<'a> {
+    base: Option<RangeIter<'a>>,
+    base_next: Option<Entry>,
+    local: std::iter::Peekable<std::vec::IntoIter<LocalWrite>>,
+    forward: bool,
+}
+
+impl MergeIter<'_> {
+    fn fill_base(&mut self) -> Result<()> {
+        if self.base_next.is_none()
+            && let Some(base) = &mut self.base
+        {
+            match base.next() {
+                Some(e) => self.base_next = Some(e?),
+                None => self.base = None,
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<Option<Entry>> {
+        loop {
+            self.fill_base()?;
+            let take_local = match (&self.base_next, self.local.peek()) {
+                (None, None) => return Ok(None),
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some((bk, _)), Some((lk, _))) => {
+                    if bk == lk {
+                        self.base_next = None;
+                        true
+                    } else {
+                        (lk < bk) == self.forward
+                    }
+                }
+            };
+            if take_local {
+                let (k, v) = self.local.next().expect("peeked");
+                match v {
+                    Some(v) => return Ok(Some((k, v))),
+                    None => continue,
+                }
+            }
+            return Ok(self.base_next.take());
+        }
+    }
+}
+
+impl Iterator for MergeIter<'_> {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.step().transpose()
+    }
+}

@@ -1,0 +1,137 @@
+//! `tiers`: the one binary of the three-tier system.
+//!
+//! Today it carries the storage engine's offline tools; the web, AP and DB
+//! tiers and `tiers up` join it as they land. The binary only wires crates
+//! together and reports errors with context; the work lives in the crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tiers_storage::verify::{self, Report};
+
+#[derive(Parser)]
+#[command(name = "tiers", version, about = "The non-stop three-tier web system")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check every page and journal record of a data directory and report
+    /// corruption precisely. Exits 1 if anything is wrong.
+    Verify {
+        /// The data directory (as given to `tiers db --data-dir`).
+        dir: PathBuf,
+    },
+    /// Show what a data directory holds: pages by kind, free pages, trees
+    /// and their heights, the journal range and the last checkpoint.
+    Inspect {
+        /// The data directory.
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Verify { dir } => match verify::verify(&dir) {
+            Ok(report) => {
+                print_report(&report);
+                if report.ok() {
+                    println!("verify: OK, no problems found in {}", dir.display());
+                    ExitCode::SUCCESS
+                } else {
+                    println!(
+                        "verify: {} problem(s) found in {}:",
+                        report.problems.len(),
+                        dir.display()
+                    );
+                    for p in &report.problems {
+                        println!("  - {p}");
+                    }
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("tiers verify: {}: {e}", dir.display());
+                ExitCode::from(2)
+            }
+        },
+        Command::Inspect { dir } => match verify::verify(&dir) {
+            Ok(report) => {
+                print_report(&report);
+                if !report.ok() {
+                    println!(
+                        "problems: {} (run `tiers verify` for details)",
+                        report.problems.len()
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tiers inspect: {}: {e}", dir.display());
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn print_report(r: &Report) {
+    let m = &r.meta;
+    println!("page size:        {} bytes", m.page_size);
+    println!(
+        "data file:        {} pages ({} bytes)",
+        r.file_pages,
+        r.file_pages * m.page_size as u64
+    );
+    println!(
+        "last checkpoint:  id {} at lsn {} ({} pages in use by it)",
+        m.checkpoint_id, m.lsn, m.high_water
+    );
+    println!("pages by kind:");
+    for (kind, n) in &r.pages_by_kind {
+        println!("  {kind:<16}{n}");
+    }
+    println!("  {:<16}{}", "free", r.free_pages);
+    if r.leaked_pages > 0 {
+        println!("  {:<16}{}", "leaked", r.leaked_pages);
+    }
+    println!("trees:");
+    if r.trees.is_empty() {
+        println!("  (none)");
+    }
+    for t in &r.trees {
+        let shape = match t.kind {
+            tiers_storage::TreeKind::BTree => format!("height {}", t.height),
+            tiers_storage::TreeKind::Hash => format!("global depth {}", t.height),
+        };
+        println!(
+            "  {:<24} {:<5} {:>10} entries {:>8} pages  {shape}",
+            t.name,
+            t.kind.name(),
+            t.entries,
+            t.pages
+        );
+    }
+    let j = &r.journal;
+    match (j.first_lsn, j.last_lsn) {
+        (Some(first), Some(last)) => println!(
+            "journal:          {} segment(s), lsn {first}..={last} ({} records, {} after the checkpoint)",
+            j.segments.len(),
+            j.records,
+            r.records_after_checkpoint
+        ),
+        _ => println!(
+            "journal:          {} segment(s), no records since the checkpoint",
+            j.segments.len()
+        ),
+    }
+    if j.torn_tail_bytes > 0 {
+        println!(
+            "journal tail:     {} torn bytes (an interrupted write; cut at the next open)",
+            j.torn_tail_bytes
+        );
+    }
+}
