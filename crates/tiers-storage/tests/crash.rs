@@ -72,7 +72,8 @@ fn crash_child_entry() {
             std::thread::spawn(move || {
                 let mut rng = StdRng::seed_from_u64(seed ^ (th + 1).wrapping_mul(0x9E37_79B9));
                 let mut mine: Vec<(u64, u32)> = Vec::new();
-                loop {
+                // Bounded, though the parent always kills the child long before.
+                for _ in 0..10_000_000u64 {
                     let mut tx = engine.begin_write().unwrap();
                     let line = if !mine.is_empty() && rng.random_ratio(1, 5) {
                         let (t, n) = mine.swap_remove(rng.random_range(0..mine.len()));
