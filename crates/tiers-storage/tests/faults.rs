@@ -39,12 +39,9 @@ fn setup(n: u32) -> (SimVfs, Arc<dyn Vfs>, Arc<FaultPlan>, Engine) {
 }
 
 fn count(engine: &Engine) -> usize {
-    engine
-        .begin_read()
-        .range("t", ..)
-        .unwrap()
-        .map(|e| e.unwrap())
-        .count()
+    let r = engine.begin_read();
+    let entries: Vec<_> = r.range("t", ..).unwrap().map(|e| e.unwrap()).collect();
+    entries.len()
 }
 
 fn put(engine: &Engine, i: u32) -> tiers_storage::Result<u64> {
