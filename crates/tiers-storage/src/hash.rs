@@ -302,7 +302,7 @@ fn get_in<P: Pages + ?Sized>(
         );
         no = b.next;
         guard += 1;
-        if guard > 1 << 32 {
+        if guard > 1 << 20 {
             return Err(page::corrupt(
                 Path::new(""),
                 root,
@@ -348,7 +348,7 @@ fn chain_entries(b: &Batch<'_>, head: PageNo) -> Result<(u8, Vec<PageNo>, Vec<En
         pages.push(no);
         entries.extend(bucket.entries);
         no = bucket.next;
-        if pages.len() > 1 << 24 {
+        if pages.len() > 1 << 20 {
             return Err(page::corrupt(
                 b.pool.path(),
                 head,
@@ -579,7 +579,7 @@ pub(crate) fn walk(
             visit(no, PageKind::HashBucket)?;
             no = pool.bucket(no)?.next;
             n += 1;
-            if n > 1 << 24 {
+            if n > 1 << 20 {
                 return Err(page::corrupt(
                     pool.path(),
                     head,

@@ -160,6 +160,17 @@ fn parse_record(data: &[u8], pos: usize) -> std::result::Result<Parsed, String> 
     let flags = rest[16];
     let stored = &rest[RECORD_HEADER_LEN..total];
     let payload = if flags & FLAG_LZ4 != 0 {
+        let claimed = stored
+            .get(0..4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4")) as usize)
+            .ok_or("compressed record shorter than its size prefix")?;
+        // LZ4 expands at most ~255x; refuse sizes no valid record can have
+        // before allocating for them.
+        if claimed > MAX_RECORD_LEN || claimed > stored.len().saturating_mul(255) + 64 {
+            return Err(format!(
+                "compressed record claims an impossible size {claimed}"
+            ));
+        }
         lz4_flex::decompress_size_prepended(stored)
             .map_err(|e| format!("record passed its checksum but does not decompress: {e}"))?
     } else {

@@ -33,7 +33,8 @@ pub(crate) fn read_value(pool: &BufferPool, raw: RawValue<'_>) -> Result<Vec<u8>
 }
 
 fn read_overflow(pool: &BufferPool, len: u64, first: PageNo) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(len as usize);
+    // The length comes from disk: cap the up-front allocation.
+    let mut out = Vec::with_capacity((len as usize).min(1 << 20));
     let mut no = first;
     let mut pages = 0u64;
     while no != 0 {
@@ -203,7 +204,7 @@ fn free_value(b: &mut Batch<'_>, value: &LeafValue) -> Result<()> {
         b.free(no);
         no = next;
         guard += 1;
-        if guard > (1 << 32) {
+        if guard > (1 << 20) {
             return Err(page::corrupt(
                 b.pool.path(),
                 *first,
@@ -499,9 +500,19 @@ pub(crate) fn walk(
 ) -> Result<u32> {
     let mut height = 0;
     let mut stack = vec![(root, 1u32)];
+    // A page reached twice means a corrupt tree (and, unchecked, an
+    // exponential walk), so every page is visited at most once.
+    let mut seen = std::collections::HashSet::new();
     while let Some((no, depth)) = stack.pop() {
         if depth > 64 {
             return Err(page::corrupt(pool.path(), no, "tree deeper than 64 levels"));
+        }
+        if !seen.insert(no) {
+            return Err(page::corrupt(
+                pool.path(),
+                no,
+                "page is referenced twice within one tree",
+            ));
         }
         let page = pool.get(no, Some(PageKind::Branch))?;
         height = height.max(depth);
