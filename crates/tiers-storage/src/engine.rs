@@ -59,8 +59,10 @@ pub(crate) struct Version {
 struct Writer {
     latest: Arc<Version>,
     alloc: Allocator,
-    /// Keys written by recent commits, for first-committer-wins checks.
-    history: VecDeque<(u64, Arc<HashSet<Vec<u8>>>)>,
+    /// Write sets of recent commits, for first-committer-wins checks. Only
+    /// checked when a transaction that began earlier commits, so the common
+    /// case pays nothing beyond keeping the Arc.
+    history: VecDeque<(u64, Arc<Vec<Op>>)>,
 }
 
 /// Who is reading what.
@@ -389,7 +391,7 @@ impl Engine {
     /// must be the next LSN. The record is journaled like a local commit.
     pub fn apply_record(&self, lsn: u64, record: &[u8]) -> Result<()> {
         let ops = record::decode(record, lsn)?;
-        self.shared.commit_ops(&ops, None, Some(lsn)).map(|_| ())
+        self.shared.commit_ops(ops, None, Some(lsn)).map(|_| ())
     }
 
     /// Flushes dirty pages and records a checkpoint now.
@@ -515,17 +517,18 @@ fn conflict_keys(ops: &[Op]) -> HashSet<Vec<u8>> {
     keys
 }
 
-/// Whether `mine` conflicts with a later commit's `theirs`: the same key
-/// written by both, or a tree one side created or dropped while the other
-/// wrote it. Returns the tree's name.
-fn conflicts(mine: &HashSet<Vec<u8>>, theirs: &HashSet<Vec<u8>>) -> Option<String> {
-    for k in mine {
+/// Whether a later commit's write set `theirs` conflicts with `mine` (the
+/// conflict keys of the committing transaction): the same key written by
+/// both, or a tree one side created or dropped while the other wrote it.
+/// Returns the tree's name.
+fn conflicts(mine: &HashSet<Vec<u8>>, theirs: &[Op]) -> Option<String> {
+    for k in conflict_keys(theirs) {
         let clash = match k[0] {
-            b'k' | b'h' => theirs.contains(k),
+            b'k' | b'h' => mine.contains(&k),
             b't' | b'd' => {
                 let mut other = k.clone();
                 other[0] = if k[0] == b't' { b'd' } else { b't' };
-                theirs.contains(&other)
+                mine.contains(&other)
             }
             _ => false,
         };
@@ -613,17 +616,20 @@ impl Shared {
     /// `expect_lsn` pins the LSN (replication).
     pub(crate) fn commit_ops(
         &self,
-        ops: &[Op],
+        ops: Vec<Op>,
         snapshot: Option<u64>,
         expect_lsn: Option<u64>,
     ) -> Result<u64> {
-        let keys = Arc::new(conflict_keys(ops));
+        let ops = Arc::new(ops);
         let mut guard = self.writer();
         self.check_writable()?;
-        if let Some(snap) = snapshot {
+        if let Some(snap) = snapshot
+            && guard.history.iter().any(|(lsn, _)| *lsn > snap)
+        {
+            let mine = conflict_keys(&ops);
             for (lsn, theirs) in &guard.history {
                 if *lsn > snap
-                    && let Some(tree) = conflicts(&keys, theirs)
+                    && let Some(tree) = conflicts(&mine, theirs)
                 {
                     metrics::inc(&self.metrics.conflicts);
                     return Err(Error::Conflict { tree });
@@ -649,7 +655,7 @@ impl Shared {
             &self.limits,
             &self.hash_limits,
             w.latest.catalog_root,
-            ops,
+            &ops,
         ) {
             Ok(root) => root,
             Err(e) => {
@@ -658,7 +664,7 @@ impl Shared {
             }
         };
         let sealed = batch.seal();
-        let payload = record::encode(ops);
+        let payload = record::encode(&ops);
         if let Err(e) = self.journal.append(lsn, &payload) {
             for (no, _) in &sealed.pages {
                 w.alloc.release_unused(*no);
@@ -683,7 +689,7 @@ impl Shared {
             w.history.pop_front();
         }
         if oldest_writer.is_some() {
-            w.history.push_back((lsn, keys));
+            w.history.push_back((lsn, ops));
         }
         self.snapshots().unpublished.push_back(version);
         drop(guard);

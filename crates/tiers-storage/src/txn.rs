@@ -474,7 +474,7 @@ impl WriteTxn {
         let ops = std::mem::take(&mut self.ops);
         self.r
             .shared
-            .commit_ops(&ops, Some(self.r.version.lsn), None)
+            .commit_ops(ops, Some(self.r.version.lsn), None)
     }
 
     /// Discards every buffered change.
