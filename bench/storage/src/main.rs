@@ -101,7 +101,7 @@ fn splitmix(state: &mut u64) -> u64 {
 /// The value stored under `id`: 100 pseudo-random bytes determined by the id.
 fn value_of(id: u64) -> [u8; VALUE_LEN] {
     let mut out = [0u8; VALUE_LEN];
-    let mut state = id ^ 0x5EED_0F_7135;
+    let mut state = id ^ 0x0005_EED0_F713;
     for chunk in out.chunks_mut(8) {
         let word = splitmix(&mut state).to_le_bytes();
         chunk.copy_from_slice(&word[..chunk.len()]);
@@ -111,7 +111,7 @@ fn value_of(id: u64) -> [u8; VALUE_LEN] {
 
 /// A cheap check that `value` is the one stored under `id` (its first 8 bytes).
 fn quick_check(id: u64, value: &[u8]) -> Res<u64> {
-    let mut state = id ^ 0x5EED_0F_7135;
+    let mut state = id ^ 0x0005_EED0_F713;
     let first = splitmix(&mut state).to_le_bytes();
     if value.len() != VALUE_LEN || value[..8] != first {
         return Err(format!("wrong value for key {id}").into());
@@ -289,10 +289,24 @@ mod tiers {
         fn bulk_load(&mut self, order: &[u64]) -> Res<()> {
             let mut tx = self.engine().begin_write()?;
             tx.create_tree(TREE, TreeKind::BTree)?;
+            let started = Instant::now();
             for &id in order {
                 tx.put(TREE, &key_of(id), &value_of(id))?;
             }
+            let buffered = started.elapsed();
+            let before = self.engine().metrics();
             tx.commit()?;
+            let committed = started.elapsed() - buffered;
+            let after = self.engine().metrics();
+            eprintln!(
+                "  tiers: put() calls took {:.2} s, commit() {:.2} s \
+                 ({:.1} MiB journal record, {} pages cached, {} dirty)",
+                buffered.as_secs_f64(),
+                committed.as_secs_f64(),
+                (after.journal_bytes - before.journal_bytes) as f64 / (1 << 20) as f64,
+                after.pool_pages_cached,
+                after.pool_pages_dirty
+            );
             Ok(())
         }
 
@@ -441,8 +455,10 @@ mod sqlite {
             Ok(())
         }
 
-        pub fn page_size(&self) -> Res<u64> {
-            Ok(self.conn().query_row("PRAGMA page_size", [], |r| r.get(0))?)
+        pub fn page_size(&self) -> Res<i64> {
+            Ok(self
+                .conn()
+                .query_row("PRAGMA page_size", [], |r| r.get(0))?)
         }
     }
 
@@ -479,7 +495,9 @@ mod sqlite {
         }
 
         fn check(&mut self, ids: &[u64]) -> Res<()> {
-            let mut stmt = self.conn().prepare_cached("SELECT v FROM kv WHERE k = ?1")?;
+            let mut stmt = self
+                .conn()
+                .prepare_cached("SELECT v FROM kv WHERE k = ?1")?;
             for &id in ids {
                 let got: Option<Vec<u8>> = stmt
                     .query_row(params![&key_of(id)[..]], |r| r.get(0))
@@ -565,7 +583,7 @@ mod sqlite {
 
 mod redb_sys {
     use super::*;
-    use redb::{Builder, Database, ReadableDatabase, ReadableTable, TableDefinition};
+    use redb::{Builder, Database, ReadableDatabase, TableDefinition};
 
     const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
 
@@ -865,7 +883,12 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs one workload on one system; returns its rate in operations per second.
-fn run_workload(sys: &mut dyn System, w: Workload, inp: &Inputs, notes: &mut Vec<String>) -> Res<f64> {
+fn run_workload(
+    sys: &mut dyn System,
+    w: Workload,
+    inp: &Inputs,
+    notes: &mut Vec<String>,
+) -> Res<f64> {
     let name = sys.name();
     let rate = |ops: usize, d: Duration| ops as f64 / d.as_secs_f64();
     match w {
@@ -918,7 +941,9 @@ fn run_workload(sys: &mut dyn System, w: Workload, inp: &Inputs, notes: &mut Vec
             sys.close()?;
             let expected = inp.scan_starts.len() * SCAN_LEN;
             if entries as usize != expected {
-                return Err(format!("{name}: scans read {entries} entries, expected {expected}").into());
+                return Err(
+                    format!("{name}: scans read {entries} entries, expected {expected}").into(),
+                );
             }
             eprintln!(
                 "  {name}: {} scans, {entries} entries in {:.2} s",
@@ -966,7 +991,7 @@ fn with_separators(x: f64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -994,17 +1019,17 @@ fn machine_facts(dir: &Path) -> Vec<String> {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     facts.push(format!("machine: {cores} cores ({cpu})"));
-    if let Some(df) = shell("df", &["-T", &dir.to_string_lossy()]) {
-        if let Some(line) = df.lines().nth(1) {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() >= 2 {
-                facts.push(format!(
-                    "data dir: {} on {} ({})",
-                    dir.display(),
-                    cols[0],
-                    cols[1]
-                ));
-            }
+    if let Some(df) = shell("df", &["-T", &dir.to_string_lossy()])
+        && let Some(line) = df.lines().nth(1)
+    {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() >= 2 {
+            facts.push(format!(
+                "data dir: {} on {} ({})",
+                dir.display(),
+                cols[0],
+                cols[1]
+            ));
         }
     }
     facts
@@ -1110,7 +1135,10 @@ fn real_main() -> Res<()> {
         _ => "n/a".into(),
     };
     let mut out = String::new();
-    writeln!(out, "| workload | tiers | SQLite | redb | tiers/SQLite | tiers/redb |")?;
+    writeln!(
+        out,
+        "| workload | tiers | SQLite | redb | tiers/SQLite | tiers/redb |"
+    )?;
     writeln!(out, "|---|---:|---:|---:|---:|---:|")?;
     for (w, row) in WORKLOADS.iter().zip(&results) {
         writeln!(
@@ -1143,7 +1171,11 @@ fn real_main() -> Res<()> {
         out,
         "- keys N = {} (8-byte big-endian keys, {VALUE_LEN}-byte values){}",
         with_separators(opts.keys as f64),
-        if opts.quick { ", --quick: a tenth of the iterations" } else { "" }
+        if opts.quick {
+            ", --quick: a tenth of the iterations"
+        } else {
+            ""
+        }
     )?;
     writeln!(
         out,
