@@ -128,3 +128,24 @@ fn random_bytes_never_panic() {
         }
     }
 }
+
+/// Writes real images as seed inputs for the coverage-guided fuzzers
+/// (`fuzz/run.sh` calls this with `TIERS_FUZZ_CORPUS` set).
+#[test]
+#[ignore = "tooling: run by fuzz/run.sh"]
+fn write_fuzz_seed_corpus() {
+    let root = std::path::PathBuf::from(std::env::var("TIERS_FUZZ_CORPUS").unwrap());
+    let (data, journal) = real_image();
+    std::fs::create_dir_all(root.join("data_file")).unwrap();
+    std::fs::create_dir_all(root.join("journal")).unwrap();
+    for flags in [0u8, 1] {
+        let mut input = vec![flags];
+        input.extend_from_slice(&data);
+        std::fs::write(
+            root.join("data_file").join(format!("real-image-{flags}")),
+            input,
+        )
+        .unwrap();
+    }
+    std::fs::write(root.join("journal").join("real-journal"), journal).unwrap();
+}
