@@ -9,14 +9,13 @@
 //! drops its copies and returns their page numbers: committed state was never
 //! touched, which is why aborts need no undo.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::alloc::Allocator;
 use crate::btree::node::{self, Branch, BranchView, Leaf, LeafView};
 use crate::error::Result;
 use crate::hash::{Bucket, HashHeader};
-use crate::page::{self, PageBuf, PageKind, PageNo};
+use crate::page::{self, PageBuf, PageKind, PageMap, PageNo, PageSet};
 use crate::pool::BufferPool;
 
 /// A page owned by the batch, decoded for editing.
@@ -54,8 +53,8 @@ pub(crate) struct Batch<'a> {
     pub alloc: &'a mut Allocator,
     pub page_size: usize,
     pub lsn: u64,
-    dirty: HashMap<PageNo, Dirty>,
-    allocated: HashSet<PageNo>,
+    dirty: PageMap<Dirty>,
+    allocated: PageSet,
     retired: Vec<PageNo>,
 }
 
@@ -66,8 +65,8 @@ impl<'a> Batch<'a> {
             alloc,
             page_size,
             lsn,
-            dirty: HashMap::new(),
-            allocated: HashSet::new(),
+            dirty: PageMap::default(),
+            allocated: PageSet::default(),
             retired: Vec::new(),
         }
     }

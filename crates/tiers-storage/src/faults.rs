@@ -717,6 +717,7 @@ pub fn open_untrusted_image(data: &[u8], journal: &[u8], reseal: bool) -> bool {
         page_size: 4096,
         cache_bytes: 64 * 4096,
         background_writer: false,
+        journal_segment_bytes: 256 << 10,
         ..crate::Config::default()
     };
     let Ok(engine) = crate::Engine::open_with_vfs(dir, config, Arc::new(sim.clone())) else {

@@ -288,6 +288,11 @@ pub fn scan(
                     next += 1;
                     pos += rec.len;
                 }
+                Err(_) if data[pos..].iter().all(|b| *b == 0) => {
+                    // Preallocated space after the last record: a clean end.
+                    data.truncate(pos);
+                    break;
+                }
                 Err(detail) => {
                     if !last || valid_record_follows(&data, pos, next + 1) {
                         return Err(corrupt(pos as u64, detail));
@@ -332,6 +337,8 @@ struct JournalState {
     file: Arc<dyn VfsFile>,
     path: PathBuf,
     write_pos: u64,
+    /// Bytes of the current segment already written (zeros ahead of `write_pos`).
+    allocated: u64,
     buf: Vec<u8>,
     buf_first_lsn: Option<u64>,
     appended_lsn: u64,
@@ -345,6 +352,8 @@ pub struct Journal {
     vfs: Arc<dyn Vfs>,
     dir: PathBuf,
     segment_bytes: u64,
+    /// Journal space is zero-filled ahead of the records in chunks of this size.
+    chunk: u64,
     compression: bool,
     metrics: Arc<Metrics>,
     state: Mutex<JournalState>,
@@ -375,12 +384,14 @@ impl Journal {
             vfs,
             dir: dir.to_path_buf(),
             segment_bytes,
+            chunk: (segment_bytes / 8).clamp(64 << 10, 4 << 20),
             compression,
             metrics,
             state: Mutex::new(JournalState {
                 file,
                 path,
                 write_pos: SEGMENT_HEADER_LEN as u64,
+                allocated: SEGMENT_HEADER_LEN as u64,
                 buf: Vec::new(),
                 buf_first_lsn: None,
                 appended_lsn: next_lsn - 1,
@@ -433,7 +444,11 @@ impl Journal {
             // Bound the buffer: write it out now, fsync later.
             let data = std::mem::take(&mut s.buf);
             let pos = s.write_pos;
-            if let Err(e) = s.file.write_at(&data, pos) {
+            let zero_fill = preallocate(&*s.file, s.allocated, pos + data.len() as u64, self.chunk);
+            if let Ok(end) = zero_fill {
+                s.allocated = end;
+            }
+            if let Err(e) = zero_fill.and_then(|_| s.file.write_at(&data, pos)) {
                 let why = format!("journal write failed: {e}");
                 s.poisoned = Some(why.clone());
                 return Err(Error::Poisoned(why));
@@ -468,16 +483,20 @@ impl Journal {
             s.write_pos += data.len() as u64;
             let target = s.appended_lsn;
             let file = s.file.clone();
+            let allocated = s.allocated;
             drop(s);
-            let result = if data.is_empty() {
-                Ok(())
-            } else {
-                file.write_at(&data, pos)
-            }
-            .and_then(|_| file.sync());
+            let result = preallocate(&*file, allocated, pos + data.len() as u64, self.chunk)
+                .and_then(|end| {
+                    if !data.is_empty() {
+                        file.write_at(&data, pos)?;
+                    }
+                    file.sync()?;
+                    Ok(end)
+                });
             s = self.lock();
             match result {
-                Ok(()) => {
+                Ok(end) => {
+                    s.allocated = s.allocated.max(end);
                     inc(&self.metrics.journal_fsyncs);
                     self.durable_lsn.store(target, Ordering::Release);
                     if s.write_pos >= self.segment_bytes {
@@ -511,6 +530,7 @@ impl Journal {
                 s.file = file;
                 s.path = path.clone();
                 s.write_pos = SEGMENT_HEADER_LEN as u64;
+                s.allocated = SEGMENT_HEADER_LEN as u64;
                 s.segments.push_back((first, path));
             }
             Err(e) => s.poisoned = Some(format!("could not start a journal segment: {e}")),
@@ -546,6 +566,31 @@ impl Journal {
     pub fn segment_count(&self) -> usize {
         self.lock().segments.len()
     }
+}
+
+/// Makes sure the file has real (written) blocks up to `needed`, writing
+/// zeros from `allocated` up to the next multiple of `chunk`. Overwriting blocks
+/// that already exist lets fdatasync flush only data, not the file size and
+/// extent metadata, which roughly halves the cost of a durable commit on
+/// common file systems. Returns the new allocated end.
+fn preallocate(
+    file: &dyn VfsFile,
+    allocated: u64,
+    needed: u64,
+    chunk: u64,
+) -> std::io::Result<u64> {
+    if needed <= allocated {
+        return Ok(allocated);
+    }
+    let end = needed.div_ceil(chunk) * chunk;
+    let zeros = vec![0u8; (1 << 20).min((end - allocated) as usize)];
+    let mut at = allocated;
+    while at < end {
+        let n = zeros.len().min((end - at) as usize);
+        file.write_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(end)
 }
 
 fn new_segment(vfs: &dyn Vfs, dir: &Path, first_lsn: u64) -> Result<(Arc<dyn VfsFile>, PathBuf)> {
@@ -613,12 +658,15 @@ mod tests {
         j.sync_all().unwrap();
         drop(j);
         let seg = dir.join(segment_name(1));
-        let len = std::fs::metadata(&seg).unwrap().len();
-        // Tear the last record: the tail is cut and four records remain.
-        let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
-        f.set_len(len - 10).unwrap();
+        // Records are 60 bytes; the rest of the file is preallocated zeros.
+        let end = (SEGMENT_HEADER_LEN + 5 * 60) as u64;
+        assert_eq!(read_all(&dir).unwrap().len(), 5);
+        // Tear the last record (as a crash mid-write would): it is cut, four remain.
+        let mut data = std::fs::read(&seg).unwrap();
+        data[end as usize - 10..end as usize].fill(0);
+        std::fs::write(&seg, &data).unwrap();
         assert_eq!(read_all(&dir).unwrap().len(), 4);
-        assert_eq!(std::fs::metadata(&seg).unwrap().len(), len - 60);
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), end - 60);
         // Flip a payload byte of record 2: records 3 and 4 follow, so it is corruption.
         let mut data = std::fs::read(&seg).unwrap();
         data[SEGMENT_HEADER_LEN + 60 + RECORD_HEADER_LEN + 3] ^= 1;

@@ -21,6 +21,33 @@ use crate::error::{Error, Result};
 /// Page number within the data file. Pages 0 and 1 hold the two meta slots.
 pub type PageNo = u64;
 
+/// A cheap hasher for page numbers (the default SipHash is built to resist
+/// hostile keys, which page numbers are not, and costs several times more).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PageNoHasher(u64);
+
+impl std::hash::Hasher for PageNoHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by page number.
+pub type PageMap<V> =
+    std::collections::HashMap<PageNo, V, std::hash::BuildHasherDefault<PageNoHasher>>;
+/// A set of page numbers.
+pub type PageSet = std::collections::HashSet<PageNo, std::hash::BuildHasherDefault<PageNoHasher>>;
+
 /// Size of the common page header.
 pub const HEADER_LEN: usize = 24;
 

@@ -21,13 +21,13 @@
 //! pinned is never evicted; if every page is pinned the pool overshoots its
 //! capacity until pins are released.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, add, inc};
-use crate::page::{self, PageBuf, PageKind, PageNo};
+use crate::page::{self, PageBuf, PageKind, PageMap, PageNo, PageSet};
 use crate::vfs::VfsFile;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,11 +44,11 @@ struct Frame {
 }
 
 struct PoolState {
-    frames: HashMap<PageNo, Frame>,
+    frames: PageMap<Frame>,
     a1in: BTreeMap<u64, PageNo>,
     am: BTreeMap<u64, PageNo>,
     a1out: VecDeque<PageNo>,
-    a1out_set: HashSet<PageNo>,
+    a1out_set: PageSet,
     dirty: usize,
     tick: u64,
 }
@@ -77,11 +77,11 @@ impl BufferPool {
     ) -> Self {
         BufferPool {
             state: Mutex::new(PoolState {
-                frames: HashMap::new(),
+                frames: PageMap::default(),
                 a1in: BTreeMap::new(),
                 am: BTreeMap::new(),
                 a1out: VecDeque::new(),
-                a1out_set: HashSet::new(),
+                a1out_set: PageSet::default(),
                 dirty: 0,
                 tick: 0,
             }),

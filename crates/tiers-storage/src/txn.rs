@@ -40,6 +40,9 @@ fn owned_bound(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
 struct SnapshotReader {
     shared: Arc<Shared>,
     version: Arc<Version>,
+    /// Catalog entries already looked up: the snapshot is immutable, so they
+    /// never go stale, and a get then costs one descent instead of two.
+    infos: std::sync::Mutex<HashMap<String, Option<TreeInfo>>>,
     _guard: SnapshotGuard,
 }
 
@@ -49,12 +52,21 @@ impl SnapshotReader {
         SnapshotReader {
             shared,
             version,
+            infos: std::sync::Mutex::new(HashMap::new()),
             _guard: guard,
         }
     }
 
     fn info(&self, tree: &str) -> Result<Option<TreeInfo>> {
-        catalog::lookup(&self.shared.pool, self.version.catalog_root, tree)
+        let mut infos = self.infos.lock().expect("catalog cache poisoned");
+        if let Some(info) = infos.get(tree) {
+            return Ok(*info);
+        }
+        let info = catalog::lookup(&self.shared.pool, self.version.catalog_root, tree)?;
+        if infos.len() < 1024 {
+            infos.insert(tree.to_string(), info);
+        }
+        Ok(info)
     }
 
     fn need(&self, tree: &str, kind: TreeKind) -> Result<TreeInfo> {
@@ -471,7 +483,7 @@ impl WriteTxn {
         if self.ops.is_empty() {
             return Ok(self.r.version.lsn);
         }
-        let ops = std::mem::take(&mut self.ops);
+        let ops = normalize(std::mem::take(&mut self.ops));
         self.r
             .shared
             .commit_ops(ops, Some(self.r.version.lsn), None)
@@ -482,6 +494,52 @@ impl WriteTxn {
         self.finished = true;
         metrics::inc(&self.r.shared.metrics.rollbacks);
     }
+}
+
+/// The key an operation writes, if any.
+fn op_key(op: &Op) -> &[u8] {
+    match op {
+        Op::Put { key, .. }
+        | Op::Delete { key, .. }
+        | Op::HashInsert { key, .. }
+        | Op::HashRemove { key, .. } => key,
+        Op::Create { .. } | Op::Drop { .. } => &[],
+    }
+}
+
+/// Orders a write set for applying. Between tree creations and drops, the
+/// operations are stably sorted by (tree, key), which keeps the program order
+/// of writes to the same key, and only the last B+tree write to each key is
+/// kept. The result has the same effect, but applies far faster (each page on
+/// a path is visited once per run of neighbouring keys, and appends fill
+/// pages) and journals less. Deterministic, so replicas agree.
+fn normalize(ops: Vec<Op>) -> Vec<Op> {
+    fn flush(run: &mut Vec<Op>, out: &mut Vec<Op>) {
+        run.sort_by(|a, b| (a.tree(), op_key(a)).cmp(&(b.tree(), op_key(b))));
+        let mut ops = run.drain(..).peekable();
+        while let Some(op) = ops.next() {
+            let btree = |o: &Op| matches!(o, Op::Put { .. } | Op::Delete { .. });
+            let superseded = btree(&op)
+                && ops.peek().is_some_and(|next| {
+                    btree(next) && next.tree() == op.tree() && op_key(next) == op_key(&op)
+                });
+            if !superseded {
+                out.push(op);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(ops.len());
+    let mut run = Vec::new();
+    for op in ops {
+        if matches!(op, Op::Create { .. } | Op::Drop { .. }) {
+            flush(&mut run, &mut out);
+            out.push(op);
+        } else {
+            run.push(op);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 impl Drop for WriteTxn {

@@ -20,6 +20,7 @@ fn real_image() -> (Vec<u8>, Vec<u8>) {
         cache_bytes: 64 * 4096,
         background_writer: false,
         journal_compression: true,
+        journal_segment_bytes: 256 << 10,
         ..Config::default()
     };
     let engine = Engine::open_with_vfs(Path::new("/db"), config, Arc::new(sim.clone())).unwrap();

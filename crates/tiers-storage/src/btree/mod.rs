@@ -249,7 +249,7 @@ pub(crate) fn insert(
             (false, appended)
         }
     };
-    let root = fix_path(b, limits, path, leaf_no, appended)?;
+    let root = fix_path(b, limits, path, leaf_no, appended, false)?;
     Ok((root.expect("a tree with a new key is not empty"), existed))
 }
 
@@ -269,7 +269,7 @@ pub(crate) fn delete(
     let i = leaf.search(key).expect("key was found by lookup");
     let (_, old) = leaf.remove_at(i);
     free_value(b, &old)?;
-    Ok((fix_path(b, limits, path, leaf_no, false)?, true))
+    Ok((fix_path(b, limits, path, leaf_no, false, true)?, true))
 }
 
 fn node_bytes(b: &Batch<'_>, no: PageNo) -> usize {
@@ -281,14 +281,18 @@ fn node_bytes(b: &Batch<'_>, no: PageNo) -> usize {
 }
 
 /// Restores size invariants bottom-up along a modified path: splits nodes
-/// that overflow, merges or rebalances nodes under a quarter full, grows or
-/// shrinks the root. Returns the new root.
+/// that overflow, grows or shrinks the root, and (after a delete, when
+/// `shrinking`) merges or rebalances nodes under a quarter full. Inserts
+/// leave small nodes alone: the fresh right page of an append split starts
+/// nearly empty on purpose, and evening it out would half-fill every page of
+/// a sequential load. Returns the new root.
 fn fix_path(
     b: &mut Batch<'_>,
     limits: &Limits,
     mut path: Vec<(PageNo, usize)>,
     mut node: PageNo,
     mut appended: bool,
+    shrinking: bool,
 ) -> Result<Option<PageNo>> {
     let ps = limits.page_size;
     while let Some((parent, idx)) = path.pop() {
@@ -300,7 +304,7 @@ fn fix_path(
             br.insert_at(idx, sep, right);
         } else {
             appended = false;
-            if bytes < ps / 4 {
+            if shrinking && bytes < ps / 4 {
                 rebalance(b, ps, parent, idx)?;
             }
         }
