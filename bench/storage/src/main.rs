@@ -34,9 +34,9 @@
 //! 4. **range scans**: with the 512 MiB cache, 20,000 scans, each reading the
 //!    100 entries from a random start key in key order. Reported as
 //!    entries/s.
-//! 5. **durable commits, 1 writer**: 2,000 transactions, each inserting one
+//! 5. **durable commits, 1 writer**: 10,000 transactions, each inserting one
 //!    new key and committing durably. Reported as commits/s.
-//! 6. **durable commits, 16 writers**: 16 threads, each doing 500 such
+//! 6. **durable commits, 16 writers**: 16 threads, each doing 1,500 such
 //!    transactions on its own disjoint keys. Reported as commits/s overall.
 //!    tiers-storage shares the fsync of concurrent commits (group commit);
 //!    its commits per journal fsync are printed below the table. SQLite
@@ -224,6 +224,7 @@ mod tiers {
 
     pub struct Tiers {
         pub dir: PathBuf,
+        pub page_size: usize,
         pub engine: Option<Arc<Engine>>,
         pub notes: Vec<String>,
         pub marked: Option<MetricsSnapshot>,
@@ -271,6 +272,7 @@ mod tiers {
         fn open(&mut self, cache_bytes: usize) -> Res<()> {
             let config = Config {
                 cache_bytes,
+                page_size: self.page_size,
                 ..Config::default()
             };
             self.engine = Some(Arc::new(Engine::open(&self.dir, config)?));
@@ -724,6 +726,7 @@ struct Options {
     keys: u64,
     quick: bool,
     dir: Option<PathBuf>,
+    tiers_page_size: usize,
 }
 
 fn parse_args() -> Res<Options> {
@@ -731,6 +734,7 @@ fn parse_args() -> Res<Options> {
         keys: 1_000_000,
         quick: false,
         dir: None,
+        tiers_page_size: 8192,
     };
     let mut keys_given = false;
     let mut args = std::env::args().skip(1);
@@ -743,12 +747,17 @@ fn parse_args() -> Res<Options> {
             }
             "--quick" => opts.quick = true,
             "--dir" => opts.dir = Some(args.next().ok_or("--dir needs a path")?.into()),
+            "--tiers-page-size" => {
+                let v = args.next().ok_or("--tiers-page-size needs a number")?;
+                opts.tiers_page_size = v.parse()?;
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: run.sh [--keys N] [--quick] [--dir PATH]\n\
+                    "usage: run.sh [--keys N] [--quick] [--dir PATH] [--tiers-page-size BYTES]\n\
                      --keys N    data set size (default 1000000; 100000 with --quick)\n\
                      --quick     smoke run: 100,000 keys and a tenth of the iterations\n\
-                     --dir PATH  where the data directories go (default: a new directory under /var/tmp)"
+                     --dir PATH  where the data directories go (default: a new directory under /var/tmp)\n\
+                     --tiers-page-size BYTES  tiers' page size (default 8192, its default; SQLite and redb use 4096)"
                 );
                 std::process::exit(0);
             }
@@ -783,8 +792,8 @@ impl Counts {
             gets: 500_000 / div,
             small_cache_gets: 200_000 / div,
             scans: 20_000 / div,
-            commits: 2_000 / div,
-            commits_per_writer: 500 / div,
+            commits: 10_000 / div,
+            commits_per_writer: 1_500 / div,
             spot_checks: 1000,
         }
     }
@@ -1071,6 +1080,7 @@ fn real_main() -> Res<()> {
     };
     let mut t = tiers::Tiers {
         dir: mk("tiers")?,
+        page_size: opts.tiers_page_size,
         engine: None,
         notes: Vec::new(),
         marked: None,
@@ -1189,7 +1199,8 @@ fn real_main() -> Res<()> {
     )?;
     writeln!(
         out,
-        "- page size: tiers 8192, SQLite {}, redb 4096; cache: {} MiB (load, fits-in-cache reads, scans, commits) and {} MiB (small-cache reads) for each system",
+        "- page size: tiers {}, SQLite {}, redb 4096; cache: {} MiB (load, fits-in-cache reads, scans, commits) and {} MiB (small-cache reads) for each system",
+        opts.tiers_page_size,
         sqlite_page.map_or("?".into(), |p| p.to_string()),
         LARGE_CACHE >> 20,
         SMALL_CACHE >> 20

@@ -127,20 +127,33 @@ pub(crate) fn apply(
     ops: &[Op],
 ) -> Result<Option<PageNo>> {
     let mut touched: BTreeMap<String, (Option<TreeInfo>, Option<TreeInfo>)> = BTreeMap::new();
+    // Write sets are sorted by tree, so most operations hit the same tree as
+    // the one before: remember it instead of searching `touched` each time.
+    let mut last: Option<(&str, Option<TreeInfo>)> = None;
     for op in ops {
         let name = op.tree();
-        let current = match touched.get(name) {
-            Some((_, now)) => *now,
-            None => {
-                let before = match catalog_root {
-                    None => None,
-                    Some(root) => match btree::lookup_value(b, root, name.as_bytes())? {
-                        None => None,
-                        Some(v) => Some(TreeInfo::decode(&v).ok_or_else(|| bad_entry(name))?),
-                    },
-                };
-                touched.insert(name.to_string(), (before, before));
-                before
+        let current = match last {
+            Some((n, info)) if n == name => info,
+            _ => {
+                if let Some((n, info)) = last.take() {
+                    touched.get_mut(n).expect("tracked").1 = info;
+                }
+                match touched.get(name) {
+                    Some((_, now)) => *now,
+                    None => {
+                        let before = match catalog_root {
+                            None => None,
+                            Some(root) => match btree::lookup_value(b, root, name.as_bytes())? {
+                                None => None,
+                                Some(v) => {
+                                    Some(TreeInfo::decode(&v).ok_or_else(|| bad_entry(name))?)
+                                }
+                            },
+                        };
+                        touched.insert(name.to_string(), (before, before));
+                        before
+                    }
+                }
             }
         };
         let next = match op {
@@ -202,7 +215,10 @@ pub(crate) fn apply(
                 Some(info)
             }
         };
-        touched.get_mut(name).expect("inserted above").1 = next;
+        last = Some((name, next));
+    }
+    if let Some((name, info)) = last {
+        touched.get_mut(name).expect("inserted above").1 = info;
     }
     let mut root = catalog_root;
     for (name, (before, after)) in touched {

@@ -38,7 +38,7 @@ use crate::journal::{self, Journal};
 use crate::meta::{self, Meta};
 use crate::metrics::{self, Metrics, MetricsSnapshot};
 use crate::page::{PageKind, PageNo};
-use crate::pool::BufferPool;
+use crate::pool::{BufferPool, WriteBack};
 use crate::record::{self, Op};
 use crate::vfs::{OsVfs, Vfs, VfsFile};
 
@@ -291,6 +291,7 @@ impl Engine {
             for (no, page) in sealed.pages {
                 pool.install(no, page);
             }
+            pool.retire(&sealed.retired, lsn);
             alloc.retire(lsn, sealed.retired);
             latest = Version {
                 lsn,
@@ -674,6 +675,7 @@ impl Shared {
         for (no, page) in sealed.pages {
             self.pool.install(no, page);
         }
+        self.pool.retire(&sealed.retired, lsn);
         w.alloc.retire(lsn, sealed.retired);
         let version = Arc::new(Version {
             lsn,
@@ -755,7 +757,12 @@ impl Shared {
             return Err(self.poison(e.to_string()));
         }
         self.publish();
-        let pages_written = match self.pool.flush_dirty() {
+        let (forget_through, _) = self.read_horizon();
+        let mode = WriteBack::Checkpoint {
+            lsn: version.lsn,
+            forget_through: forget_through.min(version.lsn),
+        };
+        let pages_written = match self.pool.flush_dirty(mode) {
             Ok(n) => n,
             Err(e) => {
                 give_back(&reserved);
@@ -856,7 +863,7 @@ impl Shared {
                 self.publish();
             }
             // Write-back errors are retried; a checkpoint that still fails reports them.
-            let _ = self.pool.flush_dirty();
+            let _ = self.pool.flush_dirty(WriteBack::Live);
             let due = {
                 let c = self.checkpoint.lock().expect("checkpoint lock poisoned");
                 let bytes = metrics::get(&self.metrics.journal_bytes) - c.journal_bytes_at;

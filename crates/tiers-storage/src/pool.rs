@@ -39,8 +39,27 @@ enum Queue {
 struct Frame {
     page: Arc<PageBuf>,
     dirty: bool,
+    /// LSN of the commit that unlinked this page, if one has.
+    retired_at: Option<u64>,
     queue: Queue,
     tick: u64,
+}
+
+/// Which dirty pages a write-back pass writes.
+#[derive(Debug, Clone, Copy)]
+pub enum WriteBack {
+    /// Background pass: every dirty page still part of the newest tree.
+    Live,
+    /// Checkpoint of the version at `lsn`: every dirty page that version
+    /// contains. Pages unlinked at or before `lsn` are not written; those
+    /// unlinked at or before `forget_through` (which no snapshot can still
+    /// read) are marked clean outright.
+    Checkpoint {
+        /// The checkpoint's LSN.
+        lsn: u64,
+        /// Oldest LSN any snapshot may still read.
+        forget_through: u64,
+    },
 }
 
 struct PoolState {
@@ -51,7 +70,13 @@ struct PoolState {
     a1out_set: PageSet,
     dirty: usize,
     tick: u64,
+    /// Buffers of evicted pages, reused for the next misses (saves an
+    /// allocation, a zeroing and the page faults of fresh memory per miss).
+    spare: Vec<PageBuf>,
 }
+
+/// Most spare buffers kept.
+const SPARE_MAX: usize = 64;
 
 /// The page cache shared by all transactions.
 pub struct BufferPool {
@@ -84,6 +109,7 @@ impl BufferPool {
                 a1out_set: PageSet::default(),
                 dirty: 0,
                 tick: 0,
+                spare: Vec::new(),
             }),
             flushing: Mutex::new(()),
             file,
@@ -125,7 +151,8 @@ impl BufferPool {
             }
         }
         inc(&self.metrics.pool_misses);
-        let buf = self.read_from_disk(no, want)?;
+        let spare = self.lock().spare.pop();
+        let buf = self.read_into(spare, no, want)?;
         let page = Arc::new(buf);
         let mut s = self.lock();
         if let Some(existing) = s.touch(no) {
@@ -143,7 +170,16 @@ impl BufferPool {
 
     /// Reads and checks a page from disk without caching it.
     pub fn read_from_disk(&self, no: PageNo, want: Option<PageKind>) -> Result<PageBuf> {
-        let mut buf = vec![0u8; self.page_size].into_boxed_slice();
+        self.read_into(None, no, want)
+    }
+
+    fn read_into(
+        &self,
+        spare: Option<PageBuf>,
+        no: PageNo,
+        want: Option<PageKind>,
+    ) -> Result<PageBuf> {
+        let mut buf = spare.unwrap_or_else(|| vec![0u8; self.page_size].into_boxed_slice());
         let n = self
             .file
             .read_at(&mut buf, no * self.page_size as u64)
@@ -172,17 +208,48 @@ impl BufferPool {
         self.evict_excess(&mut s);
     }
 
-    /// Writes every dirty page to the data file (no fsync) and marks it
-    /// clean. Returns the number written.
-    pub fn flush_dirty(&self) -> Result<usize> {
+    /// Notes that the commit at `lsn` unlinked `pages`. A dirty page that is
+    /// unlinked before it was ever written need never be written: this is
+    /// how write-back absorbs the many copies copy-on-write makes of hot
+    /// pages (a root rewritten by every commit is written once per checkpoint).
+    pub fn retire(&self, pages: &[PageNo], lsn: u64) {
+        let mut s = self.lock();
+        for no in pages {
+            if let Some(frame) = s.frames.get_mut(no) {
+                frame.retired_at = Some(lsn);
+            }
+        }
+    }
+
+    /// Writes dirty pages to the data file (no fsync) and marks them clean,
+    /// as `mode` says. Returns the number written.
+    pub fn flush_dirty(&self, mode: WriteBack) -> Result<usize> {
         let _pass = self.flushing.lock().expect("flush latch poisoned");
         let mut dirty: Vec<(PageNo, Arc<PageBuf>)> = {
-            let s = self.lock();
-            s.frames
-                .iter()
-                .filter(|(_, f)| f.dirty)
-                .map(|(no, f)| (*no, f.page.clone()))
-                .collect()
+            let mut s = self.lock();
+            let st = &mut *s;
+            let mut out = Vec::new();
+            for (no, f) in st.frames.iter_mut().filter(|(_, f)| f.dirty) {
+                match (f.retired_at, mode) {
+                    (None, _) => out.push((*no, f.page.clone())),
+                    (Some(_), WriteBack::Live) => {}
+                    (
+                        Some(r),
+                        WriteBack::Checkpoint {
+                            lsn,
+                            forget_through,
+                        },
+                    ) => {
+                        if r > lsn {
+                            out.push((*no, f.page.clone()));
+                        } else if r <= forget_through {
+                            f.dirty = false;
+                            st.dirty -= 1;
+                        }
+                    }
+                }
+            }
+            out
         };
         // Ascending page order turns the write-back into mostly sequential I/O.
         dirty.sort_unstable_by_key(|(no, _)| *no);
@@ -231,7 +298,13 @@ impl BufferPool {
                 }
             }
             let frame = s.remove(victim).expect("victim is cached");
-            if frame.queue == Queue::A1in {
+            let queue = frame.queue;
+            if s.spare.len() < SPARE_MAX
+                && let Ok(buf) = Arc::try_unwrap(frame.page)
+            {
+                s.spare.push(buf);
+            }
+            if queue == Queue::A1in {
                 s.a1out.push_back(victim);
                 s.a1out_set.insert(victim);
                 // The ghost list remembers half a pool's worth of page numbers.
@@ -274,6 +347,7 @@ impl PoolState {
             Frame {
                 page,
                 dirty,
+                retired_at: None,
                 queue,
                 tick,
             },

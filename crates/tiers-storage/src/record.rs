@@ -22,6 +22,8 @@
 //! where key and value are (varint len, bytes).
 //! ```
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 
 const FORMAT_VERSION: u8 = 1;
@@ -51,19 +53,19 @@ pub enum Op {
     /// Create an empty tree.
     Create {
         /// Tree name.
-        tree: String,
+        tree: Arc<str>,
         /// Tree kind.
         kind: TreeKind,
     },
     /// Drop a tree and everything in it.
     Drop {
         /// Tree name.
-        tree: String,
+        tree: Arc<str>,
     },
     /// Insert or replace a key in a B+tree.
     Put {
         /// Tree name.
-        tree: String,
+        tree: Arc<str>,
         /// Key.
         key: Vec<u8>,
         /// Value.
@@ -72,14 +74,14 @@ pub enum Op {
     /// Delete a key from a B+tree (no effect if absent).
     Delete {
         /// Tree name.
-        tree: String,
+        tree: Arc<str>,
         /// Key.
         key: Vec<u8>,
     },
     /// Add a (key, value) entry to a hash index (no effect if present).
     HashInsert {
         /// Tree name.
-        tree: String,
+        tree: Arc<str>,
         /// Key.
         key: Vec<u8>,
         /// Value.
@@ -88,7 +90,7 @@ pub enum Op {
     /// Remove a (key, value) entry from a hash index (no effect if absent).
     HashRemove {
         /// Tree name.
-        tree: String,
+        tree: Arc<str>,
         /// Key.
         key: Vec<u8>,
         /// Value.
@@ -142,11 +144,19 @@ type KeyAndValue<'a> = (&'a [u8], Option<&'a [u8]>);
 pub fn encode(ops: &[Op]) -> Vec<u8> {
     let mut names: Vec<&str> = Vec::new();
     let mut index = std::collections::HashMap::new();
+    // Operation indexes into `names`; consecutive operations mostly share a tree.
+    let mut op_names = Vec::with_capacity(ops.len());
+    let mut last: Option<(&str, usize)> = None;
     for op in ops {
-        index.entry(op.tree()).or_insert_with(|| {
-            names.push(op.tree());
-            names.len() - 1
-        });
+        let i = match last {
+            Some((name, i)) if name == op.tree() => i,
+            _ => *index.entry(op.tree()).or_insert_with(|| {
+                names.push(op.tree());
+                names.len() - 1
+            }),
+        };
+        last = Some((op.tree(), i));
+        op_names.push(i);
     }
     let mut out = Vec::with_capacity(16 + ops.iter().map(Op::size).sum::<usize>());
     out.push(FORMAT_VERSION);
@@ -155,7 +165,7 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
         put_bytes(&mut out, name.as_bytes());
     }
     put_varint(&mut out, ops.len() as u64);
-    for op in ops {
+    for (op, name_index) in ops.iter().zip(op_names) {
         let (tag, kv): (u8, Option<KeyAndValue<'_>>) = match op {
             Op::Create {
                 kind: TreeKind::BTree,
@@ -172,7 +182,7 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
             Op::HashRemove { key, value, .. } => (7, Some((key, Some(value)))),
         };
         out.push(tag);
-        put_varint(&mut out, index[op.tree()] as u64);
+        put_varint(&mut out, name_index as u64);
         if let Some((key, value)) = kv {
             put_bytes(&mut out, key);
             if let Some(value) = value {
@@ -244,7 +254,7 @@ pub fn decode(data: &[u8], lsn: u64) -> Result<Vec<Op>> {
     for _ in 0..name_count {
         let raw = c.bytes()?;
         let name = std::str::from_utf8(raw).map_err(|_| c.err("tree name is not UTF-8"))?;
-        names.push(name.to_string());
+        names.push(Arc::<str>::from(name));
     }
     let op_count = c.varint()?;
     let mut ops = Vec::new();

@@ -10,6 +10,7 @@
 //! durable. Rolling back, or dropping the transaction, discards the write
 //! set: nothing reached a page, so there is nothing to undo.
 
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
@@ -196,10 +197,18 @@ struct Overlay {
 }
 
 /// A read-write transaction.
+///
+/// Writes are appended to the write set and indexed for the transaction's
+/// own reads only when it next reads, so a write-only transaction (a bulk
+/// load) pays nothing for the index.
 pub struct WriteTxn {
     r: SnapshotReader,
     ops: Vec<Op>,
-    overlay: HashMap<String, Overlay>,
+    overlay: RefCell<HashMap<String, Overlay>>,
+    /// How many of `ops` the overlay reflects.
+    indexed: Cell<usize>,
+    /// The tree name of the last operation, shared by the next ones.
+    last_name: Option<Arc<str>>,
     bytes: usize,
     finished: bool,
 }
@@ -209,7 +218,9 @@ impl WriteTxn {
         WriteTxn {
             r: SnapshotReader::new(shared, true),
             ops: Vec::new(),
-            overlay: HashMap::new(),
+            overlay: RefCell::new(HashMap::new()),
+            indexed: Cell::new(0),
+            last_name: None,
             bytes: 0,
             finished: false,
         }
@@ -222,10 +233,53 @@ impl WriteTxn {
 
     /// The tree's kind as this transaction sees it, or None if absent.
     fn kind(&self, tree: &str) -> Result<Option<TreeKind>> {
-        match self.overlay.get(tree) {
-            Some(o) if o.replaced => Ok(o.kind),
-            _ => Ok(self.r.info(tree)?.map(|i| i.kind)),
+        if let Some(o) = self.overlay.borrow().get(tree)
+            && o.replaced
+        {
+            return Ok(o.kind);
         }
+        Ok(self.r.info(tree)?.map(|i| i.kind))
+    }
+
+    /// The shared name for operations on `tree` (one allocation per run of
+    /// operations on the same tree, not one per operation).
+    fn name(&mut self, tree: &str) -> Arc<str> {
+        match &self.last_name {
+            Some(name) if &**name == tree => name.clone(),
+            _ => {
+                let name: Arc<str> = Arc::from(tree);
+                self.last_name = Some(name.clone());
+                name
+            }
+        }
+    }
+
+    /// Brings the overlay up to date with the write set.
+    fn index(&self) {
+        let mut overlay = self.overlay.borrow_mut();
+        for op in &self.ops[self.indexed.get()..] {
+            match op {
+                Op::Put { tree, key, value } => {
+                    let o = overlay.entry(tree.to_string()).or_default();
+                    o.btree.insert(key.clone(), Some(value.clone()));
+                }
+                Op::Delete { tree, key } => {
+                    let o = overlay.entry(tree.to_string()).or_default();
+                    o.btree.insert(key.clone(), None);
+                }
+                Op::HashInsert { tree, key, value } | Op::HashRemove { tree, key, value } => {
+                    let added = matches!(op, Op::HashInsert { .. });
+                    let o = overlay.entry(tree.to_string()).or_default();
+                    o.hash
+                        .entry(key.clone())
+                        .or_default()
+                        .insert(value.clone(), added);
+                }
+                // Tree creation and drops update the overlay when they happen.
+                Op::Create { .. } | Op::Drop { .. } => {}
+            }
+        }
+        self.indexed.set(self.ops.len());
     }
 
     fn need(&self, tree: &str, kind: TreeKind) -> Result<()> {
@@ -237,7 +291,7 @@ impl WriteTxn {
 
     /// Whether reads of `tree` fall through to the snapshot.
     fn base_visible(&self, tree: &str) -> bool {
-        !self.overlay.get(tree).is_some_and(|o| o.replaced)
+        !self.overlay.borrow().get(tree).is_some_and(|o| o.replaced)
     }
 
     fn record(&mut self, op: Op) -> Result<()> {
@@ -265,11 +319,13 @@ impl WriteTxn {
         if self.kind(name)?.is_some() {
             return Err(Error::TreeExists(name.to_string()));
         }
+        self.index();
+        let shared_name = self.name(name);
         self.record(Op::Create {
-            tree: name.to_string(),
+            tree: shared_name,
             kind,
         })?;
-        self.overlay.insert(
+        self.overlay.borrow_mut().insert(
             name.to_string(),
             Overlay {
                 replaced: true,
@@ -277,6 +333,7 @@ impl WriteTxn {
                 ..Overlay::default()
             },
         );
+        self.indexed.set(self.ops.len());
         Ok(())
     }
 
@@ -285,10 +342,10 @@ impl WriteTxn {
         if self.kind(name)?.is_none() {
             return Err(Error::NoSuchTree(name.to_string()));
         }
-        self.record(Op::Drop {
-            tree: name.to_string(),
-        })?;
-        self.overlay.insert(
+        self.index();
+        let shared_name = self.name(name);
+        self.record(Op::Drop { tree: shared_name })?;
+        self.overlay.borrow_mut().insert(
             name.to_string(),
             Overlay {
                 replaced: true,
@@ -296,6 +353,7 @@ impl WriteTxn {
                 ..Overlay::default()
             },
         );
+        self.indexed.set(self.ops.len());
         Ok(())
     }
 
@@ -317,31 +375,23 @@ impl WriteTxn {
                 max: u32::MAX as usize,
             });
         }
+        let name = self.name(tree);
         self.record(Op::Put {
-            tree: tree.to_string(),
+            tree: name,
             key: key.to_vec(),
             value: value.to_vec(),
         })?;
-        self.overlay
-            .entry(tree.to_string())
-            .or_default()
-            .btree
-            .insert(key.to_vec(), Some(value.to_vec()));
         Ok(())
     }
 
     /// Deletes `key` from B+tree `tree` (no effect if absent).
     pub fn delete(&mut self, tree: &str, key: &[u8]) -> Result<()> {
         self.need(tree, TreeKind::BTree)?;
+        let name = self.name(tree);
         self.record(Op::Delete {
-            tree: tree.to_string(),
+            tree: name,
             key: key.to_vec(),
         })?;
-        self.overlay
-            .entry(tree.to_string())
-            .or_default()
-            .btree
-            .insert(key.to_vec(), None);
         Ok(())
     }
 
@@ -365,7 +415,7 @@ impl WriteTxn {
                 max,
             });
         }
-        let (tree_s, key_v, value_v) = (tree.to_string(), key.to_vec(), value.to_vec());
+        let (tree_s, key_v, value_v) = (self.name(tree), key.to_vec(), value.to_vec());
         self.record(if insert {
             Op::HashInsert {
                 tree: tree_s,
@@ -379,20 +429,19 @@ impl WriteTxn {
                 value: value_v,
             }
         })?;
-        self.overlay
-            .entry(tree.to_string())
-            .or_default()
-            .hash
-            .entry(key.to_vec())
-            .or_default()
-            .insert(value.to_vec(), insert);
         Ok(())
     }
 
     /// The value of `key` in B+tree `tree`, including this transaction's writes.
     pub fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.need(tree, TreeKind::BTree)?;
-        if let Some(v) = self.overlay.get(tree).and_then(|o| o.btree.get(key)) {
+        self.index();
+        if let Some(v) = self
+            .overlay
+            .borrow()
+            .get(tree)
+            .and_then(|o| o.btree.get(key))
+        {
             return Ok(v.clone());
         }
         if !self.base_visible(tree) {
@@ -409,7 +458,13 @@ impl WriteTxn {
         } else {
             Vec::new()
         };
-        if let Some(changes) = self.overlay.get(tree).and_then(|o| o.hash.get(key)) {
+        self.index();
+        if let Some(changes) = self
+            .overlay
+            .borrow()
+            .get(tree)
+            .and_then(|o| o.hash.get(key))
+        {
             values.retain(|v| changes.get(v) != Some(&false));
             for (v, added) in changes {
                 if *added && !values.contains(v) {
@@ -434,7 +489,8 @@ impl WriteTxn {
         } else {
             None
         };
-        let mut local: Vec<LocalWrite> = match self.overlay.get(tree) {
+        self.index();
+        let mut local: Vec<LocalWrite> = match self.overlay.borrow().get(tree) {
             Some(o) => o
                 .btree
                 .range::<[u8], _>((lo, hi))
@@ -515,7 +571,12 @@ fn op_key(op: &Op) -> &[u8] {
 /// pages) and journals less. Deterministic, so replicas agree.
 fn normalize(ops: Vec<Op>) -> Vec<Op> {
     fn flush(run: &mut Vec<Op>, out: &mut Vec<Op>) {
-        run.sort_by(|a, b| (a.tree(), op_key(a)).cmp(&(b.tree(), op_key(b))));
+        let sorted = run
+            .windows(2)
+            .all(|w| (w[0].tree(), op_key(&w[0])) <= (w[1].tree(), op_key(&w[1])));
+        if !sorted {
+            sort_run(run);
+        }
         let mut ops = run.drain(..).peekable();
         while let Some(op) = ops.next() {
             let btree = |o: &Op| matches!(o, Op::Put { .. } | Op::Delete { .. });
@@ -540,6 +601,41 @@ fn normalize(ops: Vec<Op>) -> Vec<Op> {
     }
     flush(&mut run, &mut out);
     out
+}
+
+/// The first eight bytes of a key as a big-endian integer (zero padded):
+/// comparing these orders keys exactly as comparing the bytes would, except
+/// that equal prefixes need the full comparison (PostgreSQL's abbreviated keys).
+fn key_prefix(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// Sorts by (tree, key, position): the position keeps the program order of
+/// writes to the same key. Sorting small (prefix, position) pairs instead
+/// of the operations keeps most comparisons to one integer compare.
+fn sort_run(run: &mut Vec<Op>) {
+    let mut order: Vec<(u64, u32)> = run
+        .iter()
+        .enumerate()
+        .map(|(i, op)| (key_prefix(op_key(op)), i as u32))
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        let (x, y) = (&run[a.1 as usize], &run[b.1 as usize]);
+        x.tree()
+            .cmp(y.tree())
+            .then(a.0.cmp(&b.0))
+            .then_with(|| op_key(x).cmp(op_key(y)))
+            .then(a.1.cmp(&b.1))
+    });
+    let mut slots: Vec<Option<Op>> = run.drain(..).map(Some).collect();
+    run.extend(
+        order
+            .iter()
+            .map(|(_, i)| slots[*i as usize].take().expect("each once")),
+    );
 }
 
 impl Drop for WriteTxn {

@@ -169,7 +169,10 @@ impl Branch {
 
     /// Index of the child whose range holds `key`.
     pub fn child_index(&self, key: &[u8]) -> usize {
-        self.keys.partition_point(|k| k.as_slice() <= key)
+        match self.keys.last() {
+            Some(last) if last.as_slice() <= key => self.keys.len(),
+            _ => self.keys.partition_point(|k| k.as_slice() <= key),
+        }
     }
 
     pub fn insert_at(&mut self, i: usize, key: Vec<u8>, right: PageNo) {
