@@ -22,8 +22,17 @@ use crate::pool::BufferPool;
 #[derive(Debug, Clone)]
 pub(crate) enum Dirty {
     Leaf(Leaf),
+    /// A leaf copied byte for byte and edited in place (see `btree::raw_leaf`).
+    LeafRaw(PageBuf),
     Branch(Branch),
-    Overflow { next: PageNo, data: Vec<u8> },
+    /// A branch copied byte for byte, whose only edits so far are child
+    /// pointers. Copy-on-write of a path changes one pointer per branch, so
+    /// most branches never need decoding (hundreds of keys each).
+    BranchRaw(PageBuf),
+    Overflow {
+        next: PageNo,
+        data: Vec<u8>,
+    },
     HashHeader(HashHeader),
     HashDir(Vec<PageNo>),
     Bucket(Bucket),
@@ -32,8 +41,8 @@ pub(crate) enum Dirty {
 impl Dirty {
     fn kind(&self) -> PageKind {
         match self {
-            Dirty::Leaf(_) => PageKind::Leaf,
-            Dirty::Branch(_) => PageKind::Branch,
+            Dirty::Leaf(_) | Dirty::LeafRaw(_) => PageKind::Leaf,
+            Dirty::Branch(_) | Dirty::BranchRaw(_) => PageKind::Branch,
             Dirty::Overflow { .. } => PageKind::Overflow,
             Dirty::HashHeader(_) => PageKind::HashHeader,
             Dirty::HashDir(_) => PageKind::HashDir,
@@ -121,7 +130,20 @@ impl<'a> Batch<'a> {
         if self.allocated.contains(&no) {
             return Ok(no);
         }
-        let decoded = self.decode(no)?;
+        let buf = self.read(no, None)?;
+        // Branches and leaves are copied raw; they are validated now so later
+        // raw edits cannot run into a malformed page.
+        let decoded = match page::page_kind(&buf) {
+            Some(PageKind::Branch) => {
+                BranchView::new(&buf, self.pool.path(), no)?.check()?;
+                Dirty::BranchRaw(buf.to_vec().into_boxed_slice())
+            }
+            Some(PageKind::Leaf) => {
+                crate::btree::raw_leaf::check(&buf, self.pool.path(), no)?;
+                Dirty::LeafRaw(buf.to_vec().into_boxed_slice())
+            }
+            _ => self.decode(no)?,
+        };
         self.retired.push(no);
         Ok(self.alloc(decoded))
     }
@@ -129,6 +151,16 @@ impl<'a> Batch<'a> {
     /// Decodes a committed page (or clones the batch's copy).
     pub fn decode(&self, no: PageNo) -> Result<Dirty> {
         if let Some(d) = self.dirty.get(&no) {
+            if let Dirty::BranchRaw(raw) = d {
+                return Ok(Dirty::Branch(
+                    BranchView::new(raw, self.pool.path(), no)?.decode()?,
+                ));
+            }
+            if let Dirty::LeafRaw(raw) = d {
+                return Ok(Dirty::Leaf(
+                    LeafView::new(raw, self.pool.path(), no)?.decode()?,
+                ));
+            }
             return Ok(d.clone());
         }
         let buf = self.read(no, None)?;
@@ -165,6 +197,9 @@ impl<'a> Batch<'a> {
             match &content {
                 Dirty::Leaf(l) => l.encode(&mut buf),
                 Dirty::Branch(b) => b.encode(&mut buf),
+                Dirty::BranchRaw(raw) | Dirty::LeafRaw(raw) => {
+                    buf[page::HEADER_LEN..].copy_from_slice(&raw[page::HEADER_LEN..])
+                }
                 Dirty::Overflow { next, data } => node::encode_overflow(&mut buf, *next, data),
                 Dirty::HashHeader(h) => h.encode(&mut buf),
                 Dirty::HashDir(d) => crate::hash::encode_dir(&mut buf, d),

@@ -91,6 +91,8 @@ pub(crate) struct Shared {
     snapshots: Mutex<Snapshots>,
     checkpoint: Mutex<CheckpointState>,
     checkpoint_lsn: AtomicU64,
+    /// LSN captured by the checkpoint in progress (u64::MAX when none).
+    checkpoint_capture: AtomicU64,
     pub metrics: Arc<Metrics>,
     poisoned: Mutex<Option<String>>,
     shutdown: Mutex<bool>,
@@ -346,6 +348,7 @@ impl Engine {
                 at: Instant::now(),
             }),
             checkpoint_lsn: AtomicU64::new(meta.lsn),
+            checkpoint_capture: AtomicU64::new(u64::MAX),
             metrics,
             poisoned: Mutex::new(None),
             shutdown: Mutex::new(false),
@@ -650,6 +653,7 @@ impl Shared {
         let checkpointed = self.checkpoint_lsn.load(Ordering::Acquire);
         let w = &mut *guard;
         w.alloc.reclaim(horizon.min(checkpointed));
+        self.update_forget_horizon(horizon);
         let mut batch = Batch::new(&self.pool, &mut w.alloc, self.page_size, lsn);
         let root = match catalog::apply(
             &mut batch,
@@ -708,6 +712,13 @@ impl Shared {
         Ok(lsn)
     }
 
+    /// Tells the pool which unlinked pages are garbage: those no snapshot
+    /// can read (`horizon`) and no running checkpoint contains.
+    fn update_forget_horizon(&self, horizon: u64) {
+        let capture = self.checkpoint_capture.load(Ordering::Acquire);
+        self.pool.set_forget_through(horizon.min(capture));
+    }
+
     /// Makes durable versions visible to new snapshots.
     fn publish(&self) {
         let durable = match self.config.durability {
@@ -735,8 +746,26 @@ impl Shared {
             let approx = w.alloc.free_relative_to_latest().len();
             let reserved = w.alloc.reserve(approx.div_ceil(cap));
             let free = w.alloc.free_relative_to_latest();
+            // Pages the captured version contains must not be forgotten
+            // while the checkpoint writes them.
+            self.checkpoint_capture
+                .store(w.latest.lsn, Ordering::Release);
             (w.latest.clone(), free, reserved, w.alloc.high_water)
         };
+        let result = self.checkpoint_captured(&mut c, version, free, reserved, high_water, started);
+        self.checkpoint_capture.store(u64::MAX, Ordering::Release);
+        result
+    }
+
+    fn checkpoint_captured(
+        &self,
+        c: &mut CheckpointState,
+        version: Arc<Version>,
+        free: Vec<PageNo>,
+        reserved: Vec<PageNo>,
+        high_water: PageNo,
+        started: Instant,
+    ) -> Result<CheckpointInfo> {
         let give_back = |reserved: &[PageNo]| {
             let mut w = self.writer();
             for no in reserved {

@@ -23,6 +23,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
@@ -81,6 +82,10 @@ const SPARE_MAX: usize = 64;
 /// The page cache shared by all transactions.
 pub struct BufferPool {
     state: Mutex<PoolState>,
+    /// Pages unlinked at or before this LSN are garbage: no snapshot can read
+    /// them and no checkpoint (running or future) contains them, so a dirty
+    /// one is dropped instead of written. Kept current by the engine.
+    forget_through: AtomicU64,
     /// Serializes write-back passes, so a slow pass can never land a stale
     /// copy of a page after a later pass (or checkpoint) wrote a newer one.
     flushing: Mutex<()>,
@@ -112,6 +117,7 @@ impl BufferPool {
                 spare: Vec::new(),
             }),
             flushing: Mutex::new(()),
+            forget_through: AtomicU64::new(0),
             file,
             path,
             page_size,
@@ -221,6 +227,17 @@ impl BufferPool {
         }
     }
 
+    /// Raises the LSN through which unlinked pages are garbage (see the field).
+    pub fn set_forget_through(&self, lsn: u64) {
+        self.forget_through.store(lsn, Ordering::Release);
+    }
+
+    fn garbage(&self, frame: &Frame) -> bool {
+        frame
+            .retired_at
+            .is_some_and(|r| r <= self.forget_through.load(Ordering::Acquire))
+    }
+
     /// Writes dirty pages to the data file (no fsync) and marks them clean,
     /// as `mode` says. Returns the number written.
     pub fn flush_dirty(&self, mode: WriteBack) -> Result<usize> {
@@ -229,7 +246,13 @@ impl BufferPool {
             let mut s = self.lock();
             let st = &mut *s;
             let mut out = Vec::new();
+            let forget = self.forget_through.load(Ordering::Acquire);
             for (no, f) in st.frames.iter_mut().filter(|(_, f)| f.dirty) {
+                if f.retired_at.is_some_and(|r| r <= forget) {
+                    f.dirty = false;
+                    st.dirty -= 1;
+                    continue;
+                }
                 match (f.retired_at, mode) {
                     (None, _) => out.push((*no, f.page.clone())),
                     (Some(_), WriteBack::Live) => {}
@@ -284,12 +307,13 @@ impl BufferPool {
     /// the next flush or checkpoint retries it and reports the error.
     fn evict_excess(&self, s: &mut PoolState) {
         while s.frames.len() > self.capacity {
-            let Some(victim) = s.pick_victim(self.capacity) else {
+            let forget = self.forget_through.load(Ordering::Acquire);
+            let Some(victim) = s.pick_victim(self.capacity, forget) else {
                 // Everything is pinned: overshoot rather than block.
                 return;
             };
             let frame = s.frames.get(&victim).expect("victim is cached");
-            if frame.dirty {
+            if frame.dirty && !self.garbage(frame) {
                 // Write-back under the latch: rare, only when no clean page
                 // could be found, and it keeps a dirty page from being lost.
                 let page = frame.page.clone();
@@ -368,7 +392,7 @@ impl PoolState {
 
     /// The oldest unpinned page of the queue 2Q says to shrink; clean pages
     /// are preferred over dirty ones.
-    fn pick_victim(&self, capacity: usize) -> Option<PageNo> {
+    fn pick_victim(&self, capacity: usize, forget: u64) -> Option<PageNo> {
         let first = if self.a1in.len() > capacity / 4 || self.am.is_empty() {
             [&self.a1in, &self.am]
         } else {
@@ -381,11 +405,10 @@ impl PoolState {
         // Look at a bounded number of candidates so eviction stays cheap.
         const SCAN: usize = 64;
         for queue in first {
-            if let Some(no) = queue
-                .values()
-                .take(SCAN)
-                .find(|no| unpinned(no) && !self.frames[*no].dirty)
-            {
+            if let Some(no) = queue.values().take(SCAN).find(|no| {
+                let f = &self.frames[*no];
+                unpinned(no) && (!f.dirty || f.retired_at.is_some_and(|r| r <= forget))
+            }) {
                 return Some(*no);
             }
         }

@@ -17,6 +17,7 @@
 
 pub(crate) mod cursor;
 pub(crate) mod node;
+pub(crate) mod raw_leaf;
 
 use crate::batch::{Batch, Dirty};
 use crate::error::{Error, Result};
@@ -92,7 +93,18 @@ pub(crate) fn lookup(b: &Batch<'_>, root: PageNo, key: &[u8]) -> Result<Option<L
     for _depth in 0..64 {
         match b.owned(no) {
             Some(Dirty::Branch(br)) => no = br.children[br.child_index(key)],
+            Some(Dirty::BranchRaw(raw)) => {
+                let view = BranchView::new(raw, b.pool.path(), no)?;
+                no = view.child(view.child_index(key)?)?;
+            }
             Some(Dirty::Leaf(l)) => return Ok(l.search(key).ok().map(|i| l.entries[i].1.clone())),
+            Some(Dirty::LeafRaw(raw)) => {
+                let leaf = LeafView::new(raw, b.pool.path(), no)?;
+                return match leaf.search(key)? {
+                    Ok(i) => Ok(Some(leaf.entry(i)?.1.to_owned())),
+                    Err(_) => Ok(None),
+                };
+            }
             Some(_) => return Err(page::corrupt(b.pool.path(), no, "not a B+tree page")),
             None => {
                 let page = b.read(no, Some(PageKind::Branch))?;
@@ -124,16 +136,41 @@ pub(crate) fn lookup_value(b: &Batch<'_>, root: PageNo, key: &[u8]) -> Result<Op
     }
 }
 
+/// The decoded form of an owned leaf, decoding a raw copy on first use.
 fn leaf_mut<'b>(b: &'b mut Batch<'_>, no: PageNo) -> &'b mut Leaf {
+    if let Dirty::LeafRaw(raw) = b.get_mut(no) {
+        // The raw copy passed `raw_leaf::check` when it was owned.
+        let decoded = LeafView::new(raw, std::path::Path::new(""), no)
+            .and_then(|v| v.decode())
+            .expect("raw leaf was checked when copied");
+        *b.get_mut(no) = Dirty::Leaf(decoded);
+    }
     match b.get_mut(no) {
         Dirty::Leaf(l) => l,
         other => unreachable!("page {no} checked as a leaf, found {other:?}"),
     }
 }
 
+/// The decoded form of an owned branch, decoding a raw copy on first use.
 fn branch_mut<'b>(b: &'b mut Batch<'_>, no: PageNo) -> &'b mut Branch {
+    if let Dirty::BranchRaw(raw) = b.get_mut(no) {
+        // The raw copy passed `BranchView::check` when it was owned.
+        let decoded = BranchView::new(raw, std::path::Path::new(""), no)
+            .and_then(|v| v.decode())
+            .expect("raw branch was checked when copied");
+        *b.get_mut(no) = Dirty::Branch(decoded);
+    }
     match b.get_mut(no) {
         Dirty::Branch(br) => br,
+        other => unreachable!("page {no} checked as a branch, found {other:?}"),
+    }
+}
+
+/// Points child `idx` of owned branch `no` at `child`.
+fn set_child(b: &mut Batch<'_>, no: PageNo, idx: usize, child: PageNo) {
+    match b.get_mut(no) {
+        Dirty::BranchRaw(raw) => node::set_raw_child(raw, idx, child),
+        Dirty::Branch(br) => br.children[idx] = child,
         other => unreachable!("page {no} checked as a branch, found {other:?}"),
     }
 }
@@ -145,10 +182,15 @@ fn own_path(b: &mut Batch<'_>, root: PageNo, key: &[u8]) -> Result<(Vec<(PageNo,
     let mut cur = b.own(root)?;
     loop {
         let (idx, child) = match b.owned(cur) {
-            Some(Dirty::Leaf(_)) => return Ok((path, cur)),
+            Some(Dirty::Leaf(_) | Dirty::LeafRaw(_)) => return Ok((path, cur)),
             Some(Dirty::Branch(br)) => {
                 let idx = br.child_index(key);
                 (idx, br.children[idx])
+            }
+            Some(Dirty::BranchRaw(raw)) => {
+                let view = BranchView::new(raw, b.pool.path(), cur)?;
+                let idx = view.child_index(key)?;
+                (idx, view.child(idx)?)
             }
             _ => return Err(page::corrupt(b.pool.path(), cur, "not a B+tree page")),
         };
@@ -160,7 +202,7 @@ fn own_path(b: &mut Batch<'_>, root: PageNo, key: &[u8]) -> Result<(Vec<(PageNo,
             ));
         }
         let owned = b.own(child)?;
-        branch_mut(b, cur).children[idx] = owned;
+        set_child(b, cur, idx, owned);
         path.push((cur, idx));
         cur = owned;
     }
@@ -236,21 +278,65 @@ pub(crate) fn insert(
         return Ok((b.alloc(Dirty::Leaf(leaf)), false));
     };
     let (path, leaf_no) = own_path(b, root, key)?;
-    let leaf = leaf_mut(b, leaf_no);
-    let (existed, appended) = match leaf.search(key) {
-        Ok(i) => {
-            let old = leaf.replace_at(i, stored);
-            free_value(b, &old)?;
-            (true, false)
-        }
-        Err(i) => {
-            let appended = i == leaf.entries.len();
-            leaf.insert_at(i, key.to_vec(), stored);
-            (false, appended)
-        }
-    };
+    let (existed, appended) = put_in_leaf(b, leaf_no, key, stored)?;
     let root = fix_path(b, limits, path, leaf_no, appended, false)?;
     Ok((root.expect("a tree with a new key is not empty"), existed))
+}
+
+/// Puts an entry into owned leaf `no`, in place when it fits. Returns
+/// whether the key existed and whether it was appended at the end.
+fn put_in_leaf(
+    b: &mut Batch<'_>,
+    no: PageNo,
+    key: &[u8],
+    stored: LeafValue,
+) -> Result<(bool, bool)> {
+    enum Outcome {
+        Done(bool, bool, Option<LeafValue>),
+        Decode(std::result::Result<usize, usize>, Option<LeafValue>),
+    }
+    let outcome = match b.get_mut(no) {
+        Dirty::LeafRaw(raw) => {
+            let found = LeafView::new(raw, std::path::Path::new(""), no)?.search(key)?;
+            let i = match found {
+                Ok(i) | Err(i) => i,
+            };
+            let old = found.is_ok().then(|| raw_leaf::remove(raw, i));
+            let appended = found.is_err() && i == raw_leaf::len(raw);
+            if raw_leaf::insert(raw, i, key, &stored) {
+                Outcome::Done(found.is_ok(), appended, old)
+            } else {
+                // No room: the entry (if any) is already removed; decode and
+                // let the split path take the insert.
+                Outcome::Decode(Err(i), old)
+            }
+        }
+        _ => {
+            let found = leaf_mut(b, no).search(key);
+            Outcome::Decode(found, None)
+        }
+    };
+    let (existed, appended, old) = match outcome {
+        Outcome::Done(existed, appended, old) => (existed, appended, old),
+        Outcome::Decode(found, removed) => {
+            let leaf = leaf_mut(b, no);
+            match found {
+                Ok(i) => {
+                    let old = leaf.replace_at(i, stored);
+                    (true, false, Some(old))
+                }
+                Err(i) => {
+                    let appended = removed.is_none() && i == leaf.entries.len();
+                    leaf.insert_at(i, key.to_vec(), stored);
+                    (removed.is_some(), appended, removed)
+                }
+            }
+        }
+    };
+    if let Some(old) = old {
+        free_value(b, &old)?;
+    }
+    Ok((existed, appended))
 }
 
 /// Deletes `key`. Returns the new root (None when the tree became empty) and
@@ -265,17 +351,30 @@ pub(crate) fn delete(
         return Ok((Some(root), false));
     }
     let (path, leaf_no) = own_path(b, root, key)?;
-    let leaf = leaf_mut(b, leaf_no);
-    let i = leaf.search(key).expect("key was found by lookup");
-    let (_, old) = leaf.remove_at(i);
+    let old = match b.get_mut(leaf_no) {
+        Dirty::LeafRaw(raw) => {
+            let found = LeafView::new(raw, std::path::Path::new(""), leaf_no)?.search(key)?;
+            let i = found.expect("key was found by lookup");
+            raw_leaf::remove(raw, i)
+        }
+        _ => {
+            let leaf = leaf_mut(b, leaf_no);
+            let i = leaf.search(key).expect("key was found by lookup");
+            leaf.remove_at(i).1
+        }
+    };
     free_value(b, &old)?;
     Ok((fix_path(b, limits, path, leaf_no, false, true)?, true))
 }
 
-fn node_bytes(b: &Batch<'_>, no: PageNo) -> usize {
+/// The encoded size of an owned node; None for a raw branch, whose size did
+/// not change since it was committed (so it neither overflows nor shrank).
+fn node_bytes(b: &Batch<'_>, no: PageNo) -> Option<usize> {
     match b.owned(no) {
-        Some(Dirty::Leaf(l)) => l.bytes,
-        Some(Dirty::Branch(br)) => br.bytes,
+        Some(Dirty::Leaf(l)) => Some(l.bytes),
+        Some(Dirty::LeafRaw(raw)) => Some(raw_leaf::live_bytes(raw)),
+        Some(Dirty::Branch(br)) => Some(br.bytes),
+        Some(Dirty::BranchRaw(_)) => None,
         _ => unreachable!("fix_path visits owned B+tree nodes"),
     }
 }
@@ -296,21 +395,22 @@ fn fix_path(
 ) -> Result<Option<PageNo>> {
     let ps = limits.page_size;
     while let Some((parent, idx)) = path.pop() {
-        let bytes = node_bytes(b, node);
-        if bytes > ps {
-            let (sep, right) = split(b, node, appended);
-            let br = branch_mut(b, parent);
-            appended = idx + 1 == br.children.len();
-            br.insert_at(idx, sep, right);
-        } else {
-            appended = false;
-            if shrinking && bytes < ps / 4 {
+        match node_bytes(b, node) {
+            Some(bytes) if bytes > ps => {
+                let (sep, right) = split(b, node, appended);
+                let br = branch_mut(b, parent);
+                appended = idx + 1 == br.children.len();
+                br.insert_at(idx, sep, right);
+            }
+            Some(bytes) if shrinking && bytes < ps / 4 => {
+                appended = false;
                 rebalance(b, ps, parent, idx)?;
             }
+            _ => appended = false,
         }
         node = parent;
     }
-    if node_bytes(b, node) > ps {
+    if node_bytes(b, node).is_some_and(|bytes| bytes > ps) {
         let (sep, right) = split(b, node, appended);
         return Ok(Some(
             b.alloc(Dirty::Branch(Branch::new(vec![sep], vec![node, right]))),
@@ -323,6 +423,10 @@ fn fix_path(
             Ok(Some(only))
         }
         Some(Dirty::Leaf(l)) if l.entries.is_empty() => {
+            b.free(node);
+            Ok(None)
+        }
+        Some(Dirty::LeafRaw(raw)) if raw_leaf::len(raw) == 0 => {
             b.free(node);
             Ok(None)
         }
@@ -398,10 +502,7 @@ fn split(b: &mut Batch<'_>, no: PageNo, appended: bool) -> (Vec<u8>, PageNo) {
 /// Merges the underfull child `idx` of `parent` with a sibling, or evens
 /// the two out when they do not fit in one page.
 fn rebalance(b: &mut Batch<'_>, ps: usize, parent: PageNo, idx: usize) -> Result<()> {
-    let br = match b.owned(parent) {
-        Some(Dirty::Branch(br)) => br,
-        _ => unreachable!("parent is an owned branch"),
-    };
+    let br = branch_mut(b, parent);
     if br.children.len() < 2 {
         return Ok(());
     }
@@ -410,6 +511,17 @@ fn rebalance(b: &mut Batch<'_>, ps: usize, parent: PageNo, idx: usize) -> Result
     let sep = br.keys[li].clone();
     let left = b.own(l0)?;
     let right = b.own(r0)?;
+    for n in [left, right] {
+        match b.owned(n) {
+            Some(Dirty::BranchRaw(_)) => {
+                branch_mut(b, n);
+            }
+            Some(Dirty::LeafRaw(_)) => {
+                leaf_mut(b, n);
+            }
+            _ => {}
+        }
+    }
     {
         let br = branch_mut(b, parent);
         br.children[li] = left;

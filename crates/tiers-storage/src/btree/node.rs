@@ -153,6 +153,7 @@ impl Leaf {
                 LeafValue::Overflow { first, .. } => page::put_u64(buf, vstart, *first),
             }
         }
+        super::raw_leaf::set_data_start(buf, end);
     }
 }
 
@@ -350,6 +351,24 @@ impl<'a> BranchView<'a> {
         Ok(lo)
     }
 
+    /// Checks every slot and key of the page (what [`BranchView::decode`]
+    /// checks) without building anything.
+    pub fn check(&self) -> Result<()> {
+        self.child(0)?;
+        let mut prev: Option<&[u8]> = None;
+        for i in 0..self.count {
+            let k = self.key(i)?;
+            if prev.is_some_and(|p| p >= k) {
+                return Err(self
+                    .r
+                    .corrupt(format!("branch keys out of order at key {i}")));
+            }
+            self.child(i + 1)?;
+            prev = Some(k);
+        }
+        Ok(())
+    }
+
     pub fn decode(&self) -> Result<Branch> {
         let mut keys: Vec<Vec<u8>> = Vec::with_capacity(self.count);
         let mut children = Vec::with_capacity(self.count + 1);
@@ -368,6 +387,17 @@ impl<'a> BranchView<'a> {
         }
         Ok(Branch::new(keys, children))
     }
+}
+
+/// Sets child `i` of a raw branch page that [`BranchView::check`] accepted.
+pub(crate) fn set_raw_child(buf: &mut [u8], i: usize, child: PageNo) {
+    let at = if i == 0 {
+        HEADER_LEN + 4
+    } else {
+        let slot = BRANCH_HEADER + 2 * (i - 1);
+        u16::from_le_bytes([buf[slot], buf[slot + 1]]) as usize + 2
+    };
+    page::put_u64(buf, at, child);
 }
 
 /// Reads an overflow page: (next page, data).
