@@ -5,7 +5,7 @@
 //! | bytes | field |
 //! |---|---|
 //! | 24..26 | entry count `n` |
-//! | 26..28 | zero |
+//! | 26..28 | offset of the lowest entry (0 = page end) |
 //! | 28..28+2n | slot array: offset of each entry, in key order |
 //! | ... | entries: `klen u16, flags u8, vlen u32, key, value` where flags bit 0 means the value lives in an overflow chain and the 8 bytes after the key are its first page |
 //!
@@ -15,9 +15,10 @@
 //!
 //! Overflow page: next page (0 = last) at 24..32, byte count at 32..36, data from 36.
 //!
-//! Readers search raw pages in place (binary search over the slot array);
-//! the writer decodes a node once per commit, edits it as vectors, and
-//! encodes it when the commit's pages are sealed.
+//! Readers search raw pages in place (binary search over the slot array).
+//! A commit edits copies in place where it can (`raw_leaf`, raw branch
+//! pointer patches) and decodes a node into vectors only to split or merge
+//! it, encoding it again when the commit's pages are sealed.
 
 use std::path::Path;
 
