@@ -313,3 +313,52 @@ fn old_snapshots_survive_checkpoints_and_eviction_in_a_tiny_cache() {
     let new = engine.begin_read();
     assert_eq!(new.get("t", &key(7)).unwrap(), Some(b"v5-7".to_vec()));
 }
+
+#[test]
+fn every_page_size_from_4_to_64_kib_works_and_is_recorded() {
+    for page_size in [4096usize, 16384, 65536] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config {
+            page_size,
+            cache_bytes: 64 * page_size,
+            ..config()
+        };
+        {
+            let engine = Engine::open(dir.path(), cfg.clone()).unwrap();
+            let mut tx = engine.begin_write().unwrap();
+            tx.create_tree("t", TreeKind::BTree).unwrap();
+            tx.create_tree("h", TreeKind::Hash).unwrap();
+            for i in 0..4000u32 {
+                let v = vec![i as u8; (i as usize * 13) % 3000];
+                tx.put("t", &key(i), &v).unwrap();
+                tx.hash_insert("h", &(i % 97).to_be_bytes(), &i.to_be_bytes())
+                    .unwrap();
+            }
+            tx.commit().unwrap();
+            let mut tx = engine.begin_write().unwrap();
+            for i in (0..4000u32).step_by(3) {
+                tx.delete("t", &key(i)).unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        // Reopen asking for another page size: the file's own size wins.
+        let engine = Engine::open(
+            dir.path(),
+            Config {
+                page_size: 8192,
+                ..cfg
+            },
+        )
+        .unwrap();
+        assert_eq!(engine.page_size(), page_size);
+        let r = engine.begin_read();
+        assert_eq!(r.tree("t").unwrap().unwrap().count, 4000 - 1334);
+        assert_eq!(r.get("t", &key(4)).unwrap().unwrap().len(), (4 * 13) % 3000);
+        assert_eq!(r.hash_get("h", &5u32.to_be_bytes()).unwrap().len(), 42);
+        drop(r);
+        drop(engine);
+        let report = tiers_storage::verify::verify(dir.path()).unwrap();
+        assert!(report.ok(), "page size {page_size}: {:?}", report.problems);
+        assert_eq!(report.meta.page_size, page_size);
+    }
+}
