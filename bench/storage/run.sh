@@ -3,4 +3,4 @@
 # Usage: bench/storage/run.sh [--quick] [--keys N] [--dir PATH]
 set -euo pipefail
 cd "$(dirname "$0")"
-cargo run --release -- "$@"
+cargo run --release --bin tiers-storage-bench -- "$@"
