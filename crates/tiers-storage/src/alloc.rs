@@ -50,9 +50,12 @@ impl Allocator {
 
     /// Returns a page that was allocated but never became visible.
     pub fn release_unused(&mut self, no: PageNo) {
-        debug_assert!(no >= FIRST_DATA_PAGE && no < self.high_water);
-        let fresh = self.free_now.insert(no);
-        debug_assert!(fresh, "page {no} released twice");
+        // A page outside the file or freed twice can only come from a corrupt
+        // tree; never let it into the free set twice (it would be handed out
+        // twice).
+        if no >= FIRST_DATA_PAGE && no < self.high_water {
+            self.free_now.insert(no);
+        }
     }
 
     /// Records the pages the commit at `lsn` unlinked.
@@ -69,8 +72,9 @@ impl Allocator {
                 break;
             }
             for no in entry.remove() {
-                let fresh = self.free_now.insert(no);
-                debug_assert!(fresh, "page {no} freed twice");
+                if no >= FIRST_DATA_PAGE && no < self.high_water {
+                    self.free_now.insert(no);
+                }
             }
         }
     }

@@ -95,7 +95,6 @@ impl<'a> Batch<'a> {
             self.dirty.remove(&no);
             self.alloc.release_unused(no);
         } else {
-            debug_assert!(!self.dirty.contains_key(&no));
             self.retired.push(no);
         }
     }

@@ -474,6 +474,15 @@ fn load_freelist(pool: &BufferPool, meta: &Meta) -> Result<(Vec<PageNo>, Vec<Pag
             ),
         ));
     }
+    let mut sorted = free.clone();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(crate::page::corrupt(
+            pool.path(),
+            meta.freelist_head.unwrap_or(0),
+            format!("free list names page {} twice", w[0]),
+        ));
+    }
     if let Some(bad) = free
         .iter()
         .find(|p| **p < FIRST_DATA_PAGE || **p >= meta.high_water)

@@ -269,15 +269,55 @@ fn dir_slot<P: Pages + ?Sized>(
     lim: &HashLimits,
     slot: usize,
 ) -> Result<PageNo> {
-    let page = h.dir_pages[slot / lim.slots_per_dir_page];
+    let missing = |page| Error::PageCorrupt {
+        file: Default::default(),
+        page,
+        detail: format!(
+            "hash directory slot {slot} is missing (global depth {})",
+            h.global_depth
+        ),
+    };
+    let page = *h
+        .dir_pages
+        .get(slot / lim.slots_per_dir_page)
+        .ok_or_else(|| missing(0))?;
     let d = p.dir(page)?;
     d.get(slot % lim.slots_per_dir_page)
         .copied()
-        .ok_or_else(|| Error::PageCorrupt {
+        .ok_or_else(|| missing(page))
+}
+
+/// Checks a header read from disk against the limits everything else relies on.
+fn check_header(h: &HashHeader, lim: &HashLimits, no: PageNo) -> Result<()> {
+    let slots = 1usize << h.global_depth.min(40);
+    if h.global_depth > lim.max_depth || h.dir_pages.len() != slots.div_ceil(lim.slots_per_dir_page)
+    {
+        return Err(Error::PageCorrupt {
             file: Default::default(),
-            page,
-            detail: format!("directory slot {slot} missing"),
-        })
+            page: no,
+            detail: format!(
+                "hash header: global depth {} with {} directory pages",
+                h.global_depth,
+                h.dir_pages.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The span of directory slots a bucket of `local` depth covers.
+fn span(h: &HashHeader, local: u8, no: PageNo) -> Result<usize> {
+    if local > h.global_depth {
+        return Err(Error::PageCorrupt {
+            file: Default::default(),
+            page: no,
+            detail: format!(
+                "bucket local depth {local} exceeds global depth {}",
+                h.global_depth
+            ),
+        });
+    }
+    Ok(1usize << (h.global_depth - local))
 }
 
 /// Every value stored under `key`, in insertion order within the bucket chain.
@@ -288,6 +328,7 @@ fn get_in<P: Pages + ?Sized>(
     key: &[u8],
 ) -> Result<Vec<Vec<u8>>> {
     let h = p.header(root)?;
+    check_header(&h, lim, root)?;
     let hash = hash64(key);
     let mut no = dir_slot(p, &h, lim, slot_of(hash, h.global_depth))?;
     let mut out = Vec::new();
@@ -417,6 +458,13 @@ fn double_directory(b: &mut Batch<'_>, lim: &HashLimits, h: &mut HashHeader) -> 
     for &p in &h.dir_pages {
         old.extend(b.dir(p)?);
     }
+    if old.len() < old_len {
+        return Err(page::corrupt(
+            b.pool.path(),
+            0,
+            "hash directory shorter than its depth",
+        ));
+    }
     old.truncate(old_len);
     let new: Vec<PageNo> = (0..old_len * 2).map(|j| old[j / 2]).collect();
     for p in std::mem::take(&mut h.dir_pages) {
@@ -449,6 +497,7 @@ pub(crate) fn insert(
     }
     let root = b.own(root)?;
     let mut h = b.header(root)?;
+    check_header(&h, lim, root)?;
     let entry = Entry {
         hash: hash64(key),
         key: key.to_vec(),
@@ -466,8 +515,7 @@ pub(crate) fn insert(
                 bk.entries.push(entry);
             }
             if owned != head {
-                let l = bucket.local_depth;
-                let span = 1usize << (h.global_depth - l);
+                let span = span(&h, bucket.local_depth, head)?;
                 set_slots(b, lim, &mut h, slot / span * span, span, owned)?;
             }
             break;
@@ -479,12 +527,13 @@ pub(crate) fn insert(
         if !separable || depth >= lim.max_depth {
             // Same hash throughout (one key with many values): grow a chain
             // by putting a new head page in front of the old one.
+            let span = span(&h, depth, head)?;
             let new_head = b.alloc(Dirty::Bucket(Bucket::new(depth, head, vec![entry])));
-            let span = 1usize << (h.global_depth - depth);
             set_slots(b, lim, &mut h, slot / span * span, span, new_head)?;
             break;
         }
         entries.pop();
+        span(&h, depth, head)?;
         if depth == h.global_depth {
             double_directory(b, lim, &mut h)?;
         }
@@ -521,6 +570,7 @@ pub(crate) fn remove(
     }
     let root = b.own(root)?;
     let mut h = b.header(root)?;
+    check_header(&h, lim, root)?;
     let hash = hash64(key);
     let slot = slot_of(hash, h.global_depth);
     let head = dir_slot(b, &h, lim, slot)?;
@@ -533,8 +583,8 @@ pub(crate) fn remove(
     for p in pages {
         b.free(p);
     }
+    let span = span(&h, depth, head)?;
     let new_head = write_chain(b, lim, depth, entries);
-    let span = 1usize << (h.global_depth - depth);
     set_slots(b, lim, &mut h, slot / span * span, span, new_head)?;
     h.count -= 1;
     b.set(root, Dirty::HashHeader(h));

@@ -185,10 +185,11 @@ impl BufferPool {
         no: PageNo,
         want: Option<PageKind>,
     ) -> Result<PageBuf> {
+        let offset = self.offset(no)?;
         let mut buf = spare.unwrap_or_else(|| vec![0u8; self.page_size].into_boxed_slice());
         let n = self
             .file
-            .read_at(&mut buf, no * self.page_size as u64)
+            .read_at(&mut buf, offset)
             .map_err(|e| Error::io(format!("reading page {no} of {}", self.path.display()), e))?;
         if n < self.page_size {
             return Err(page::corrupt(
@@ -293,10 +294,17 @@ impl BufferPool {
         Ok(dirty.len())
     }
 
+    /// Byte offset of page `no`; page numbers come from disk, so a corrupt
+    /// one must not overflow.
+    fn offset(&self, no: PageNo) -> Result<u64> {
+        no.checked_mul(self.page_size as u64)
+            .ok_or_else(|| page::corrupt(&self.path, no, "page number is beyond any possible file"))
+    }
+
     fn write_page(&self, no: PageNo, page: &[u8]) -> Result<()> {
         debug_assert!(page::page_kind(page).is_some());
         self.file
-            .write_at(page, no * self.page_size as u64)
+            .write_at(page, self.offset(no)?)
             .map_err(|e| Error::io(format!("writing page {no} of {}", self.path.display()), e))?;
         inc(&self.metrics.pool_pages_written);
         Ok(())
