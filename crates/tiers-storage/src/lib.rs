@@ -54,4 +54,4 @@ pub use engine::{CheckpointInfo, DATA_FILE, Engine, JOURNAL_DIR};
 pub use error::{Error, Result};
 pub use metrics::MetricsSnapshot;
 pub use record::{Op, TreeKind};
-pub use txn::{Entry, MAX_TREE_NAME, ReadTxn, WriteTxn};
+pub use txn::{Entry, MAX_TREE_NAME, ReadTxn, Savepoint, WriteTxn};

@@ -184,13 +184,16 @@ impl ReadTxn {
     }
 }
 
+/// A position in a write transaction's write set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Savepoint {
+    ops: usize,
+    bytes: usize,
+}
+
 /// What a write transaction did to one tree, for its own reads.
 #[derive(Debug, Default)]
 struct Overlay {
-    /// The tree as the snapshot has it is hidden (created or dropped here).
-    replaced: bool,
-    /// The tree's kind after this transaction's DDL; None if dropped.
-    kind: Option<TreeKind>,
     btree: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Hash entries added (true) or removed (false), by key then value.
     hash: HashMap<Vec<u8>, BTreeMap<Vec<u8>, bool>>,
@@ -209,6 +212,9 @@ pub struct WriteTxn {
     indexed: Cell<usize>,
     /// The tree name of the last operation, shared by the next ones.
     last_name: Option<Arc<str>>,
+    /// Trees this transaction created (Some) or dropped (None), kept
+    /// eagerly so that validating a write never needs the overlay.
+    ddl: HashMap<String, Option<TreeKind>>,
     bytes: usize,
     finished: bool,
 }
@@ -221,6 +227,7 @@ impl WriteTxn {
             overlay: RefCell::new(HashMap::new()),
             indexed: Cell::new(0),
             last_name: None,
+            ddl: HashMap::new(),
             bytes: 0,
             finished: false,
         }
@@ -233,10 +240,8 @@ impl WriteTxn {
 
     /// The tree's kind as this transaction sees it, or None if absent.
     fn kind(&self, tree: &str) -> Result<Option<TreeKind>> {
-        if let Some(o) = self.overlay.borrow().get(tree)
-            && o.replaced
-        {
-            return Ok(o.kind);
+        if let Some(kind) = self.ddl.get(tree) {
+            return Ok(*kind);
         }
         Ok(self.r.info(tree)?.map(|i| i.kind))
     }
@@ -275,8 +280,11 @@ impl WriteTxn {
                         .or_default()
                         .insert(value.clone(), added);
                 }
-                // Tree creation and drops update the overlay when they happen.
-                Op::Create { .. } | Op::Drop { .. } => {}
+                // Creating or dropping a tree hides its snapshot contents
+                // and everything written to it before.
+                Op::Create { tree, .. } | Op::Drop { tree } => {
+                    overlay.insert(tree.to_string(), Overlay::default());
+                }
             }
         }
         self.indexed.set(self.ops.len());
@@ -291,7 +299,7 @@ impl WriteTxn {
 
     /// Whether reads of `tree` fall through to the snapshot.
     fn base_visible(&self, tree: &str) -> bool {
-        !self.overlay.borrow().get(tree).is_some_and(|o| o.replaced)
+        !self.ddl.contains_key(tree)
     }
 
     fn record(&mut self, op: Op) -> Result<()> {
@@ -319,21 +327,12 @@ impl WriteTxn {
         if self.kind(name)?.is_some() {
             return Err(Error::TreeExists(name.to_string()));
         }
-        self.index();
         let shared_name = self.name(name);
         self.record(Op::Create {
             tree: shared_name,
             kind,
         })?;
-        self.overlay.borrow_mut().insert(
-            name.to_string(),
-            Overlay {
-                replaced: true,
-                kind: Some(kind),
-                ..Overlay::default()
-            },
-        );
-        self.indexed.set(self.ops.len());
+        self.ddl.insert(name.to_string(), Some(kind));
         Ok(())
     }
 
@@ -342,18 +341,9 @@ impl WriteTxn {
         if self.kind(name)?.is_none() {
             return Err(Error::NoSuchTree(name.to_string()));
         }
-        self.index();
         let shared_name = self.name(name);
         self.record(Op::Drop { tree: shared_name })?;
-        self.overlay.borrow_mut().insert(
-            name.to_string(),
-            Overlay {
-                replaced: true,
-                kind: None,
-                ..Overlay::default()
-            },
-        );
-        self.indexed.set(self.ops.len());
+        self.ddl.insert(name.to_string(), None);
         Ok(())
     }
 
@@ -525,6 +515,38 @@ impl WriteTxn {
         range: impl RangeBounds<[u8]>,
     ) -> Result<impl Iterator<Item = Result<Entry>> + 'a> {
         self.merged(tree, range, false)
+    }
+
+    /// Marks the current end of the write set, for [`WriteTxn::rollback_to`]
+    /// (statement-level atomicity and SQL savepoints).
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint {
+            ops: self.ops.len(),
+            bytes: self.bytes,
+        }
+    }
+
+    /// Discards every change made since `savepoint`; earlier ones stay.
+    pub fn rollback_to(&mut self, savepoint: Savepoint) {
+        if savepoint.ops >= self.ops.len() {
+            return;
+        }
+        self.ops.truncate(savepoint.ops);
+        self.bytes = savepoint.bytes;
+        self.overlay.borrow_mut().clear();
+        self.indexed.set(0);
+        self.ddl.clear();
+        for op in &self.ops {
+            match op {
+                Op::Create { tree, kind } => {
+                    self.ddl.insert(tree.to_string(), Some(*kind));
+                }
+                Op::Drop { tree } => {
+                    self.ddl.insert(tree.to_string(), None);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// The operations buffered so far.

@@ -362,3 +362,37 @@ fn every_page_size_from_4_to_64_kib_works_and_is_recorded() {
         assert_eq!(report.meta.page_size, page_size);
     }
 }
+
+#[test]
+fn rollback_to_a_savepoint_undoes_only_later_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), config()).unwrap();
+    let mut tx = engine.begin_write().unwrap();
+    tx.create_tree("t", TreeKind::BTree).unwrap();
+    tx.put("t", b"a", b"1").unwrap();
+    let sp = tx.savepoint();
+    tx.put("t", b"a", b"2").unwrap();
+    tx.put("t", b"b", b"2").unwrap();
+    tx.create_tree("u", TreeKind::Hash).unwrap();
+    assert_eq!(tx.get("t", b"a").unwrap(), Some(b"2".to_vec()));
+    tx.rollback_to(sp);
+    assert_eq!(tx.get("t", b"a").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(tx.get("t", b"b").unwrap(), None);
+    assert!(matches!(tx.hash_get("u", b"k"), Err(Error::NoSuchTree(_))));
+    let sp2 = tx.savepoint();
+    tx.drop_tree("t").unwrap();
+    assert!(tx.get("t", b"a").is_err());
+    tx.rollback_to(sp2);
+    tx.put("t", b"c", b"3").unwrap();
+    tx.commit().unwrap();
+    let r = engine.begin_read();
+    let all = collect(r.range("t", ..).unwrap());
+    assert_eq!(
+        all,
+        vec![
+            (b"a".to_vec(), b"1".to_vec()),
+            (b"c".to_vec(), b"3".to_vec())
+        ]
+    );
+    assert!(r.tree("u").unwrap().is_none());
+}

@@ -1,0 +1,355 @@
+//! Table access: rows in and out of the storage engine, with the
+//! constraints every write must respect (types, NOT NULL, primary key and
+//! unique indexes) and every index kept in step with its table.
+//!
+//! Key formats (all with [`tiers_storage::keyenc`], ascending, NULLS LAST):
+//! - row: `tbl.<id>`, key = primary-key values (or the hidden row id),
+//!   value = the row ([`crate::row`]);
+//! - B+tree index: `idx.<id>`, key = indexed values followed by the
+//!   primary key, value empty; a unique index refuses a second entry with
+//!   the same non-NULL indexed values;
+//! - hash index: `idx.<id>`, key = indexed values, value = primary key.
+
+use std::ops::Bound;
+
+use tiers_storage::WriteTxn;
+use tiers_storage::keyenc::{self, KeyColumn, KeyValue};
+
+use crate::catalog::{self, IndexDef, IndexKind, TableDef};
+use crate::error::{Result, SqlError, sqlstate};
+use crate::reads::Reads;
+use crate::row;
+use crate::value::Value;
+
+fn encode_values(values: impl Iterator<Item = KeyValue>, out: &mut Vec<u8>) {
+    for v in values {
+        keyenc::encode_value(&v, KeyColumn::ASC, out);
+    }
+}
+
+/// The storage key of a row: its primary key (or hidden row id) encoded.
+fn row_key(def: &TableDef, row: &[Value], rowid: Option<i64>) -> Vec<u8> {
+    let mut key = Vec::new();
+    if def.primary_key.is_empty() {
+        encode_values(
+            std::iter::once(KeyValue::Int(rowid.expect("row id"))),
+            &mut key,
+        );
+    } else {
+        encode_values(def.primary_key.iter().map(|&c| row[c].to_key()), &mut key);
+    }
+    key
+}
+
+/// The encoded primary key for lookups by primary-key values.
+pub fn primary_key(def: &TableDef, values: &[Value]) -> Result<Vec<u8>> {
+    if values.len() != def.primary_key.len() || values.is_empty() {
+        return Err(SqlError::new(
+            sqlstate::INTERNAL_ERROR,
+            format!(
+                "table \"{}\" needs {} key values",
+                def.name,
+                def.primary_key.len()
+            ),
+        ));
+    }
+    let mut key = Vec::new();
+    encode_values(values.iter().map(Value::to_key), &mut key);
+    Ok(key)
+}
+
+fn index_prefix(index: &IndexDef, row: &[Value]) -> Vec<u8> {
+    let mut key = Vec::new();
+    encode_values(index.columns.iter().map(|&c| row[c].to_key()), &mut key);
+    key
+}
+
+/// Brings a row to the table's types and checks NOT NULL. Missing
+/// trailing values become defaults; serial columns left NULL draw from
+/// their sequence.
+fn prepare(
+    tx: &mut WriteTxn,
+    def: &TableDef,
+    mut row: Vec<Value>,
+    fill: bool,
+) -> Result<Vec<Value>> {
+    if row.len() > def.columns.len() {
+        return Err(SqlError::new(
+            sqlstate::SYNTAX_ERROR,
+            format!(
+                "INSERT has more expressions than target columns ({})",
+                def.columns.len()
+            ),
+        ));
+    }
+    row.resize(def.columns.len(), Value::Null);
+    for (i, col) in def.columns.iter().enumerate() {
+        let mut v = std::mem::replace(&mut row[i], Value::Null);
+        if fill && v.is_null() {
+            if col.serial {
+                v = Value::Int(catalog::next_counter(
+                    tx,
+                    &catalog::sequence_key(def.id, Some(i)),
+                )?);
+            } else if let Some(default) = &col.default {
+                v = Value::Text(default.clone());
+            }
+        }
+        let v = col.data_type.assign(v).map_err(|e| SqlError {
+            message: format!("{} (column \"{}\")", e.message, col.name),
+            ..e
+        })?;
+        if v.is_null() && col.not_null {
+            return Err(SqlError::new(
+                sqlstate::NOT_NULL_VIOLATION,
+                format!(
+                    "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                    col.name, def.name
+                ),
+            ));
+        }
+        row[i] = v;
+    }
+    Ok(row)
+}
+
+fn duplicate(def: &TableDef, what: &str) -> SqlError {
+    SqlError::new(
+        sqlstate::UNIQUE_VIOLATION,
+        format!(
+            "duplicate key value violates unique constraint \"{what}\" on \"{}\"",
+            def.name
+        ),
+    )
+}
+
+/// Adds one row's entry to an index, enforcing uniqueness.
+pub(crate) fn add_index_entry(
+    tx: &mut WriteTxn,
+    def: &TableDef,
+    index: &IndexDef,
+    row: &[Value],
+) -> Result<()> {
+    let tree = catalog::index_tree(index);
+    let prefix = index_prefix(index, row);
+    let pk = row_key(def, row, row_id_of(def, row));
+    match index.kind {
+        IndexKind::Hash => tx.hash_insert(&tree, &prefix, &pk)?,
+        IndexKind::BTree => {
+            let has_null = index.columns.iter().any(|&c| row[c].is_null());
+            if index.unique && !has_null {
+                let upper = keyenc::prefix_successor(&prefix);
+                let hi = upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+                if tx
+                    .scan(&tree, Bound::Included(&prefix), hi)?
+                    .next()
+                    .transpose()?
+                    .is_some()
+                {
+                    return Err(duplicate(def, &index.name));
+                }
+            }
+            let mut key = prefix;
+            key.extend_from_slice(&pk);
+            tx.put(&tree, &key, &[])?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_index_entry(
+    tx: &mut WriteTxn,
+    def: &TableDef,
+    index: &IndexDef,
+    row: &[Value],
+) -> Result<()> {
+    let tree = catalog::index_tree(index);
+    let prefix = index_prefix(index, row);
+    let pk = row_key(def, row, row_id_of(def, row));
+    match index.kind {
+        IndexKind::Hash => tx.hash_remove(&tree, &prefix, &pk)?,
+        IndexKind::BTree => {
+            let mut key = prefix;
+            key.extend_from_slice(&pk);
+            tx.delete(&tree, &key)?;
+        }
+    }
+    Ok(())
+}
+
+/// Tables without a primary key keep their hidden row id as an extra
+/// trailing value of the stored row, so it can be found again.
+fn row_id_of(def: &TableDef, row: &[Value]) -> Option<i64> {
+    if !def.primary_key.is_empty() {
+        return None;
+    }
+    match row.get(def.columns.len()) {
+        Some(Value::Int(id)) => Some(*id),
+        _ => None,
+    }
+}
+
+fn stored_types(def: &TableDef) -> Vec<crate::types::DataType> {
+    let mut types = def.types();
+    if def.primary_key.is_empty() {
+        types.push(crate::types::DataType::Int8);
+    }
+    types
+}
+
+/// Inserts a row (values in column order; missing ones take defaults).
+/// Returns the row as stored (without any hidden row id).
+pub fn insert(tx: &mut WriteTxn, def: &TableDef, values: Vec<Value>) -> Result<Vec<Value>> {
+    let mut row = prepare(tx, def, values, true)?;
+    let tree = def.data_tree();
+    if def.primary_key.is_empty() {
+        let id = catalog::next_counter(tx, &catalog::sequence_key(def.id, None))?;
+        row.push(Value::Int(id));
+    } else if tx.get(&tree, &row_key(def, &row, None))?.is_some() {
+        return Err(duplicate(def, &format!("{}_pkey", def.name)));
+    }
+    for index in &def.indexes {
+        add_index_entry(tx, def, index, &row)?;
+    }
+    tx.put(
+        &tree,
+        &row_key(def, &row, row_id_of(def, &row)),
+        &row::encode(&stored_types(def), &row),
+    )?;
+    row.truncate(def.columns.len());
+    Ok(row)
+}
+
+/// A row as read back, with the key that finds it again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRow {
+    /// The storage key (primary key or hidden row id).
+    pub key: Vec<u8>,
+    /// Column values in order (plus the hidden row id for tables without a primary key).
+    pub values: Vec<Value>,
+}
+
+impl StoredRow {
+    /// Just the table's columns.
+    pub fn columns(&self, def: &TableDef) -> &[Value] {
+        &self.values[..def.columns.len()]
+    }
+}
+
+/// Every row, in primary-key order.
+pub fn scan_stored<'a>(
+    r: &'a dyn Reads,
+    def: &TableDef,
+) -> Result<impl Iterator<Item = Result<StoredRow>> + 'a> {
+    let types = stored_types(def);
+    let it = r.scan(&def.data_tree(), Bound::Unbounded, Bound::Unbounded)?;
+    Ok(it.map(move |e| {
+        let (key, bytes) = e?;
+        Ok(StoredRow {
+            key,
+            values: row::decode(&types, &bytes)?,
+        })
+    }))
+}
+
+/// Every row's column values, in primary-key order.
+pub fn scan<'a>(
+    r: &'a dyn Reads,
+    def: &TableDef,
+) -> Result<impl Iterator<Item = Result<Vec<Value>>> + 'a> {
+    let n = def.columns.len();
+    Ok(scan_stored(r, def)?.map(move |row| {
+        let mut v = row?.values;
+        v.truncate(n);
+        Ok(v)
+    }))
+}
+
+/// The row with this encoded primary key.
+pub fn get(r: &dyn Reads, def: &TableDef, key: &[u8]) -> Result<Option<StoredRow>> {
+    match r.get(&def.data_tree(), key)? {
+        None => Ok(None),
+        Some(bytes) => Ok(Some(StoredRow {
+            key: key.to_vec(),
+            values: row::decode(&stored_types(def), &bytes)?,
+        })),
+    }
+}
+
+/// Rows whose indexed columns equal `values` (an index lookup).
+pub fn lookup(
+    r: &dyn Reads,
+    def: &TableDef,
+    index: &IndexDef,
+    values: &[Value],
+) -> Result<Vec<StoredRow>> {
+    if values.iter().any(Value::is_null) {
+        return Ok(Vec::new()); // NULL equals nothing.
+    }
+    let mut prefix = Vec::new();
+    encode_values(values.iter().map(Value::to_key), &mut prefix);
+    let tree = catalog::index_tree(index);
+    let keys: Vec<Vec<u8>> = match index.kind {
+        IndexKind::Hash => r.hash_get(&tree, &prefix)?,
+        IndexKind::BTree => {
+            let upper = keyenc::prefix_successor(&prefix);
+            let hi = upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+            r.scan(&tree, Bound::Included(&prefix), hi)?
+                .map(|e| e.map(|(k, _)| k[prefix.len()..].to_vec()))
+                .collect::<tiers_storage::Result<_>>()?
+        }
+    };
+    let mut rows = Vec::with_capacity(keys.len());
+    for key in keys {
+        match get(r, def, &key)? {
+            Some(row) => rows.push(row),
+            None => {
+                return Err(SqlError::new(
+                    sqlstate::DATA_CORRUPTED,
+                    format!("index \"{}\" points at a missing row", index.name),
+                ));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Deletes a row read with [`scan_stored`], [`get`] or [`lookup`].
+pub fn delete(tx: &mut WriteTxn, def: &TableDef, row: &StoredRow) -> Result<()> {
+    for index in &def.indexes {
+        remove_index_entry(tx, def, index, &row.values)?;
+    }
+    tx.delete(&def.data_tree(), &row.key)?;
+    Ok(())
+}
+
+/// Replaces a row with new column values (checked like an insert).
+/// Returns the row as stored.
+pub fn update(
+    tx: &mut WriteTxn,
+    def: &TableDef,
+    old: &StoredRow,
+    values: Vec<Value>,
+) -> Result<Vec<Value>> {
+    let mut new = prepare(tx, def, values, false)?;
+    if let Some(id) = row_id_of(def, &old.values) {
+        new.push(Value::Int(id));
+    }
+    let new_key = row_key(def, &new, row_id_of(def, &new));
+    let tree = def.data_tree();
+    if new_key != old.key && tx.get(&tree, &new_key)?.is_some() {
+        return Err(duplicate(def, &format!("{}_pkey", def.name)));
+    }
+    for index in &def.indexes {
+        remove_index_entry(tx, def, index, &old.values)?;
+    }
+    for index in &def.indexes {
+        add_index_entry(tx, def, index, &new)?;
+    }
+    if new_key != old.key {
+        tx.delete(&tree, &old.key)?;
+    }
+    tx.put(&tree, &new_key, &row::encode(&stored_types(def), &new))?;
+    new.truncate(def.columns.len());
+    Ok(new)
+}
