@@ -192,7 +192,7 @@ pub(crate) fn apply(
                 if let Some(root) = info.root {
                     let (root, existed) = btree::delete(b, limits, root, key)?;
                     info.root = root;
-                    info.count -= u64::from(existed);
+                    info.count = info.count.saturating_sub(u64::from(existed));
                 }
                 Some(info)
             }
@@ -209,7 +209,7 @@ pub(crate) fn apply(
                     if matches!(op, Op::HashInsert { .. }) {
                         info.count += 1;
                     } else {
-                        info.count -= 1;
+                        info.count = info.count.saturating_sub(1);
                     }
                 }
                 Some(info)

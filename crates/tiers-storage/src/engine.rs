@@ -609,8 +609,9 @@ impl Shared {
         )
     }
 
-    /// The oldest LSN any snapshot may still read.
-    fn read_horizon(&self) -> (u64, Option<u64>) {
+    /// The oldest LSN any snapshot may still read, and the LSN through
+    /// which committed write sets are no longer needed for conflict checks.
+    fn read_horizon(&self) -> (u64, u64) {
         let s = self.snapshots();
         let oldest_reader = [s.readers.keys().next(), s.writers.keys().next()]
             .into_iter()
@@ -618,10 +619,17 @@ impl Shared {
             .copied()
             .min()
             .unwrap_or(u64::MAX);
-        (
-            oldest_reader.min(s.visible.lsn),
-            s.writers.keys().next().copied(),
-        )
+        // Write sets must be kept for every commit a registered writer, or a
+        // writer that registers later (at the visible version), may not have
+        // seen: prune only at or below both.
+        let prune_through = s
+            .writers
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(u64::MAX)
+            .min(s.visible.lsn);
+        (oldest_reader.min(s.visible.lsn), prune_through)
     }
 
     /// Commits a write set. `snapshot` is the LSN the transaction read at
@@ -658,7 +666,7 @@ impl Shared {
                 got: expected,
             });
         }
-        let (horizon, oldest_writer) = self.read_horizon();
+        let (horizon, prune_through) = self.read_horizon();
         let checkpointed = self.checkpoint_lsn.load(Ordering::Acquire);
         let w = &mut *guard;
         w.alloc.reclaim(horizon.min(checkpointed));
@@ -696,16 +704,10 @@ impl Shared {
         });
         w.latest = version.clone();
         // Keep write sets only while a transaction that started earlier may still commit.
-        while w
-            .history
-            .front()
-            .is_some_and(|(l, _)| oldest_writer.is_none_or(|o| *l <= o))
-        {
+        while w.history.front().is_some_and(|(l, _)| *l <= prune_through) {
             w.history.pop_front();
         }
-        if oldest_writer.is_some() {
-            w.history.push_back((lsn, ops));
-        }
+        w.history.push_back((lsn, ops));
         self.snapshots().unpublished.push_back(version);
         drop(guard);
         metrics::inc(&self.metrics.commits);

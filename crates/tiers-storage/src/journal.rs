@@ -22,17 +22,20 @@
 //!
 //! | bytes | record field |
 //! |---|---|
-//! | 0..4 | CRC32C of bytes 4..20+len |
+//! | 0..4 | CRC32C of bytes 4..28+len |
 //! | 4..8 | stored payload length `len` |
 //! | 8..16 | LSN (each record's is the previous one's plus one) |
-//! | 16 | flags: bit 0 = payload is LZ4 compressed (size-prepended block) |
-//! | 17..20 | zero |
-//! | 20.. | payload (a commit record, see [`crate::record`]) |
+//! | 16..24 | durable LSN when the record was appended: every record up to it had been fsynced |
+//! | 24 | flags: bit 0 = payload is LZ4 compressed (size-prepended block) |
+//! | 25..28 | zero |
+//! | 28.. | payload (a commit record, see [`crate::record`]) |
 //!
-//! Recovery reads the records in order. A record that fails its checksum at
-//! the very end of the last segment is a torn tail from a crash mid-write: it
-//! was never acknowledged, so it is cut off. A damaged record followed by a
-//! valid one is real corruption and is reported, never skipped.
+//! Recovery reads the records in order and stops at the first one that fails
+//! its checksum. Whether that is a torn tail (a crash interrupted an append
+//! that was never acknowledged: cut it off) or corruption of acknowledged
+//! data (report it, never skip it) is decided by evidence: if any later
+//! record that passes its checksum says the damaged record's LSN was already
+//! durable when it was written, the damaged record had been acknowledged.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -48,7 +51,7 @@ const SEGMENT_VERSION: u32 = 1;
 /// Length of the segment header.
 pub const SEGMENT_HEADER_LEN: usize = 32;
 /// Length of a record header.
-pub const RECORD_HEADER_LEN: usize = 20;
+pub const RECORD_HEADER_LEN: usize = 28;
 const FLAG_LZ4: u8 = 1;
 /// Records larger than this are refused (the write-set limit keeps commits far below).
 pub const MAX_RECORD_LEN: usize = u32::MAX as usize / 2;
@@ -104,7 +107,13 @@ fn check_segment_header(data: &[u8]) -> std::result::Result<u64, String> {
 }
 
 /// Appends one encoded record to `out`; returns bytes saved by compression.
-fn encode_record(out: &mut Vec<u8>, lsn: u64, payload: &[u8], compress: bool) -> u64 {
+fn encode_record(
+    out: &mut Vec<u8>,
+    lsn: u64,
+    durable_before: u64,
+    payload: &[u8],
+    compress: bool,
+) -> u64 {
     let mut flags = 0u8;
     let compressed;
     let mut stored = payload;
@@ -119,6 +128,7 @@ fn encode_record(out: &mut Vec<u8>, lsn: u64, payload: &[u8], compress: bool) ->
     out.extend_from_slice(&[0u8; 4]);
     out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
     out.extend_from_slice(&lsn.to_le_bytes());
+    out.extend_from_slice(&durable_before.to_le_bytes());
     out.extend_from_slice(&[flags, 0, 0, 0]);
     out.extend_from_slice(stored);
     let crc = crc32c::crc32c(&out[start + 4..]);
@@ -129,6 +139,7 @@ fn encode_record(out: &mut Vec<u8>, lsn: u64, payload: &[u8], compress: bool) ->
 /// A record parsed from a segment.
 struct Parsed {
     lsn: u64,
+    durable_before: u64,
     payload: Vec<u8>,
     len: usize,
 }
@@ -157,7 +168,8 @@ fn parse_record(data: &[u8], pos: usize) -> std::result::Result<Parsed, String> 
         ));
     }
     let lsn = u64::from_le_bytes(rest[8..16].try_into().expect("8"));
-    let flags = rest[16];
+    let durable_before = u64::from_le_bytes(rest[16..24].try_into().expect("8"));
+    let flags = rest[24];
     let stored = &rest[RECORD_HEADER_LEN..total];
     let payload = if flags & FLAG_LZ4 != 0 {
         let claimed = stored
@@ -178,6 +190,7 @@ fn parse_record(data: &[u8], pos: usize) -> std::result::Result<Parsed, String> 
     };
     Ok(Parsed {
         lsn,
+        durable_before,
         payload,
         len: total,
     })
@@ -294,7 +307,7 @@ pub fn scan(
                     break;
                 }
                 Err(detail) => {
-                    if !last || valid_record_follows(&data, pos, next + 1) {
+                    if !last || durable_record_follows(&data, pos, next) {
                         return Err(corrupt(pos as u64, detail));
                     }
                     // Torn tail: the crash interrupted this append.
@@ -319,18 +332,27 @@ pub fn scan(
     Ok(summary)
 }
 
-/// Whether, assuming the damaged record's length field is intact, the next
-/// record parses with the LSN after it: then the damage is not a torn tail.
-fn valid_record_follows(data: &[u8], pos: usize, next_lsn: u64) -> bool {
-    let Some(len_bytes) = data.get(pos + 4..pos + 8) else {
-        return false;
-    };
-    let len = u32::from_le_bytes(len_bytes.try_into().expect("4")) as usize;
-    let after = pos + RECORD_HEADER_LEN + len;
-    if after >= data.len() {
-        return false;
+/// Whether a record after the damaged one at `pos` (which should have had
+/// LSN `damaged`) passes its checksum and says `damaged` was already durable
+/// when it was appended: proof that the damaged record had been acknowledged.
+/// Every byte offset is tried, since the damage may be in a length field.
+fn durable_record_follows(data: &[u8], pos: usize, damaged: u64) -> bool {
+    let field = |at: usize| u64::from_le_bytes(data[at..at + 8].try_into().expect("8"));
+    let mut at = pos + 1;
+    while at + RECORD_HEADER_LEN <= data.len() {
+        let (lsn, durable) = (field(at + 8), field(at + 16));
+        // Cheap plausibility first; the checksum only for candidates.
+        if lsn > damaged
+            && lsn - damaged < (1 << 32)
+            && durable >= damaged
+            && durable < lsn
+            && matches!(parse_record(data, at), Ok(rec) if rec.durable_before >= damaged)
+        {
+            return true;
+        }
+        at += 1;
     }
-    matches!(parse_record(data, after), Ok(rec) if rec.lsn == next_lsn)
+    false
 }
 
 struct JournalState {
@@ -434,7 +456,13 @@ impl Journal {
         }
         assert_eq!(lsn, s.appended_lsn + 1, "journal LSNs must be contiguous");
         let before = s.buf.len();
-        let saved = encode_record(&mut s.buf, lsn, payload, self.compression);
+        let saved = encode_record(
+            &mut s.buf,
+            lsn,
+            self.durable_lsn(),
+            payload,
+            self.compression,
+        );
         add(&self.metrics.journal_bytes, (s.buf.len() - before) as u64);
         add(&self.metrics.journal_bytes_saved_by_compression, saved);
         inc(&self.metrics.journal_records);
@@ -654,26 +682,35 @@ mod tests {
         let j = journal(&dir, 1, 1 << 20);
         for lsn in 1..=5u64 {
             j.append(lsn, &[lsn as u8; 40]).unwrap();
+            j.wait_durable(lsn).unwrap();
         }
-        j.sync_all().unwrap();
         drop(j);
         let seg = dir.join(segment_name(1));
-        // Records are 60 bytes; the rest of the file is preallocated zeros.
-        let end = (SEGMENT_HEADER_LEN + 5 * 60) as u64;
+        // Records are 68 bytes; the rest of the file is preallocated zeros.
+        const REC: usize = RECORD_HEADER_LEN + 40;
+        let end = (SEGMENT_HEADER_LEN + 5 * REC) as u64;
         assert_eq!(read_all(&dir).unwrap().len(), 5);
         // Tear the last record (as a crash mid-write would): it is cut, four remain.
         let mut data = std::fs::read(&seg).unwrap();
         data[end as usize - 10..end as usize].fill(0);
         std::fs::write(&seg, &data).unwrap();
         assert_eq!(read_all(&dir).unwrap().len(), 4);
-        assert_eq!(std::fs::metadata(&seg).unwrap().len(), end - 60);
-        // Flip a payload byte of record 2: records 3 and 4 follow, so it is corruption.
-        let mut data = std::fs::read(&seg).unwrap();
-        data[SEGMENT_HEADER_LEN + 60 + RECORD_HEADER_LEN + 3] ^= 1;
+        assert_eq!(std::fs::metadata(&seg).unwrap().len(), end - REC as u64);
+        // Flip a payload byte of record 2: later records say it was durable,
+        // so this is corruption, not a torn tail.
+        let original = std::fs::read(&seg).unwrap();
+        let mut data = original.clone();
+        data[SEGMENT_HEADER_LEN + REC + RECORD_HEADER_LEN + 3] ^= 1;
         std::fs::write(&seg, &data).unwrap();
         let err = read_all(&dir).unwrap_err();
         assert!(matches!(err, Error::JournalCorrupt { .. }), "{err}");
         assert!(err.to_string().contains("checksum"), "{err}");
+        // The same for a flipped bit in record 2's length field.
+        let mut data = original.clone();
+        data[SEGMENT_HEADER_LEN + REC + 6] ^= 0x10;
+        std::fs::write(&seg, &data).unwrap();
+        let err = read_all(&dir).unwrap_err();
+        assert!(matches!(err, Error::JournalCorrupt { .. }), "{err}");
     }
 
     #[test]

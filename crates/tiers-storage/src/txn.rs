@@ -480,7 +480,16 @@ impl WriteTxn {
             None
         };
         self.index();
+        // BTreeMap::range panics on an inverted or empty range; such a range
+        // simply holds nothing.
+        let empty = match (lo, hi) {
+            (Bound::Included(a), Bound::Included(b)) => a > b,
+            (Bound::Included(a) | Bound::Excluded(a), Bound::Excluded(b))
+            | (Bound::Excluded(a), Bound::Included(b)) => a >= b,
+            _ => false,
+        };
         let mut local: Vec<LocalWrite> = match self.overlay.borrow().get(tree) {
+            _ if empty => Vec::new(),
             Some(o) => o
                 .btree
                 .range::<[u8], _>((lo, hi))

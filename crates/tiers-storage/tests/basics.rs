@@ -396,3 +396,47 @@ fn rollback_to_a_savepoint_undoes_only_later_changes() {
     );
     assert!(r.tree("u").unwrap().is_none());
 }
+
+#[test]
+fn inverted_and_empty_ranges_are_empty_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), config()).unwrap();
+    let mut tx = engine.begin_write().unwrap();
+    tx.create_tree("t", TreeKind::BTree).unwrap();
+    tx.put("t", b"m", b"1").unwrap();
+    let (z, a) = (&b"z"[..], &b"a"[..]);
+    assert_eq!(
+        collect(
+            tx.range("t", (Bound::Included(z), Bound::Included(a)))
+                .unwrap()
+        )
+        .len(),
+        0
+    );
+    assert_eq!(
+        collect(
+            tx.range_rev("t", (Bound::Excluded(a), Bound::Excluded(a)))
+                .unwrap()
+        )
+        .len(),
+        0
+    );
+    assert_eq!(
+        collect(
+            tx.range("t", (Bound::Included(a), Bound::Excluded(a)))
+                .unwrap()
+        )
+        .len(),
+        0
+    );
+    tx.commit().unwrap();
+    let r = engine.begin_read();
+    assert_eq!(
+        collect(
+            r.range("t", (Bound::Included(z), Bound::Included(a)))
+                .unwrap()
+        )
+        .len(),
+        0
+    );
+}

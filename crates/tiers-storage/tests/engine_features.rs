@@ -236,3 +236,88 @@ fn journal_records_replayed_on_another_engine_reproduce_the_data() {
         .unwrap_err();
     assert!(matches!(err, Error::LsnOrder { .. }), "{err}");
 }
+
+/// A file system whose journal fsyncs take a while, to hold a commit in
+/// the window between appending its record and its record becoming durable.
+struct SlowJournalSync(OsVfs);
+
+struct SlowFile(Arc<dyn tiers_storage::vfs::VfsFile>, bool);
+
+impl tiers_storage::vfs::VfsFile for SlowFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        self.0.read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.0.write_at(buf, offset)
+    }
+    fn sync(&self) -> std::io::Result<()> {
+        if self.1 {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        self.0.sync()
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.0.len()
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.0.set_len(len)
+    }
+}
+
+impl tiers_storage::vfs::Vfs for SlowJournalSync {
+    fn open(
+        &self,
+        path: &std::path::Path,
+        create: bool,
+    ) -> std::io::Result<Arc<dyn tiers_storage::vfs::VfsFile>> {
+        let slow = path.to_string_lossy().ends_with(".wal");
+        Ok(Arc::new(SlowFile(self.0.open(path, create)?, slow)))
+    }
+    fn remove(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.0.remove(path)
+    }
+    fn create_dir_all(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.0.create_dir_all(path)
+    }
+    fn list(&self, dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+        self.0.list(dir)
+    }
+    fn exists(&self, path: &std::path::Path) -> bool {
+        self.0.exists(path)
+    }
+    fn sync_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        self.0.sync_dir(dir)
+    }
+}
+
+#[test]
+fn a_replicated_commit_still_in_its_fsync_conflicts_with_a_later_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(
+        Engine::open_with_vfs(dir.path(), config(), Arc::new(SlowJournalSync(OsVfs))).unwrap(),
+    );
+    with_tree(&engine, "t", TreeKind::BTree);
+    let next = engine.begin_read().lsn() + 1;
+    let record = tiers_storage::record::encode(&[tiers_storage::Op::Put {
+        tree: "t".into(),
+        key: b"balance".to_vec(),
+        value: b"A".to_vec(),
+    }]);
+    let applier = {
+        let engine = engine.clone();
+        std::thread::spawn(move || engine.apply_record(next, &record))
+    };
+    // While the replicated commit waits for its fsync, a local transaction
+    // starts from the older visible version and writes the same key.
+    std::thread::sleep(Duration::from_millis(100));
+    let mut tx = engine.begin_write().unwrap();
+    assert_eq!(
+        tx.snapshot_lsn(),
+        next - 1,
+        "the test needs the fsync window"
+    );
+    tx.put("t", b"balance", b"B").unwrap();
+    let result = tx.commit();
+    applier.join().unwrap().unwrap();
+    assert!(matches!(result, Err(Error::Conflict { .. })), "{result:?}");
+}

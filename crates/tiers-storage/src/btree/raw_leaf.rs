@@ -63,11 +63,14 @@ pub(crate) fn check(buf: &[u8], file: &Path, no: PageNo) -> Result<()> {
     let view = LeafView::new(buf, file, no)?;
     let start = data_start(buf);
     let slots_end = LEAF_HEADER + 2 * view.count;
-    if start < slots_end {
+    if start < slots_end || start > buf.len() {
         return Err(page::corrupt(
             file,
             no,
-            format!("leaf data start {start} overlaps its slots"),
+            format!(
+                "leaf data start {start} is outside {slots_end}..={}",
+                buf.len()
+            ),
         ));
     }
     let mut prev: Option<&[u8]> = None;
