@@ -10,8 +10,10 @@
 //! the wire protocol build on this layer; the storage engine below knows
 //! nothing of rows or types.
 
+pub mod ast;
 pub mod catalog;
 pub mod error;
+pub mod expr;
 pub mod reads;
 pub mod row;
 pub mod table;

@@ -64,15 +64,10 @@ fn index_prefix(index: &IndexDef, row: &[Value]) -> Vec<u8> {
     key
 }
 
-/// Brings a row to the table's types and checks NOT NULL. Missing
-/// trailing values become defaults; serial columns left NULL draw from
-/// their sequence.
-fn prepare(
-    tx: &mut WriteTxn,
-    def: &TableDef,
-    mut row: Vec<Value>,
-    fill: bool,
-) -> Result<Vec<Value>> {
+/// Brings a row to the table's types and checks NOT NULL. Values not
+/// given (`None`, or missing at the end) take the column's default; serial
+/// columns draw from their sequence.
+fn prepare(tx: &mut WriteTxn, def: &TableDef, mut row: Vec<Option<Value>>) -> Result<Vec<Value>> {
     if row.len() > def.columns.len() {
         return Err(SqlError::new(
             sqlstate::SYNTAX_ERROR,
@@ -82,19 +77,17 @@ fn prepare(
             ),
         ));
     }
-    row.resize(def.columns.len(), Value::Null);
+    row.resize(def.columns.len(), None);
+    let mut out = Vec::with_capacity(def.columns.len());
     for (i, col) in def.columns.iter().enumerate() {
-        let mut v = std::mem::replace(&mut row[i], Value::Null);
-        if fill && v.is_null() {
-            if col.serial {
-                v = Value::Int(catalog::next_counter(
-                    tx,
-                    &catalog::sequence_key(def.id, Some(i)),
-                )?);
-            } else if let Some(default) = &col.default {
-                v = Value::Text(default.clone());
-            }
-        }
+        let v = match row[i].take() {
+            Some(v) => v,
+            None if col.serial => Value::Int(catalog::next_counter(
+                tx,
+                &catalog::sequence_key(def.id, Some(i)),
+            )?),
+            None => col.default.clone().map_or(Value::Null, Value::Text),
+        };
         let v = col.data_type.assign(v).map_err(|e| SqlError {
             message: format!("{} (column \"{}\")", e.message, col.name),
             ..e
@@ -108,9 +101,9 @@ fn prepare(
                 ),
             ));
         }
-        row[i] = v;
+        out.push(v);
     }
-    Ok(row)
+    Ok(out)
 }
 
 fn duplicate(def: &TableDef, what: &str) -> SqlError {
@@ -197,10 +190,11 @@ fn stored_types(def: &TableDef) -> Vec<crate::types::DataType> {
     types
 }
 
-/// Inserts a row (values in column order; missing ones take defaults).
-/// Returns the row as stored (without any hidden row id).
-pub fn insert(tx: &mut WriteTxn, def: &TableDef, values: Vec<Value>) -> Result<Vec<Value>> {
-    let mut row = prepare(tx, def, values, true)?;
+/// Inserts a row: values in column order, `None` (or missing at the end)
+/// for "not given", which takes the column's default. Returns the row as
+/// stored (without any hidden row id).
+pub fn insert(tx: &mut WriteTxn, def: &TableDef, values: Vec<Option<Value>>) -> Result<Vec<Value>> {
+    let mut row = prepare(tx, def, values)?;
     let tree = def.data_tree();
     if def.primary_key.is_empty() {
         let id = catalog::next_counter(tx, &catalog::sequence_key(def.id, None))?;
@@ -331,7 +325,7 @@ pub fn update(
     old: &StoredRow,
     values: Vec<Value>,
 ) -> Result<Vec<Value>> {
-    let mut new = prepare(tx, def, values, false)?;
+    let mut new = prepare(tx, def, values.into_iter().map(Some).collect())?;
     if let Some(id) = row_id_of(def, &old.values) {
         new.push(Value::Int(id));
     }

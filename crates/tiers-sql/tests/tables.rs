@@ -68,8 +68,12 @@ fn rows_constraints_and_indexes() {
     let engine = engine(dir.path());
     let mut tx = engine.begin_write().unwrap();
     let def = posts(&mut tx);
-    let first =
-        table::insert(&mut tx, &def, vec![Value::Null, text("hello"), text("kim")]).unwrap();
+    let first = table::insert(
+        &mut tx,
+        &def,
+        vec![None, Some(text("hello")), Some(text("kim"))],
+    )
+    .unwrap();
     assert_eq!(first[0], Value::Int(1));
     assert_eq!(
         first[3],
@@ -78,29 +82,44 @@ fn rows_constraints_and_indexes() {
     table::insert(
         &mut tx,
         &def,
-        vec![Value::Null, text("second"), text("lee")],
+        vec![None, Some(text("second")), Some(text("lee"))],
     )
     .unwrap();
-    table::insert(&mut tx, &def, vec![Value::Null, text("third"), text("kim")]).unwrap();
+    table::insert(
+        &mut tx,
+        &def,
+        vec![None, Some(text("third")), Some(text("kim"))],
+    )
+    .unwrap();
 
-    let err = table::insert(&mut tx, &def, vec![Value::Int(1), text("again")]).unwrap_err();
+    let err = table::insert(
+        &mut tx,
+        &def,
+        vec![Some(Value::Int(1)), Some(text("again"))],
+    )
+    .unwrap_err();
     assert_eq!(err.code, sqlstate::UNIQUE_VIOLATION, "{err}");
-    let err = table::insert(&mut tx, &def, vec![Value::Null, text("hello")]).unwrap_err();
+    let err = table::insert(&mut tx, &def, vec![None, Some(text("hello"))]).unwrap_err();
     assert_eq!(err.code, sqlstate::UNIQUE_VIOLATION, "{err}");
     assert!(err.message.contains("posts_title"), "{err}");
-    let err = table::insert(&mut tx, &def, vec![Value::Null, Value::Null]).unwrap_err();
+    let err = table::insert(&mut tx, &def, vec![None, Some(Value::Null)]).unwrap_err();
     assert_eq!(err.code, sqlstate::NOT_NULL_VIOLATION, "{err}");
     let err = table::insert(
         &mut tx,
         &def,
-        vec![Value::Null, text("a title far too long to fit")],
+        vec![None, Some(text("a title far too long to fit"))],
     )
     .unwrap_err();
     assert_eq!(err.code, sqlstate::STRING_DATA_RIGHT_TRUNCATION, "{err}");
     let err = table::insert(
         &mut tx,
         &def,
-        vec![Value::Null, text("x"), text("y"), text("not a date")],
+        vec![
+            None,
+            Some(text("x")),
+            Some(text("y")),
+            Some(text("not a date")),
+        ],
     )
     .unwrap_err();
     assert_eq!(err.code, sqlstate::INVALID_DATETIME_FORMAT, "{err}");
@@ -153,7 +172,7 @@ fn catalog_survives_reopen_and_drop_removes_everything() {
             table::insert(
                 &mut tx,
                 &def,
-                vec![Value::Null, text(&format!("t{i}")), text("a")],
+                vec![None, Some(text(&format!("t{i}"))), Some(text("a"))],
             )
             .unwrap();
         }
@@ -169,7 +188,12 @@ fn catalog_survives_reopen_and_drop_removes_everything() {
     drop(r);
     let mut tx = engine.begin_write().unwrap();
     // The sequence continues after a restart.
-    let row = table::insert(&mut tx, &def, vec![Value::Null, text("after"), text("b")]).unwrap();
+    let row = table::insert(
+        &mut tx,
+        &def,
+        vec![None, Some(text("after")), Some(text("b"))],
+    )
+    .unwrap();
     assert_eq!(row[0], Value::Int(101));
     let err = catalog::create_table(&mut tx, def.clone()).unwrap_err();
     assert_eq!(err.code, sqlstate::DUPLICATE_TABLE);
@@ -197,9 +221,14 @@ fn tables_without_a_primary_key_and_indexes_built_later() {
     )
     .unwrap();
     for i in 0..10 {
-        table::insert(&mut tx, &def, vec![Value::Int(i % 3), text("same")]).unwrap();
+        table::insert(
+            &mut tx,
+            &def,
+            vec![Some(Value::Int(i % 3)), Some(text("same"))],
+        )
+        .unwrap();
     }
-    let err = table::insert(&mut tx, &def, vec![Value::Int(40000)]).unwrap_err();
+    let err = table::insert(&mut tx, &def, vec![Some(Value::Int(40000))]).unwrap_err();
     assert_eq!(err.code, sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "{err}");
     let def = catalog::create_index(
         &mut tx,

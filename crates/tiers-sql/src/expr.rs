@@ -1,0 +1,519 @@
+//! Expression evaluation with SQL's three-valued logic.
+//!
+//! A [`Scope`] supplies the current row (if any) and the statement's
+//! parameters. NULL propagates through operators; AND/OR/NOT follow SQL's
+//! three-valued truth tables; comparisons of NULL are NULL. A string literal
+//! compared with a number, date or boolean is read as that type, which is how
+//! PostgreSQL types its untyped literals.
+
+use std::cmp::Ordering;
+
+use crate::ast::{BinaryOp, Expr};
+use crate::catalog::TableDef;
+use crate::error::{Result, SqlError, sqlstate};
+use crate::types::DataType;
+use crate::value::Value;
+
+/// What an expression can refer to.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    /// The table rows come from (None for `SELECT` without FROM).
+    pub table: Option<&'a TableDef>,
+    /// The current row's values, in column order.
+    pub row: Option<&'a [Value]>,
+    /// `$1`, `$2`, ... values.
+    pub params: &'a [Value],
+}
+
+/// Aggregate function names.
+pub fn is_aggregate(name: &str) -> bool {
+    matches!(name, "count" | "sum" | "avg" | "min" | "max")
+}
+
+fn undefined_function(what: String) -> SqlError {
+    SqlError::new("42883", what)
+}
+
+/// Resolves a column reference to its position in the scope's table.
+pub fn resolve_column(scope: &Scope<'_>, table: Option<&str>, name: &str) -> Result<usize> {
+    let Some(def) = scope.table else {
+        return Err(SqlError::new(
+            sqlstate::UNDEFINED_COLUMN,
+            format!("column \"{name}\" does not exist"),
+        ));
+    };
+    if let Some(t) = table
+        && t != def.name
+    {
+        return Err(SqlError::new(
+            sqlstate::UNDEFINED_TABLE,
+            format!("missing FROM-clause entry for table \"{t}\""),
+        ));
+    }
+    def.columns
+        .iter()
+        .position(|c| c.name == name)
+        .ok_or_else(|| {
+            SqlError::new(
+                sqlstate::UNDEFINED_COLUMN,
+                format!("column \"{name}\" does not exist"),
+            )
+        })
+}
+
+/// Evaluates an expression.
+pub fn eval(e: &Expr, scope: &Scope<'_>) -> Result<Value> {
+    match e {
+        Expr::Literal(v) => Ok(v.clone()),
+        Expr::Column { table, name } => {
+            let i = resolve_column(scope, table.as_deref(), name)?;
+            Ok(scope
+                .row
+                .and_then(|r| r.get(i))
+                .cloned()
+                .unwrap_or(Value::Null))
+        }
+        Expr::Parameter(n) => scope
+            .params
+            .get(n.wrapping_sub(1))
+            .cloned()
+            .ok_or_else(|| SqlError::new("42P02", format!("there is no parameter ${n}"))),
+        Expr::Binary { op, left, right } => binary(*op, left, right, scope),
+        Expr::Not(inner) => match eval(inner, scope)? {
+            Value::Null => Ok(Value::Null),
+            v => Ok(Value::Bool(!v.to_bool()?)),
+        },
+        Expr::Negate(inner) => match eval(inner, scope)? {
+            Value::Null => Ok(Value::Null),
+            Value::Int(i) => i.checked_neg().map(Value::Int).ok_or_else(out_of_range),
+            Value::Float(f) => Ok(Value::Float(-f)),
+            v => Err(undefined_function(format!(
+                "operator does not exist: - {}",
+                v.to_text()
+            ))),
+        },
+        Expr::IsNull { expr, negated } => Ok(Value::Bool(eval(expr, scope)?.is_null() != *negated)),
+        Expr::Like {
+            expr,
+            pattern,
+            negated,
+            case_insensitive,
+        } => {
+            let (v, p) = (eval(expr, scope)?, eval(pattern, scope)?);
+            if v.is_null() || p.is_null() {
+                return Ok(Value::Null);
+            }
+            let (mut s, mut p) = (v.to_text(), p.to_text());
+            if *case_insensitive {
+                s = s.to_lowercase();
+                p = p.to_lowercase();
+            }
+            Ok(Value::Bool(like(&s, &p) != *negated))
+        }
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            let v = eval(expr, scope)?;
+            if v.is_null() {
+                return Ok(Value::Null);
+            }
+            let mut saw_null = false;
+            for item in list {
+                match compare(&v, &eval(item, scope)?)? {
+                    Some(Ordering::Equal) => return Ok(Value::Bool(!negated)),
+                    None => saw_null = true,
+                    _ => {}
+                }
+            }
+            Ok(if saw_null {
+                Value::Null
+            } else {
+                Value::Bool(*negated)
+            })
+        }
+        Expr::Between {
+            expr,
+            low,
+            high,
+            negated,
+        } => {
+            let v = eval(expr, scope)?;
+            let ge = compare(&v, &eval(low, scope)?)?.map(|o| o != Ordering::Less);
+            let le = compare(&v, &eval(high, scope)?)?.map(|o| o != Ordering::Greater);
+            Ok(match and3(ge, le) {
+                None => Value::Null,
+                Some(b) => Value::Bool(b != *negated),
+            })
+        }
+        Expr::Cast { expr, to } => cast(eval(expr, scope)?, *to),
+        Expr::Function { name, args, star } => {
+            if is_aggregate(name) {
+                return Err(SqlError::new(
+                    "42803",
+                    format!("aggregate function {name} is not allowed here"),
+                ));
+            }
+            let _ = star;
+            let values: Vec<Value> = args.iter().map(|a| eval(a, scope)).collect::<Result<_>>()?;
+            call(name, values)
+        }
+        Expr::Case {
+            operand,
+            branches,
+            otherwise,
+        } => {
+            let subject = operand.as_ref().map(|o| eval(o, scope)).transpose()?;
+            for (when, then) in branches {
+                let hit = match &subject {
+                    Some(s) => compare(s, &eval(when, scope)?)? == Some(Ordering::Equal),
+                    None => truth(&eval(when, scope)?)? == Some(true),
+                };
+                if hit {
+                    return eval(then, scope);
+                }
+            }
+            match otherwise {
+                Some(e) => eval(e, scope),
+                None => Ok(Value::Null),
+            }
+        }
+    }
+}
+
+/// SQL truth of a value: None for NULL.
+pub fn truth(v: &Value) -> Result<Option<bool>> {
+    match v {
+        Value::Null => Ok(None),
+        other => other.to_bool().map(Some),
+    }
+}
+
+fn and3(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (Some(false), _) | (_, Some(false)) => Some(false),
+        (Some(true), Some(true)) => Some(true),
+        _ => None,
+    }
+}
+
+fn or3(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (Some(true), _) | (_, Some(true)) => Some(true),
+        (Some(false), Some(false)) => Some(false),
+        _ => None,
+    }
+}
+
+fn out_of_range() -> SqlError {
+    SqlError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "integer out of range")
+}
+
+/// Reads a text value as the type of the other operand (untyped literals).
+fn unify(a: Value, b: Value) -> Result<(Value, Value)> {
+    let as_kind = |text: &str, like: &Value| -> Result<Value> {
+        match like {
+            Value::Int(_) => Value::Text(text.into()).to_i64().map(Value::Int),
+            Value::Float(_) => Value::Text(text.into()).to_f64().map(Value::Float),
+            Value::Bool(_) => Value::Text(text.into()).to_bool().map(Value::Bool),
+            Value::Date(_) => crate::value::parse_date(text).map(Value::Date),
+            Value::Timestamp(_) => crate::value::parse_timestamp(text, false).map(Value::Timestamp),
+            Value::TimestampTz(_) => {
+                crate::value::parse_timestamp(text, true).map(Value::TimestampTz)
+            }
+            Value::Bytes(_) => crate::value::parse_bytea(text).map(Value::Bytes),
+            _ => Ok(Value::Text(text.into())),
+        }
+    };
+    Ok(match (a, b) {
+        (Value::Text(t), other) if !matches!(other, Value::Text(_) | Value::Null) => {
+            (as_kind(&t, &other)?, other)
+        }
+        (other, Value::Text(t)) if !matches!(other, Value::Text(_) | Value::Null) => {
+            let converted = as_kind(&t, &other)?;
+            (other, converted)
+        }
+        pair => pair,
+    })
+}
+
+/// SQL comparison with literal unification; None when either side is NULL.
+pub fn compare(a: &Value, b: &Value) -> Result<Option<Ordering>> {
+    let (a, b) = unify(a.clone(), b.clone())?;
+    Ok(a.sql_cmp(&b))
+}
+
+fn binary(op: BinaryOp, left: &Expr, right: &Expr, scope: &Scope<'_>) -> Result<Value> {
+    match op {
+        BinaryOp::And | BinaryOp::Or => {
+            let l = truth(&eval(left, scope)?)?;
+            // Short-circuit where SQL allows it.
+            if (op == BinaryOp::And && l == Some(false)) || (op == BinaryOp::Or && l == Some(true))
+            {
+                return Ok(Value::Bool(l == Some(true)));
+            }
+            let r = truth(&eval(right, scope)?)?;
+            let out = if op == BinaryOp::And {
+                and3(l, r)
+            } else {
+                or3(l, r)
+            };
+            return Ok(out.map_or(Value::Null, Value::Bool));
+        }
+        _ => {}
+    }
+    let (l, r) = (eval(left, scope)?, eval(right, scope)?);
+    if l.is_null() || r.is_null() {
+        return Ok(Value::Null);
+    }
+    let ord = |want: fn(Ordering) -> bool| -> Result<Value> {
+        Ok(compare(&l, &r)?.map_or(Value::Null, |o| Value::Bool(want(o))))
+    };
+    match op {
+        BinaryOp::Eq => ord(|o| o == Ordering::Equal),
+        BinaryOp::NotEq => ord(|o| o != Ordering::Equal),
+        BinaryOp::Lt => ord(|o| o == Ordering::Less),
+        BinaryOp::LtEq => ord(|o| o != Ordering::Greater),
+        BinaryOp::Gt => ord(|o| o == Ordering::Greater),
+        BinaryOp::GtEq => ord(|o| o != Ordering::Less),
+        BinaryOp::Concat => Ok(Value::Text(l.to_text() + &r.to_text())),
+        BinaryOp::And | BinaryOp::Or => unreachable!("handled above"),
+        arith => arithmetic(arith, l, r),
+    }
+}
+
+fn arithmetic(op: BinaryOp, l: Value, r: Value) -> Result<Value> {
+    let (l, r) = unify(l, r)?;
+    let symbol = match op {
+        BinaryOp::Add => "+",
+        BinaryOp::Sub => "-",
+        BinaryOp::Mul => "*",
+        BinaryOp::Div => "/",
+        _ => "%",
+    };
+    match (&l, &r) {
+        (Value::Int(a), Value::Int(b)) => {
+            let (a, b) = (*a, *b);
+            if matches!(op, BinaryOp::Div | BinaryOp::Mod) && b == 0 {
+                return Err(SqlError::new(
+                    sqlstate::DIVISION_BY_ZERO,
+                    "division by zero",
+                ));
+            }
+            let out = match op {
+                BinaryOp::Add => a.checked_add(b),
+                BinaryOp::Sub => a.checked_sub(b),
+                BinaryOp::Mul => a.checked_mul(b),
+                BinaryOp::Div => a.checked_div(b),
+                _ => a.checked_rem(b),
+            };
+            out.map(Value::Int).ok_or_else(out_of_range)
+        }
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+            let (a, b) = (l.to_f64()?, r.to_f64()?);
+            if matches!(op, BinaryOp::Div | BinaryOp::Mod) && b == 0.0 {
+                return Err(SqlError::new(
+                    sqlstate::DIVISION_BY_ZERO,
+                    "division by zero",
+                ));
+            }
+            Ok(Value::Float(match op {
+                BinaryOp::Add => a + b,
+                BinaryOp::Sub => a - b,
+                BinaryOp::Mul => a * b,
+                BinaryOp::Div => a / b,
+                _ => a % b,
+            }))
+        }
+        (Value::Date(d), Value::Int(n)) if matches!(op, BinaryOp::Add | BinaryOp::Sub) => {
+            let n = i32::try_from(*n).map_err(|_| out_of_range())?;
+            let out = if op == BinaryOp::Add {
+                d.checked_add(n)
+            } else {
+                d.checked_sub(n)
+            };
+            out.map(Value::Date).ok_or_else(out_of_range)
+        }
+        (Value::Date(a), Value::Date(b)) if op == BinaryOp::Sub => {
+            Ok(Value::Int(i64::from(*a) - i64::from(*b)))
+        }
+        _ => Err(undefined_function(format!(
+            "operator does not exist: {} {symbol} {}",
+            kind_name(&l),
+            kind_name(&r)
+        ))),
+    }
+}
+
+fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "unknown",
+        Value::Bool(_) => "boolean",
+        Value::Int(_) => "integer",
+        Value::Float(_) => "double precision",
+        Value::Text(_) => "text",
+        Value::Bytes(_) => "bytea",
+        Value::Date(_) => "date",
+        Value::Timestamp(_) => "timestamp without time zone",
+        Value::TimestampTz(_) => "timestamp with time zone",
+    }
+}
+
+/// An explicit cast (`CAST(x AS t)`, `x::t`).
+pub fn cast(v: Value, to: DataType) -> Result<Value> {
+    match (&v, to) {
+        (Value::Bool(b), DataType::Int2 | DataType::Int4 | DataType::Int8) => {
+            Ok(Value::Int(i64::from(*b)))
+        }
+        (Value::Float(_), DataType::Text | DataType::Varchar(_)) => Ok(Value::Text(v.to_text())),
+        _ => to.assign(v),
+    }
+}
+
+/// SQL LIKE: `%` matches any run, `_` one character, `\` escapes.
+pub fn like(s: &str, pattern: &str) -> bool {
+    let s: Vec<char> = s.chars().collect();
+    let p: Vec<char> = pattern.chars().collect();
+    // Iterative matcher with backtracking to the last `%` (linear in practice).
+    let (mut si, mut pi) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && p[pi] == '\\' && pi + 1 < p.len() && p[pi + 1] == s[si] {
+            si += 1;
+            pi += 2;
+        } else if pi < p.len() && p[pi] == '%' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if pi < p.len() && p[pi] != '\\' && (p[pi] == '_' || p[pi] == s[si]) {
+            si += 1;
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '%' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+fn arity(name: &str, args: &[Value], range: std::ops::RangeInclusive<usize>) -> Result<()> {
+    if range.contains(&args.len()) {
+        Ok(())
+    } else {
+        Err(undefined_function(format!(
+            "function {name} with {} arguments does not exist",
+            args.len()
+        )))
+    }
+}
+
+/// Calls a scalar function.
+fn call(name: &str, args: Vec<Value>) -> Result<Value> {
+    // Functions that look at NULLs themselves.
+    match name {
+        "coalesce" => {
+            return Ok(args
+                .into_iter()
+                .find(|v| !v.is_null())
+                .unwrap_or(Value::Null));
+        }
+        "nullif" => {
+            arity(name, &args, 2..=2)?;
+            let equal = compare(&args[0], &args[1])? == Some(Ordering::Equal);
+            return Ok(if equal { Value::Null } else { args[0].clone() });
+        }
+        "concat" => return Ok(Value::Text(args.iter().map(Value::to_text).collect())),
+        "now" | "current_timestamp" => {
+            arity(name, &args, 0..=0)?;
+            return Ok(Value::TimestampTz(now_micros()));
+        }
+        _ => {}
+    }
+    if args.iter().any(Value::is_null) {
+        return Ok(Value::Null);
+    }
+    match name {
+        "lower" | "upper" | "length" | "char_length" | "trim" | "abs" | "round" => {
+            arity(name, &args, 1..=2)?
+        }
+        "substr" | "substring" => arity(name, &args, 2..=3)?,
+        _ => {}
+    }
+    match name {
+        "lower" => Ok(Value::Text(args[0].to_text().to_lowercase())),
+        "upper" => Ok(Value::Text(args[0].to_text().to_uppercase())),
+        "length" | "char_length" => Ok(Value::Int(args[0].to_text().chars().count() as i64)),
+        "trim" => Ok(Value::Text(args[0].to_text().trim().to_string())),
+        "abs" => match &args[0] {
+            Value::Int(i) => i.checked_abs().map(Value::Int).ok_or_else(out_of_range),
+            v => Ok(Value::Float(v.to_f64()?.abs())),
+        },
+        "round" => {
+            let digits = args.get(1).map(Value::to_i64).transpose()?.unwrap_or(0);
+            let scale = 10f64.powi(digits.clamp(-300, 300) as i32);
+            match &args[0] {
+                Value::Int(i) if digits >= 0 => Ok(Value::Int(*i)),
+                v => Ok(Value::Float((v.to_f64()? * scale).round() / scale)),
+            }
+        }
+        "substr" | "substring" => {
+            let s: Vec<char> = args[0].to_text().chars().collect();
+            let from = args[1].to_i64()?;
+            let len = args.get(2).map(Value::to_i64).transpose()?;
+            if len.is_some_and(|l| l < 0) {
+                return Err(SqlError::new(
+                    "22011",
+                    "negative substring length not allowed",
+                ));
+            }
+            // SQL positions start at 1; a start before 1 eats into the length.
+            let end = len.map_or(i64::MAX, |l| from.saturating_add(l));
+            let start = from.max(1);
+            let take = end.saturating_sub(start).max(0) as usize;
+            let skip = (start - 1).min(s.len() as i64) as usize;
+            Ok(Value::Text(s.iter().skip(skip).take(take).collect()))
+        }
+        _ => Err(undefined_function(format!(
+            "function {name}() does not exist"
+        ))),
+    }
+}
+
+fn now_micros() -> i64 {
+    let since_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    since_unix - 946_684_800_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns() {
+        assert!(like("hello", "h%o"));
+        assert!(like("hello", "_ello"));
+        assert!(like("hello", "%"));
+        assert!(!like("hello", "h_o"));
+        assert!(like("50%", "50\\%"));
+        assert!(!like("500", "50\\%"));
+        assert!(like("", "%"));
+        assert!(like("aaa", "%a%a%"));
+    }
+
+    #[test]
+    fn three_valued_logic() {
+        assert_eq!(and3(None, Some(false)), Some(false));
+        assert_eq!(and3(None, Some(true)), None);
+        assert_eq!(or3(None, Some(true)), Some(true));
+        assert_eq!(or3(None, Some(false)), None);
+    }
+}
