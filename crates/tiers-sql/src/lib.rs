@@ -13,7 +13,9 @@
 pub mod ast;
 pub mod catalog;
 pub mod error;
+pub mod exec;
 pub mod expr;
+pub mod parse;
 pub mod reads;
 pub mod row;
 pub mod table;

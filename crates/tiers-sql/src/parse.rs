@@ -1,0 +1,2551 @@
+//! The SQL front door: text in, [`crate::ast`] statements out.
+//!
+//! [`parse`] runs `sqlparser` with its PostgreSQL dialect and translates the
+//! resulting syntax tree into tiers' own small AST. Everything tiers cannot
+//! execute is refused here, with SQLSTATE `0A000` (feature_not_supported) and
+//! a message naming the construct; malformed SQL gets `42601` (syntax_error).
+//!
+//! The boundary this module keeps: `sqlparser`'s types never leave this file.
+//! The planner and executor only see [`crate::ast`], so a new `sqlparser`
+//! release (whose AST changes often) touches this file alone.
+//!
+//! Translation rules worth knowing:
+//! - unquoted identifiers are lower-cased (ASCII only, as PostgreSQL does);
+//!   quoted ones are kept as written; `public.x` is accepted as `x`;
+//! - column qualifiers naming the statement's own table (or its alias) are
+//!   dropped, so the executor sees plain column names; any other qualifier
+//!   is kept for the executor to reject;
+//! - a minus sign directly before a numeric literal is folded into the
+//!   literal (as PostgreSQL does), so `-9223372036854775808` is an `Int`;
+//! - expressions nested deeper than [`MAX_EXPR_DEPTH`] are refused with
+//!   `54000`, which keeps this translation (and every later pass over the
+//!   tree) within a bounded stack.
+
+use sqlparser::ast as sql;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::{Parser, ParserError};
+
+use crate::ast::{BinaryOp, ColumnSpec, Expr, OrderBy, Select, SelectItem, Statement};
+use crate::catalog::IndexKind;
+use crate::error::{Result, SqlError, sqlstate};
+use crate::types::DataType;
+use crate::value::Value;
+
+/// The deepest expression nesting accepted; deeper input is refused with
+/// `54000` (program_limit_exceeded) instead of risking the stack.
+pub const MAX_EXPR_DEPTH: usize = 256;
+
+/// The largest `$n` placeholder accepted (the wire protocol's Bind message
+/// cannot carry more parameters).
+const MAX_PARAMETER: usize = 65_535;
+
+/// PostgreSQL's limit on `varchar(n)` / `char(n)` lengths.
+const MAX_CHAR_LENGTH: u64 = 10_485_760;
+
+/// Parses one or more `;`-separated statements (PostgreSQL dialect).
+///
+/// Empty input (or only semicolons and comments) gives an empty list. Errors
+/// carry `42601` for malformed SQL, `0A000` for SQL tiers does not support,
+/// `22003` for numeric literals out of range and `54000` for input nested too
+/// deeply.
+pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(parser_error)?;
+    statements.into_iter().map(statement).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+fn parser_error(e: ParserError) -> SqlError {
+    match e {
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => syntax(m),
+        ParserError::RecursionLimitExceeded => too_deep(),
+    }
+}
+
+/// A sqlparser syntax error.
+fn syntax(message: impl std::fmt::Display) -> SqlError {
+    SqlError::new(sqlstate::SYNTAX_ERROR, format!("syntax error: {message}"))
+}
+
+/// A statement that parses but is malformed in a way PostgreSQL reports
+/// as a syntax error (42601), with a message of ours.
+fn invalid(message: impl Into<String>) -> SqlError {
+    SqlError::new(sqlstate::SYNTAX_ERROR, message)
+}
+
+fn unsupported(what: impl std::fmt::Display) -> SqlError {
+    SqlError::new(
+        sqlstate::FEATURE_NOT_SUPPORTED,
+        format!("{what} is not supported yet"),
+    )
+}
+
+fn too_deep() -> SqlError {
+    SqlError::new(
+        sqlstate::PROGRAM_LIMIT_EXCEEDED,
+        "statement is too deeply nested",
+    )
+}
+
+/// `Err(unsupported(what))` when `present`.
+fn refuse(present: bool, what: &str) -> Result<()> {
+    if present {
+        Err(unsupported(what))
+    } else {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Statements
+// ---------------------------------------------------------------------------
+
+fn statement(stmt: sql::Statement) -> Result<Statement> {
+    use sql::Statement as S;
+    match stmt {
+        S::CreateTable(ct) => create_table(ct),
+        S::CreateIndex(ci) => create_index(ci),
+        S::Drop {
+            object_type,
+            if_exists,
+            names,
+            cascade,
+            purge,
+            temporary,
+            table,
+            ..
+        } => {
+            refuse(cascade, "DROP ... CASCADE")?;
+            refuse(purge || temporary || table.is_some(), "this form of DROP")?;
+            drop_table(object_type, if_exists, names)
+        }
+        S::Insert(ins) => insert(ins),
+        S::Query(q) => Ok(Statement::Select(Box::new(select(*q)?))),
+        S::Update(u) => update(u),
+        S::Delete(d) => delete(d),
+        S::StartTransaction {
+            modes,
+            statements,
+            exception,
+            modifier,
+            ..
+        } => {
+            refuse(
+                !statements.is_empty() || exception.is_some(),
+                "BEGIN ... END blocks",
+            )?;
+            refuse(modifier.is_some(), "this form of BEGIN")?;
+            begin(&modes)
+        }
+        S::Commit {
+            chain, modifier, ..
+        } => {
+            refuse(chain, "COMMIT AND CHAIN")?;
+            refuse(modifier.is_some(), "this form of COMMIT")?;
+            Ok(Statement::Commit)
+        }
+        S::Rollback { chain, savepoint } => {
+            refuse(chain, "ROLLBACK AND CHAIN")?;
+            refuse(savepoint.is_some(), "ROLLBACK TO SAVEPOINT")?;
+            Ok(Statement::Rollback)
+        }
+        other => Err(unsupported(statement_name(&other))),
+    }
+}
+
+/// A name for a statement tiers refuses (without formatting the statement,
+/// whose expressions may be arbitrarily deep).
+fn statement_name(stmt: &sql::Statement) -> &'static str {
+    use sql::Statement as S;
+    match stmt {
+        S::AlterTable { .. } => "ALTER TABLE",
+        S::AlterIndex { .. } => "ALTER INDEX",
+        S::AlterView { .. } => "ALTER VIEW",
+        S::AlterSchema { .. } => "ALTER SCHEMA",
+        S::AlterRole { .. } | S::AlterUser { .. } => "ALTER ROLE",
+        S::CreateView { .. } => "CREATE VIEW",
+        S::CreateSchema { .. } => "CREATE SCHEMA",
+        S::CreateDatabase { .. } => "CREATE DATABASE",
+        S::CreateSequence { .. } => "CREATE SEQUENCE",
+        S::CreateFunction { .. } | S::CreateProcedure { .. } => "CREATE FUNCTION",
+        S::CreateTrigger { .. } => "CREATE TRIGGER",
+        S::CreateType { .. } | S::CreateDomain { .. } => "CREATE TYPE",
+        S::CreateExtension { .. } => "CREATE EXTENSION",
+        S::CreateRole { .. } | S::CreateUser { .. } => "CREATE ROLE",
+        S::RenameTable { .. } => "RENAME TABLE",
+        S::Truncate { .. } => "TRUNCATE",
+        S::Explain { .. } | S::ExplainTable { .. } => "EXPLAIN",
+        S::Analyze { .. } => "ANALYZE",
+        S::Vacuum { .. } => "VACUUM",
+        S::Copy { .. } => "COPY",
+        S::Set { .. } | S::Reset { .. } => "SET",
+        S::ShowVariable { .. } | S::ShowVariables { .. } | S::ShowTables { .. } => "SHOW",
+        S::Grant { .. } | S::Revoke { .. } => "GRANT/REVOKE",
+        S::Prepare { .. } | S::Execute { .. } | S::Deallocate { .. } => "SQL-level PREPARE",
+        S::Declare { .. } | S::Fetch { .. } | S::Close { .. } => "cursor",
+        S::Savepoint { .. } | S::ReleaseSavepoint { .. } => "SAVEPOINT",
+        S::Merge { .. } => "MERGE",
+        S::Lock { .. } | S::LockTables { .. } => "LOCK",
+        S::Comment { .. } => "COMMENT",
+        S::Discard { .. } => "DISCARD",
+        S::Call { .. } => "CALL",
+        S::LISTEN { .. } | S::UNLISTEN { .. } | S::NOTIFY { .. } => "LISTEN/NOTIFY",
+        S::RefreshMaterializedView { .. } => "REFRESH MATERIALIZED VIEW",
+        _ => "this statement",
+    }
+}
+
+fn begin(modes: &[sql::TransactionMode]) -> Result<Statement> {
+    let serializable = modes.iter().any(|m| {
+        matches!(
+            m,
+            sql::TransactionMode::IsolationLevel(sql::TransactionIsolationLevel::Serializable)
+        )
+    });
+    if serializable {
+        return Err(SqlError::new(
+            sqlstate::FEATURE_NOT_SUPPORTED,
+            "SERIALIZABLE is not supported; use REPEATABLE READ",
+        ));
+    }
+    Ok(Statement::Begin)
+}
+
+fn drop_table(
+    kind: sql::ObjectType,
+    if_exists: bool,
+    names: Vec<sql::ObjectName>,
+) -> Result<Statement> {
+    if kind != sql::ObjectType::Table {
+        return Err(unsupported(format!("DROP {kind}")));
+    }
+    let names = names
+        .into_iter()
+        .map(relation_name)
+        .collect::<Result<_>>()?;
+    Ok(Statement::DropTable { names, if_exists })
+}
+
+// ---------------------------------------------------------------------------
+// CREATE TABLE
+// ---------------------------------------------------------------------------
+
+fn create_table(mut ct: sql::CreateTable) -> Result<Statement> {
+    let columns = std::mem::take(&mut ct.columns);
+    let constraints = std::mem::take(&mut ct.constraints);
+    check_create_table_options(&ct)?;
+    let name = relation_name(ct.name)?;
+    let mut columns = columns
+        .into_iter()
+        .map(|def| column_spec(&name, def))
+        .collect::<Result<Vec<_>>>()?;
+    let (primary_key, unique) = table_constraints(&name, constraints)?;
+    check_keys(&name, &mut columns, &primary_key, &unique)?;
+    Ok(Statement::CreateTable {
+        name,
+        if_not_exists: ct.if_not_exists,
+        columns,
+        primary_key,
+        unique,
+    })
+}
+
+/// Refuses every CREATE TABLE clause beyond name, columns and constraints
+/// (which the caller has taken out of `ct`): the well-known ones by name,
+/// the rest by comparing with a plain table.
+fn check_create_table_options(ct: &sql::CreateTable) -> Result<()> {
+    refuse(ct.temporary || ct.global.is_some(), "TEMPORARY table")?;
+    refuse(ct.unlogged, "UNLOGGED table")?;
+    refuse(ct.or_replace, "CREATE OR REPLACE TABLE")?;
+    refuse(ct.query.is_some(), "CREATE TABLE AS")?;
+    refuse(
+        ct.like.is_some() || ct.clone.is_some(),
+        "CREATE TABLE ... LIKE",
+    )?;
+    refuse(ct.inherits.is_some(), "INHERITS")?;
+    refuse(
+        ct.partition_of.is_some() || ct.partition_by.is_some(),
+        "partitioned table",
+    )?;
+    refuse(ct.on_commit.is_some(), "ON COMMIT")?;
+    let plain = sql::helpers::stmt_create_table::CreateTableBuilder::new(ct.name.clone())
+        .if_not_exists(ct.if_not_exists)
+        .build();
+    refuse(plain != *ct, "this CREATE TABLE option")
+}
+
+fn column_spec(table: &str, def: sql::ColumnDef) -> Result<ColumnSpec> {
+    let (data_type, serial) = data_type(&def.data_type)?;
+    let mut spec = ColumnSpec {
+        name: ident(def.name),
+        data_type,
+        not_null: false,
+        primary_key: false,
+        unique: false,
+        default: None,
+        serial,
+    };
+    check_null_conflict(&spec.name, &def.options)?;
+    for option in def.options {
+        column_option(table, &mut spec, option.option)?;
+    }
+    if spec.serial && spec.default.is_some() {
+        return Err(invalid(format!(
+            "both default and identity specified for column \"{}\"",
+            spec.name
+        )));
+    }
+    Ok(spec)
+}
+
+fn check_null_conflict(column: &str, options: &[sql::ColumnOptionDef]) -> Result<()> {
+    let has = |f: fn(&sql::ColumnOption) -> bool| options.iter().any(|o| f(&o.option));
+    let null = has(|o| matches!(o, sql::ColumnOption::Null));
+    let not_null = has(|o| matches!(o, sql::ColumnOption::NotNull));
+    if null && not_null {
+        return Err(invalid(format!(
+            "conflicting NULL/NOT NULL declarations for column \"{column}\""
+        )));
+    }
+    Ok(())
+}
+
+fn column_option(table: &str, spec: &mut ColumnSpec, option: sql::ColumnOption) -> Result<()> {
+    use sql::ColumnOption as O;
+    match option {
+        O::Null => {}
+        O::NotNull => spec.not_null = true,
+        O::Default(e) => {
+            if spec.default.is_some() {
+                let message = format!(
+                    "multiple default values specified for column \"{}\"",
+                    spec.name
+                );
+                return Err(invalid(message));
+            }
+            spec.default = Some(Scope::default().expr(e)?);
+        }
+        O::PrimaryKey(pk) => {
+            check_key_extras(
+                &pk.include,
+                &pk.index_options,
+                &pk.characteristics,
+                &pk.index_type,
+            )?;
+            if spec.primary_key {
+                return Err(multiple_primary_keys(table));
+            }
+            spec.primary_key = true;
+        }
+        O::Unique(u) => {
+            check_unique_extras(&u)?;
+            spec.unique = true;
+        }
+        O::Generated {
+            generated_as,
+            sequence_options,
+            generation_expr,
+            ..
+        } => {
+            identity(spec, generated_as, sequence_options, generation_expr)?;
+        }
+        other => return Err(unsupported(column_option_name(&other))),
+    }
+    Ok(())
+}
+
+/// `GENERATED {ALWAYS | BY DEFAULT} AS IDENTITY`: a serial column.
+fn identity(
+    spec: &mut ColumnSpec,
+    generated_as: sql::GeneratedAs,
+    sequence_options: Option<Vec<sql::SequenceOptions>>,
+    generation_expr: Option<sql::Expr>,
+) -> Result<()> {
+    refuse(generation_expr.is_some(), "generated column")?;
+    refuse(
+        generated_as == sql::GeneratedAs::ExpStored,
+        "generated column",
+    )?;
+    refuse(
+        sequence_options.is_some_and(|o| !o.is_empty()),
+        "identity sequence option",
+    )?;
+    if !matches!(
+        spec.data_type,
+        DataType::Int2 | DataType::Int4 | DataType::Int8
+    ) {
+        return Err(SqlError::new(
+            sqlstate::DATATYPE_MISMATCH,
+            format!(
+                "identity column type must be smallint, integer, or bigint (column \"{}\")",
+                spec.name
+            ),
+        ));
+    }
+    if spec.serial {
+        return Err(invalid(format!(
+            "multiple identity specifications for column \"{}\"",
+            spec.name
+        )));
+    }
+    spec.serial = true;
+    Ok(())
+}
+
+fn column_option_name(option: &sql::ColumnOption) -> &'static str {
+    use sql::ColumnOption as O;
+    match option {
+        O::Check(_) => "CHECK constraint",
+        O::ForeignKey(_) => "FOREIGN KEY constraint",
+        O::Collation(_) | O::CharacterSet(_) => "COLLATE",
+        O::Comment(_) => "column COMMENT",
+        O::Identity(_) => "IDENTITY",
+        _ => "this column option",
+    }
+}
+
+fn multiple_primary_keys(table: &str) -> SqlError {
+    invalid(format!(
+        "multiple primary keys for table \"{table}\" are not allowed"
+    ))
+}
+
+/// Table-level constraints: the PRIMARY KEY columns and the UNIQUE lists.
+fn table_constraints(
+    table: &str,
+    constraints: Vec<sql::TableConstraint>,
+) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let mut primary_key: Option<Vec<String>> = None;
+    let mut unique = Vec::new();
+    for constraint in constraints {
+        match constraint {
+            sql::TableConstraint::PrimaryKey(pk) => {
+                check_key_extras(
+                    &pk.include,
+                    &pk.index_options,
+                    &pk.characteristics,
+                    &pk.index_type,
+                )?;
+                if primary_key.is_some() {
+                    return Err(multiple_primary_keys(table));
+                }
+                primary_key = Some(index_columns(pk.columns)?);
+            }
+            sql::TableConstraint::Unique(u) => {
+                check_unique_extras(&u)?;
+                unique.push(index_columns(u.columns)?);
+            }
+            other => return Err(unsupported(table_constraint_name(&other))),
+        }
+    }
+    Ok((primary_key.unwrap_or_default(), unique))
+}
+
+fn table_constraint_name(constraint: &sql::TableConstraint) -> &'static str {
+    use sql::TableConstraint as C;
+    match constraint {
+        C::Check(_) => "CHECK constraint",
+        C::ForeignKey(_) => "FOREIGN KEY constraint",
+        C::Exclude(_) => "EXCLUDE constraint",
+        C::PrimaryKeyUsingIndex(_) | C::UniqueUsingIndex(_) => "constraint USING INDEX",
+        _ => "this table constraint",
+    }
+}
+
+fn check_key_extras(
+    include: &[sql::Ident],
+    options: &[sql::IndexOption],
+    characteristics: &Option<sql::ConstraintCharacteristics>,
+    index_type: &Option<sql::IndexType>,
+) -> Result<()> {
+    refuse(!include.is_empty(), "INCLUDE")?;
+    refuse(
+        !options.is_empty() || index_type.is_some(),
+        "index option on a key",
+    )?;
+    refuse(characteristics.is_some(), "DEFERRABLE constraint")
+}
+
+fn check_unique_extras(u: &sql::UniqueConstraint) -> Result<()> {
+    check_key_extras(
+        &u.include,
+        &u.index_options,
+        &u.characteristics,
+        &u.index_type,
+    )?;
+    refuse(
+        u.nulls_distinct == sql::NullsDistinctOption::NotDistinct,
+        "NULLS NOT DISTINCT",
+    )
+}
+
+/// Checks the keys against the columns: one primary key at most, key columns
+/// that exist; primary key columns become NOT NULL, as in PostgreSQL.
+fn check_keys(
+    table: &str,
+    columns: &mut [ColumnSpec],
+    primary_key: &[String],
+    unique: &[Vec<String>],
+) -> Result<()> {
+    let column_keys = columns.iter().filter(|c| c.primary_key).count();
+    if column_keys + usize::from(!primary_key.is_empty()) > 1 {
+        return Err(multiple_primary_keys(table));
+    }
+    for name in primary_key.iter().chain(unique.iter().flatten()) {
+        if !columns.iter().any(|c| &c.name == name) {
+            return Err(SqlError::new(
+                sqlstate::UNDEFINED_COLUMN,
+                format!("column \"{name}\" named in key does not exist"),
+            ));
+        }
+    }
+    for column in columns.iter_mut() {
+        if column.primary_key || primary_key.contains(&column.name) {
+            column.not_null = true;
+        }
+    }
+    Ok(())
+}
+
+/// Key or index columns: plain column names only, ascending.
+fn index_columns(columns: Vec<sql::IndexColumn>) -> Result<Vec<String>> {
+    columns.into_iter().map(index_column).collect()
+}
+
+fn index_column(column: sql::IndexColumn) -> Result<String> {
+    refuse(column.operator_class.is_some(), "operator class")?;
+    let sql::OrderByExpr {
+        expr,
+        options,
+        with_fill,
+    } = column.column;
+    refuse(with_fill.is_some(), "WITH FILL")?;
+    refuse(
+        options.nulls_first.is_some(),
+        "NULLS FIRST/LAST on an index column",
+    )?;
+    match options.sort {
+        None | Some(sql::OrderBySort::Asc) => {}
+        Some(sql::OrderBySort::Desc) => return Err(unsupported("DESC on an index column")),
+        Some(sql::OrderBySort::Using(_)) => return Err(unsupported("USING on an index column")),
+    }
+    match expr {
+        sql::Expr::Identifier(id) => Ok(ident(id)),
+        _ => Err(unsupported("index on an expression")),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// CREATE INDEX
+// ---------------------------------------------------------------------------
+
+fn create_index(ci: sql::CreateIndex) -> Result<Statement> {
+    refuse(!ci.include.is_empty(), "INCLUDE")?;
+    refuse(ci.nulls_distinct == Some(false), "NULLS NOT DISTINCT")?;
+    refuse(!ci.with.is_empty(), "index storage parameter")?;
+    refuse(ci.predicate.is_some(), "partial index")?;
+    refuse(
+        ci.r#async || !ci.index_options.is_empty(),
+        "this index option",
+    )?;
+    refuse(!ci.alter_options.is_empty(), "this index option")?;
+    Ok(Statement::CreateIndex {
+        name: ci.name.map(relation_name).transpose()?,
+        table: relation_name(ci.table_name)?,
+        columns: index_columns(ci.columns)?,
+        unique: ci.unique,
+        kind: index_kind(ci.using)?,
+        if_not_exists: ci.if_not_exists,
+    })
+}
+
+fn index_kind(using: Option<sql::IndexType>) -> Result<IndexKind> {
+    match using {
+        None | Some(sql::IndexType::BTree) => Ok(IndexKind::BTree),
+        Some(sql::IndexType::Hash) => Ok(IndexKind::Hash),
+        Some(sql::IndexType::Custom(name)) => match ident(name).as_str() {
+            "btree" => Ok(IndexKind::BTree),
+            "hash" => Ok(IndexKind::Hash),
+            other => Err(unsupported(format!("index method \"{other}\""))),
+        },
+        Some(other) => Err(unsupported(format!("index method {other}"))),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// INSERT, UPDATE, DELETE
+// ---------------------------------------------------------------------------
+
+fn insert(ins: sql::Insert) -> Result<Statement> {
+    check_insert_clauses(&ins)?;
+    let table = match ins.table {
+        sql::TableObject::TableName(name) => relation_name(name)?,
+        _ => return Err(unsupported("INSERT into a table function")),
+    };
+    let columns = ins
+        .columns
+        .into_iter()
+        .map(column_name)
+        .collect::<Result<Vec<_>>>()?;
+    let rows = match ins.source {
+        None => vec![vec![]],
+        Some(query) => values_rows(*query)?,
+    };
+    let returning = Scope::table(&table).returning(ins.returning)?;
+    Ok(Statement::Insert {
+        table,
+        columns,
+        rows,
+        returning,
+    })
+}
+
+fn check_insert_clauses(ins: &sql::Insert) -> Result<()> {
+    match &ins.on {
+        Some(sql::OnInsert::OnConflict(_)) => return Err(unsupported("ON CONFLICT")),
+        Some(_) => return Err(unsupported("ON DUPLICATE KEY UPDATE")),
+        None => {}
+    }
+    refuse(ins.table_alias.is_some(), "an alias on the INSERT target")?;
+    refuse(ins.overriding.is_some(), "OVERRIDING")?;
+    refuse(!ins.assignments.is_empty(), "INSERT ... SET")?;
+    let other = ins.or.is_some()
+        || ins.ignore
+        || ins.by_name
+        || ins.overwrite
+        || ins.partitioned.is_some()
+        || !ins.after_columns.is_empty()
+        || ins.output.is_some()
+        || ins.replace_into
+        || ins.priority.is_some()
+        || ins.insert_alias.is_some()
+        || ins.settings.is_some()
+        || ins.format_clause.is_some()
+        || ins.multi_table_insert_type.is_some();
+    refuse(other, "this form of INSERT")
+}
+
+/// The rows of `VALUES (...), ...`; any other INSERT source is refused.
+fn values_rows(query: sql::Query) -> Result<Vec<Vec<Expr>>> {
+    check_query_extras(&query)?;
+    refuse(query.order_by.is_some(), "ORDER BY on VALUES")?;
+    refuse(query.limit_clause.is_some(), "LIMIT on VALUES")?;
+    let values = match *query.body {
+        sql::SetExpr::Values(values) => values,
+        sql::SetExpr::Select(_) | sql::SetExpr::Query(_) => {
+            return Err(unsupported("INSERT ... SELECT"));
+        }
+        sql::SetExpr::SetOperation { op, .. } => return Err(unsupported(op)),
+        _ => return Err(unsupported("this INSERT source")),
+    };
+    refuse(values.explicit_row, "VALUES ROW(...)")?;
+    let rows = values
+        .rows
+        .into_iter()
+        .map(|row| {
+            row.content
+                .into_iter()
+                .map(|e| Scope::default().expr(e))
+                .collect()
+        })
+        .collect::<Result<Vec<Vec<Expr>>>>()?;
+    if rows.windows(2).any(|w| w[0].len() != w[1].len()) {
+        return Err(invalid("VALUES lists must all be the same length"));
+    }
+    Ok(rows)
+}
+
+fn update(u: sql::Update) -> Result<Statement> {
+    refuse(u.from.is_some(), "UPDATE ... FROM")?;
+    refuse(
+        !u.order_by.is_empty() || u.limit.is_some(),
+        "UPDATE ... ORDER BY/LIMIT",
+    )?;
+    refuse(u.or.is_some() || u.output.is_some(), "this form of UPDATE")?;
+    refuse(
+        u.on_cluster.is_some() || u.settings.is_some(),
+        "this form of UPDATE",
+    )?;
+    let (table, scope) = single_table(u.table)?;
+    let mut set: Vec<(String, Expr)> = Vec::with_capacity(u.assignments.len());
+    for assignment in u.assignments {
+        let (column, value) = scope.assignment(assignment)?;
+        if set.iter().any(|(c, _)| *c == column) {
+            return Err(invalid(format!(
+                "multiple assignments to same column \"{column}\""
+            )));
+        }
+        set.push((column, value));
+    }
+    let filter = scope.opt_expr(u.selection)?;
+    let returning = scope.returning(u.returning)?;
+    Ok(Statement::Update {
+        table,
+        set,
+        filter,
+        returning,
+    })
+}
+
+fn delete(d: sql::Delete) -> Result<Statement> {
+    refuse(!d.tables.is_empty(), "DELETE with a table list")?;
+    refuse(d.using.is_some(), "DELETE ... USING")?;
+    refuse(
+        !d.order_by.is_empty() || d.limit.is_some(),
+        "DELETE ... ORDER BY/LIMIT",
+    )?;
+    refuse(
+        d.output.is_some() || d.on_cluster.is_some(),
+        "this form of DELETE",
+    )?;
+    refuse(d.settings.is_some(), "this form of DELETE")?;
+    let from = match d.from {
+        sql::FromTable::WithFromKeyword(from) | sql::FromTable::WithoutKeyword(from) => from,
+    };
+    let mut from = from.into_iter();
+    let (Some(target), None) = (from.next(), from.next()) else {
+        return Err(unsupported("DELETE from several tables"));
+    };
+    let (table, scope) = single_table(target)?;
+    let filter = scope.opt_expr(d.selection)?;
+    let returning = scope.returning(d.returning)?;
+    Ok(Statement::Delete {
+        table,
+        filter,
+        returning,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// SELECT
+// ---------------------------------------------------------------------------
+
+fn select(query: sql::Query) -> Result<Select> {
+    check_query_extras(&query)?;
+    let sql::Query {
+        body,
+        order_by,
+        limit_clause,
+        ..
+    } = query;
+    let select = match *body {
+        sql::SetExpr::Select(select) => *select,
+        sql::SetExpr::SetOperation { op, .. } => return Err(unsupported(op)),
+        sql::SetExpr::Query(_) => return Err(unsupported("a parenthesized query")),
+        sql::SetExpr::Values(_) => return Err(unsupported("VALUES as a query")),
+        sql::SetExpr::Table(_) => return Err(unsupported("TABLE as a query")),
+        _ => return Err(unsupported("this query")),
+    };
+    check_select_clauses(&select)?;
+    let (from, scope) = from_clause(select.from)?;
+    let items = select
+        .projection
+        .into_iter()
+        .map(|item| scope.select_item(item))
+        .collect::<Result<_>>()?;
+    let (limit, offset) = match limit_clause {
+        Some(clause) => scope.limit(clause)?,
+        None => (None, None),
+    };
+    Ok(Select {
+        items,
+        from,
+        filter: scope.opt_expr(select.selection)?,
+        order_by: order_by
+            .map(|o| scope.order_by(o))
+            .transpose()?
+            .unwrap_or_default(),
+        limit,
+        offset,
+    })
+}
+
+/// Refuses the query-level clauses no statement of ours takes.
+fn check_query_extras(q: &sql::Query) -> Result<()> {
+    refuse(q.with.is_some(), "WITH")?;
+    refuse(q.fetch.is_some(), "FETCH FIRST (use LIMIT)")?;
+    refuse(!q.locks.is_empty(), "FOR UPDATE/SHARE")?;
+    let other = q.for_clause.is_some()
+        || q.settings.is_some()
+        || q.format_clause.is_some()
+        || !q.pipe_operators.is_empty();
+    refuse(other, "this query clause")
+}
+
+fn check_select_clauses(s: &sql::Select) -> Result<()> {
+    refuse(
+        matches!(s.distinct, Some(sql::Distinct::Distinct)),
+        "DISTINCT",
+    )?;
+    refuse(
+        matches!(s.distinct, Some(sql::Distinct::On(_))),
+        "DISTINCT ON",
+    )?;
+    refuse(s.into.is_some(), "SELECT INTO")?;
+    let grouped = match &s.group_by {
+        sql::GroupByExpr::All(_) => true,
+        sql::GroupByExpr::Expressions(exprs, modifiers) => {
+            !exprs.is_empty() || !modifiers.is_empty()
+        }
+    };
+    refuse(grouped, "GROUP BY")?;
+    refuse(s.having.is_some(), "HAVING")?;
+    refuse(!s.named_window.is_empty(), "WINDOW")?;
+    let other = s.top.is_some()
+        || s.select_modifiers.as_ref().is_some_and(|m| m.is_any_set())
+        || s.exclude.is_some()
+        || !s.lateral_views.is_empty()
+        || s.prewhere.is_some()
+        || !s.connect_by.is_empty()
+        || !s.cluster_by.is_empty()
+        || !s.distribute_by.is_empty()
+        || !s.sort_by.is_empty()
+        || s.qualify.is_some()
+        || s.value_table_mode.is_some()
+        || s.flavor != sql::SelectFlavor::Standard;
+    refuse(other, "this SELECT clause")
+}
+
+/// The FROM list: nothing, or exactly one plain table.
+fn from_clause(from: Vec<sql::TableWithJoins>) -> Result<(Option<String>, Scope)> {
+    let mut from = from.into_iter();
+    match (from.next(), from.next()) {
+        (None, _) => Ok((None, Scope::default())),
+        (Some(only), None) => {
+            let (table, scope) = single_table(only)?;
+            Ok((Some(table), scope))
+        }
+        (Some(_), Some(_)) => Err(unsupported("JOIN")),
+    }
+}
+
+/// A single table (possibly aliased) with no joins, and the scope it opens.
+fn single_table(t: sql::TableWithJoins) -> Result<(String, Scope)> {
+    refuse(!t.joins.is_empty(), "JOIN")?;
+    match t.relation {
+        sql::TableFactor::Table {
+            name,
+            alias,
+            args,
+            with_hints,
+            version,
+            with_ordinality,
+            partitions,
+            json_path,
+            sample,
+            index_directives,
+            ..
+        } => {
+            refuse(args.is_some(), "table function")?;
+            let other = !with_hints.is_empty()
+                || version.is_some()
+                || with_ordinality
+                || !partitions.is_empty()
+                || json_path.is_some()
+                || sample.is_some()
+                || !index_directives.is_empty();
+            refuse(other, "this FROM clause option")?;
+            let table = relation_name(name)?;
+            let alias = alias.map(table_alias).transpose()?;
+            Ok((
+                table.clone(),
+                Scope {
+                    table: Some(table),
+                    alias,
+                },
+            ))
+        }
+        other => Err(unsupported(table_factor_name(&other))),
+    }
+}
+
+fn table_alias(alias: sql::TableAlias) -> Result<String> {
+    refuse(!alias.columns.is_empty(), "column aliases in FROM")?;
+    refuse(alias.at.is_some(), "AT in a table alias")?;
+    Ok(ident(alias.name))
+}
+
+fn table_factor_name(factor: &sql::TableFactor) -> &'static str {
+    use sql::TableFactor as F;
+    match factor {
+        F::Derived { .. } => "subquery",
+        F::NestedJoin { .. } => "JOIN",
+        F::Function { .. } | F::TableFunction { .. } | F::UNNEST { .. } => "table function",
+        _ => "this FROM item",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------
+
+/// An identifier: unquoted ones are lower-cased (ASCII, as PostgreSQL does).
+fn ident(id: sql::Ident) -> String {
+    if id.quote_style.is_some() {
+        id.value
+    } else {
+        id.value.to_ascii_lowercase()
+    }
+}
+
+fn name_parts(name: sql::ObjectName) -> Result<Vec<String>> {
+    name.0
+        .into_iter()
+        .map(|part| match part {
+            sql::ObjectNamePart::Identifier(id) => Ok(ident(id)),
+            sql::ObjectNamePart::Function(_) => Err(unsupported("a computed name")),
+        })
+        .collect()
+}
+
+/// A table or index name; `public.x` is `x`, other schemas are refused.
+fn relation_name(name: sql::ObjectName) -> Result<String> {
+    let mut parts = name_parts(name)?;
+    let last = parts.pop().ok_or_else(|| invalid("empty name"))?;
+    match parts.as_slice() {
+        [] => Ok(last),
+        [schema] if schema == "public" => Ok(last),
+        _ => Err(unsupported("a schema other than public")),
+    }
+}
+
+/// An unqualified column name (INSERT column lists, SET targets).
+fn column_name(name: sql::ObjectName) -> Result<String> {
+    let mut parts = name_parts(name)?;
+    match (parts.pop(), parts.is_empty()) {
+        (Some(column), true) => Ok(column),
+        (Some(_), false) => Err(unsupported("a qualified column name here")),
+        (None, _) => Err(invalid("empty column name")),
+    }
+}
+
+/// A function name; `pg_catalog.f` is `f`.
+fn function_name(name: sql::ObjectName) -> Result<String> {
+    let mut parts = name_parts(name)?;
+    let last = parts.pop().ok_or_else(|| invalid("empty function name"))?;
+    match parts.as_slice() {
+        [] => Ok(last),
+        [schema] if schema == "pg_catalog" => Ok(last),
+        _ => Err(unsupported("a schema-qualified function name")),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Types
+// ---------------------------------------------------------------------------
+
+/// Maps a type name; the flag is true for the SERIAL family.
+fn data_type(t: &sql::DataType) -> Result<(DataType, bool)> {
+    use sql::DataType as T;
+    let mapped = match t {
+        T::Bool | T::Boolean => DataType::Bool,
+        T::SmallInt(None) | T::Int2(None) => DataType::Int2,
+        T::Int(None) | T::Integer(None) | T::Int4(None) => DataType::Int4,
+        T::BigInt(None) | T::Int8(None) => DataType::Int8,
+        T::Real | T::Float4 => DataType::Float4,
+        T::DoublePrecision | T::Float8 | T::Float(sql::ExactNumberInfo::None) => DataType::Float8,
+        T::Float(sql::ExactNumberInfo::Precision(p)) => float_with_precision(*p)?,
+        T::Text => DataType::Text,
+        T::Varchar(len) | T::CharacterVarying(len) | T::CharVarying(len) => {
+            DataType::Varchar(char_length(len, "varchar")?)
+        }
+        T::Char(len) | T::Character(len) => DataType::Char(char_length(len, "char")?.unwrap_or(1)),
+        T::Bytea => DataType::Bytea,
+        T::Date => DataType::Date,
+        T::Timestamp(None, sql::TimezoneInfo::None | sql::TimezoneInfo::WithoutTimeZone) => {
+            DataType::Timestamp
+        }
+        T::Timestamp(None, sql::TimezoneInfo::WithTimeZone | sql::TimezoneInfo::Tz) => {
+            DataType::TimestampTz
+        }
+        T::Timestamp(Some(_), _) => return Err(unsupported("timestamp precision")),
+        T::Numeric(_) | T::Decimal(_) | T::Dec(_) => return Err(unsupported("numeric")),
+        T::Custom(name, modifiers) if modifiers.is_empty() => return custom_type(name),
+        other => return Err(unsupported(format!("type {other}"))),
+    };
+    Ok((mapped, false))
+}
+
+/// A type in an expression (CAST, `::`, typed literals): no SERIAL.
+fn cast_type(t: &sql::DataType) -> Result<DataType> {
+    match data_type(t)? {
+        (mapped, false) => Ok(mapped),
+        (_, true) => Err(unsupported("a serial type outside CREATE TABLE")),
+    }
+}
+
+/// Type names sqlparser does not know: the SERIAL family.
+fn custom_type(name: &sql::ObjectName) -> Result<(DataType, bool)> {
+    let parts = name_parts(name.clone())?;
+    let serial = match parts.as_slice() {
+        [n] if n == "serial" || n == "serial4" => DataType::Int4,
+        [n] if n == "bigserial" || n == "serial8" => DataType::Int8,
+        [n] if n == "smallserial" || n == "serial2" => DataType::Int2,
+        _ => return Err(unsupported(format!("type {name}"))),
+    };
+    Ok((serial, true))
+}
+
+/// `float(p)`: PostgreSQL's `real` up to 24 bits of precision, then `double`.
+fn float_with_precision(p: u64) -> Result<DataType> {
+    match p {
+        1..=24 => Ok(DataType::Float4),
+        25..=53 => Ok(DataType::Float8),
+        _ => Err(invalid(format!(
+            "precision for type float must be between 1 and 53 bits, not {p}"
+        ))),
+    }
+}
+
+fn char_length(len: &Option<sql::CharacterLength>, type_name: &str) -> Result<Option<u32>> {
+    match len {
+        None => Ok(None),
+        Some(sql::CharacterLength::IntegerLength { length, unit: None }) => {
+            if *length == 0 || *length > MAX_CHAR_LENGTH {
+                return Err(invalid(format!(
+                    "length for type {type_name} must be between 1 and {MAX_CHAR_LENGTH}"
+                )));
+            }
+            u32::try_from(*length)
+                .map(Some)
+                .map_err(|_| invalid("length out of range"))
+        }
+        Some(_) => Err(unsupported(format!("this length for type {type_name}"))),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Expressions
+// ---------------------------------------------------------------------------
+
+/// The table a statement works on, for resolving column qualifiers.
+#[derive(Debug, Default)]
+struct Scope {
+    /// The table's real name.
+    table: Option<String>,
+    /// Its alias, which hides the real name as a qualifier.
+    alias: Option<String>,
+}
+
+impl Scope {
+    fn table(name: &str) -> Scope {
+        Scope {
+            table: Some(name.to_owned()),
+            alias: None,
+        }
+    }
+
+    /// Drops a qualifier that names this scope's table (by its alias if it
+    /// has one, else by its name); keeps any other for the executor to reject.
+    fn qualifier(&self, q: String) -> Option<String> {
+        let visible = self.alias.as_ref().or(self.table.as_ref());
+        if visible == Some(&q) { None } else { Some(q) }
+    }
+
+    fn expr(&self, e: sql::Expr) -> Result<Expr> {
+        self.expr_at(Box::new(e), 0)
+    }
+
+    fn opt_expr(&self, e: Option<sql::Expr>) -> Result<Option<Expr>> {
+        e.map(|e| self.expr(e)).transpose()
+    }
+
+    fn returning(&self, items: Option<Vec<sql::SelectItem>>) -> Result<Vec<SelectItem>> {
+        items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| self.select_item(i))
+            .collect()
+    }
+
+    fn select_item(&self, item: sql::SelectItem) -> Result<SelectItem> {
+        match item {
+            sql::SelectItem::UnnamedExpr(e) => Ok(SelectItem::Expr {
+                expr: self.expr(e)?,
+                alias: None,
+            }),
+            sql::SelectItem::ExprWithAlias { expr, alias } => Ok(SelectItem::Expr {
+                expr: self.expr(expr)?,
+                alias: Some(ident(alias)),
+            }),
+            sql::SelectItem::Wildcard(options) => {
+                let plain = options.opt_ilike.is_none()
+                    && options.opt_exclude.is_none()
+                    && options.opt_except.is_none()
+                    && options.opt_replace.is_none()
+                    && options.opt_rename.is_none()
+                    && options.opt_alias.is_none();
+                refuse(!plain, "this wildcard option")?;
+                Ok(SelectItem::Wildcard)
+            }
+            sql::SelectItem::QualifiedWildcard(..) => Err(unsupported("table.* in a select list")),
+            sql::SelectItem::ExprWithAliases { .. } => Err(unsupported("multiple aliases")),
+        }
+    }
+
+    fn assignment(&self, a: sql::Assignment) -> Result<(String, Expr)> {
+        let column = match a.target {
+            sql::AssignmentTarget::ColumnName(name) => column_name(name)?,
+            sql::AssignmentTarget::Tuple(_) => return Err(unsupported("multi-column assignment")),
+        };
+        Ok((column, self.expr(a.value)?))
+    }
+
+    fn order_by(&self, o: sql::OrderBy) -> Result<Vec<OrderBy>> {
+        refuse(o.interpolate.is_some(), "INTERPOLATE")?;
+        match o.kind {
+            sql::OrderByKind::Expressions(terms) => {
+                terms.into_iter().map(|t| self.order_term(t)).collect()
+            }
+            sql::OrderByKind::All(_) => Err(unsupported("ORDER BY ALL")),
+        }
+    }
+
+    fn order_term(&self, term: sql::OrderByExpr) -> Result<OrderBy> {
+        refuse(term.with_fill.is_some(), "WITH FILL")?;
+        let desc = match term.options.sort {
+            None | Some(sql::OrderBySort::Asc) => false,
+            Some(sql::OrderBySort::Desc) => true,
+            Some(sql::OrderBySort::Using(_)) => return Err(unsupported("ORDER BY ... USING")),
+        };
+        Ok(OrderBy {
+            expr: self.expr(term.expr)?,
+            desc,
+            nulls_first: term.options.nulls_first,
+        })
+    }
+
+    /// LIMIT and OFFSET; `LIMIT ALL` is no limit.
+    fn limit(&self, clause: sql::LimitClause) -> Result<(Option<Expr>, Option<Expr>)> {
+        match clause {
+            sql::LimitClause::LimitOffset {
+                limit,
+                offset,
+                limit_by,
+            } => {
+                refuse(!limit_by.is_empty(), "LIMIT BY")?;
+                Ok((
+                    self.opt_expr(limit)?,
+                    self.opt_expr(offset.map(|o| o.value))?,
+                ))
+            }
+            sql::LimitClause::OffsetCommaLimit { .. } => Err(unsupported("LIMIT offset, count")),
+        }
+    }
+
+    /// Translates a child expression one level deeper.
+    fn sub(&self, e: Box<sql::Expr>, depth: usize) -> Result<Box<Expr>> {
+        self.expr_at(e, depth + 1).map(Box::new)
+    }
+
+    /// Translates an expression at nesting level `depth`, refusing depth
+    /// beyond [`MAX_EXPR_DEPTH`]. This is the recursion the input controls:
+    /// sqlparser bounds its own recursion, but parses operator chains
+    /// (`a + b + ...`, `a::int::text`, `a IS NULL IS NULL`) iteratively into
+    /// arbitrarily deep trees. Those chainable forms are handled here, with
+    /// small bindings, so each level costs little stack even unoptimized.
+    fn expr_at(&self, e: Box<sql::Expr>, depth: usize) -> Result<Expr> {
+        if depth > MAX_EXPR_DEPTH {
+            return Err(too_deep());
+        }
+        use sql::Expr as E;
+        match *e {
+            E::BinaryOp { left, op, right } => self.binary(left, &op, right, depth),
+            E::Cast {
+                kind,
+                expr,
+                data_type,
+                format,
+            } => self.cast(kind, expr, &data_type, format.is_some(), depth),
+            E::IsNull(e) => self.is_null(e, false, depth),
+            E::IsNotNull(e) => self.is_null(e, true, depth),
+            E::Like {
+                negated,
+                any,
+                expr,
+                pattern,
+                escape_char,
+            } => {
+                let flags = LikeFlags {
+                    negated,
+                    any,
+                    escape: escape_char.is_some(),
+                    ci: false,
+                };
+                self.like(expr, pattern, flags, depth)
+            }
+            E::ILike {
+                negated,
+                any,
+                expr,
+                pattern,
+                escape_char,
+            } => {
+                let flags = LikeFlags {
+                    negated,
+                    any,
+                    escape: escape_char.is_some(),
+                    ci: true,
+                };
+                self.like(expr, pattern, flags, depth)
+            }
+            E::In {
+                expr,
+                target,
+                negated,
+                global,
+            } => self.in_list(expr, target, negated, global, depth),
+            E::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => self.between(expr, [low, high], negated, depth),
+            _ => self.prefix_expr(e, depth),
+        }
+    }
+
+    /// The other expressions: leaves, and forms whose nesting sqlparser's
+    /// recursion limit already bounds.
+    fn prefix_expr(&self, e: Box<sql::Expr>, depth: usize) -> Result<Expr> {
+        use sql::Expr as E;
+        match *e {
+            E::Identifier(id) => self.column(vec![id]),
+            E::CompoundIdentifier(ids) => self.column(ids),
+            E::Value(v) => value_expr(v.value),
+            E::Nested(inner) => self.sub(inner, depth).map(|b| *b),
+            E::UnaryOp { op, expr } => self.unary(op, expr, depth),
+            E::TypedString(ts) => typed_string(ts),
+            E::Function(f) => self.function(f, depth),
+            E::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => self.case(operand, conditions, else_result, depth),
+            E::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => self.substring(expr, substring_from, substring_for, depth),
+            E::Ceil { expr, field } => self.rounding("ceil", expr, field, depth),
+            E::Floor { expr, field } => self.rounding("floor", expr, field, depth),
+            other => Err(unsupported(expr_name(&other))),
+        }
+    }
+
+    fn binary(
+        &self,
+        left: Box<sql::Expr>,
+        op: &sql::BinaryOperator,
+        right: Box<sql::Expr>,
+        depth: usize,
+    ) -> Result<Expr> {
+        let op = binary_op(op)?;
+        let left = self.sub(left, depth)?;
+        Ok(Expr::Binary {
+            op,
+            left,
+            right: self.sub(right, depth)?,
+        })
+    }
+
+    fn is_null(&self, e: Box<sql::Expr>, negated: bool, depth: usize) -> Result<Expr> {
+        Ok(Expr::IsNull {
+            expr: self.sub(e, depth)?,
+            negated,
+        })
+    }
+
+    fn between(
+        &self,
+        expr: Box<sql::Expr>,
+        [low, high]: [Box<sql::Expr>; 2],
+        negated: bool,
+        depth: usize,
+    ) -> Result<Expr> {
+        let expr = self.sub(expr, depth)?;
+        let low = self.sub(low, depth)?;
+        Ok(Expr::Between {
+            expr,
+            low,
+            high: self.sub(high, depth)?,
+            negated,
+        })
+    }
+
+    fn cast(
+        &self,
+        kind: sql::CastKind,
+        expr: Box<sql::Expr>,
+        to: &sql::DataType,
+        has_format: bool,
+        depth: usize,
+    ) -> Result<Expr> {
+        let standard = matches!(kind, sql::CastKind::Cast | sql::CastKind::DoubleColon);
+        refuse(!standard, "TRY_CAST")?;
+        refuse(has_format, "CAST ... FORMAT")?;
+        let to = cast_type(to)?;
+        Ok(Expr::Cast {
+            expr: self.sub(expr, depth)?,
+            to,
+        })
+    }
+
+    fn substring(
+        &self,
+        expr: Box<sql::Expr>,
+        from: Option<Box<sql::Expr>>,
+        count: Option<Box<sql::Expr>>,
+        depth: usize,
+    ) -> Result<Expr> {
+        let args = [Some(expr), from, count].into_iter().flatten().map(|e| *e);
+        self.call("substring", args, depth)
+    }
+
+    /// A column reference: `c`, `t.c` or `public.t.c`.
+    fn column(&self, ids: Vec<sql::Ident>) -> Result<Expr> {
+        if let [id] = ids.as_slice()
+            && id.quote_style.is_none()
+            && id.value.eq_ignore_ascii_case("default")
+        {
+            return Err(unsupported("DEFAULT in an expression"));
+        }
+        let mut parts: Vec<String> = ids.into_iter().map(ident).collect();
+        let name = parts
+            .pop()
+            .ok_or_else(|| invalid("empty column reference"))?;
+        let table = match parts.len() {
+            0 => None,
+            1 => parts.pop(),
+            2 if parts[0] == "public" => parts.pop(),
+            _ => return Err(unsupported("a column reference with this many qualifiers")),
+        };
+        Ok(Expr::Column {
+            table: table.and_then(|t| self.qualifier(t)),
+            name,
+        })
+    }
+
+    fn unary(&self, op: sql::UnaryOperator, operand: Box<sql::Expr>, depth: usize) -> Result<Expr> {
+        match op {
+            sql::UnaryOperator::Plus => self.sub(operand, depth).map(|b| *b),
+            sql::UnaryOperator::Minus => match *operand {
+                sql::Expr::Value(sql::ValueWithSpan {
+                    value: sql::Value::Number(n, _),
+                    ..
+                }) => Ok(Expr::Literal(number(&n, true)?)),
+                other => Ok(Expr::Negate(self.sub(Box::new(other), depth)?)),
+            },
+            sql::UnaryOperator::Not => Ok(Expr::Not(self.sub(operand, depth)?)),
+            other => Err(unsupported(format!("operator {other}"))),
+        }
+    }
+
+    fn like(
+        &self,
+        expr: Box<sql::Expr>,
+        pattern: Box<sql::Expr>,
+        flags: LikeFlags,
+        depth: usize,
+    ) -> Result<Expr> {
+        refuse(flags.any, "LIKE ANY")?;
+        refuse(flags.escape, "LIKE ... ESCAPE")?;
+        let expr = self.sub(expr, depth)?;
+        Ok(Expr::Like {
+            expr,
+            pattern: self.sub(pattern, depth)?,
+            negated: flags.negated,
+            case_insensitive: flags.ci,
+        })
+    }
+
+    fn in_list(
+        &self,
+        expr: Box<sql::Expr>,
+        target: sql::InTarget,
+        negated: bool,
+        global: bool,
+        depth: usize,
+    ) -> Result<Expr> {
+        refuse(global, "GLOBAL IN")?;
+        let list = match target {
+            sql::InTarget::List(list) => list,
+            sql::InTarget::Subquery(_) => return Err(unsupported("subquery")),
+            _ => return Err(unsupported("this IN form")),
+        };
+        if list.is_empty() {
+            return Err(invalid("IN needs at least one value"));
+        }
+        let expr = self.sub(expr, depth)?;
+        let list = list
+            .into_iter()
+            .map(|e| self.expr_at(Box::new(e), depth + 1))
+            .collect::<Result<_>>()?;
+        Ok(Expr::InList {
+            expr,
+            list,
+            negated,
+        })
+    }
+
+    fn function(&self, f: sql::Function, depth: usize) -> Result<Expr> {
+        refuse(f.over.is_some(), "window function")?;
+        refuse(f.filter.is_some(), "FILTER")?;
+        refuse(!f.within_group.is_empty(), "WITHIN GROUP")?;
+        refuse(f.null_treatment.is_some(), "IGNORE/RESPECT NULLS")?;
+        let plain = !f.uses_odbc_syntax && matches!(f.parameters, sql::FunctionArguments::None);
+        refuse(!plain, "this function call syntax")?;
+        let name = function_name(f.name)?;
+        let list = match f.args {
+            sql::FunctionArguments::None => return self.call(&name, [], depth),
+            sql::FunctionArguments::Subquery(_) => return Err(unsupported("subquery")),
+            sql::FunctionArguments::List(list) => list,
+        };
+        refuse(
+            list.duplicate_treatment == Some(sql::DuplicateTreatment::Distinct),
+            "DISTINCT in function arguments",
+        )?;
+        refuse(
+            !list.clauses.is_empty(),
+            "ORDER BY/LIMIT in function arguments",
+        )?;
+        if let [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)] = list.args.as_slice() {
+            return Ok(Expr::Function {
+                name,
+                args: vec![],
+                star: true,
+            });
+        }
+        let args = list
+            .args
+            .into_iter()
+            .map(function_arg)
+            .collect::<Result<Vec<_>>>()?;
+        self.call(&name, args, depth)
+    }
+
+    /// `name(args)` from already unwrapped sqlparser arguments.
+    fn call(
+        &self,
+        name: &str,
+        args: impl IntoIterator<Item = sql::Expr>,
+        depth: usize,
+    ) -> Result<Expr> {
+        let args = args
+            .into_iter()
+            .map(|a| self.expr_at(Box::new(a), depth + 1))
+            .collect::<Result<_>>()?;
+        Ok(Expr::Function {
+            name: name.to_owned(),
+            args,
+            star: false,
+        })
+    }
+
+    /// `ceil(x)` / `floor(x)`, which sqlparser parses specially.
+    fn rounding(
+        &self,
+        name: &str,
+        expr: Box<sql::Expr>,
+        field: sql::CeilFloorKind,
+        depth: usize,
+    ) -> Result<Expr> {
+        match field {
+            sql::CeilFloorKind::DateTimeField(sql::DateTimeField::NoDateTime) => {
+                self.call(name, [*expr], depth)
+            }
+            _ => Err(unsupported(format!("{name} with a second argument"))),
+        }
+    }
+
+    fn case(
+        &self,
+        operand: Option<Box<sql::Expr>>,
+        conditions: Vec<sql::CaseWhen>,
+        else_result: Option<Box<sql::Expr>>,
+        depth: usize,
+    ) -> Result<Expr> {
+        let branches = conditions
+            .into_iter()
+            .map(|w| {
+                Ok((
+                    self.expr_at(Box::new(w.condition), depth + 1)?,
+                    self.expr_at(Box::new(w.result), depth + 1)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Expr::Case {
+            operand: operand.map(|o| self.sub(o, depth)).transpose()?,
+            branches,
+            otherwise: else_result.map(|e| self.sub(e, depth)).transpose()?,
+        })
+    }
+}
+
+/// The modifiers of a LIKE / ILIKE.
+struct LikeFlags {
+    negated: bool,
+    any: bool,
+    escape: bool,
+    /// ILIKE.
+    ci: bool,
+}
+
+fn function_arg(arg: sql::FunctionArg) -> Result<sql::Expr> {
+    match arg {
+        sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e)) => Ok(e),
+        sql::FunctionArg::Unnamed(_) => Err(unsupported("* among function arguments")),
+        _ => Err(unsupported("named function arguments")),
+    }
+}
+
+/// `DATE '2024-01-01'` and the like: a cast of a text literal.
+fn typed_string(ts: sql::TypedString) -> Result<Expr> {
+    refuse(ts.uses_odbc_syntax, "ODBC literal syntax")?;
+    match literal(ts.value.value)? {
+        text @ Value::Text(_) => Ok(Expr::Cast {
+            expr: Box::new(Expr::Literal(text)),
+            to: cast_type(&ts.data_type)?,
+        }),
+        _ => Err(invalid("a typed literal needs a string")),
+    }
+}
+
+fn binary_op(op: &sql::BinaryOperator) -> Result<BinaryOp> {
+    use sql::BinaryOperator as B;
+    Ok(match op {
+        B::Plus => BinaryOp::Add,
+        B::Minus => BinaryOp::Sub,
+        B::Multiply => BinaryOp::Mul,
+        B::Divide => BinaryOp::Div,
+        B::Modulo => BinaryOp::Mod,
+        B::Eq => BinaryOp::Eq,
+        B::NotEq => BinaryOp::NotEq,
+        B::Lt => BinaryOp::Lt,
+        B::LtEq => BinaryOp::LtEq,
+        B::Gt => BinaryOp::Gt,
+        B::GtEq => BinaryOp::GtEq,
+        B::And => BinaryOp::And,
+        B::Or => BinaryOp::Or,
+        B::StringConcat => BinaryOp::Concat,
+        other => return Err(unsupported(format!("operator {other}"))),
+    })
+}
+
+/// A name for an expression tiers refuses (without formatting it).
+fn expr_name(e: &sql::Expr) -> &'static str {
+    use sql::Expr as E;
+    match e {
+        E::Subquery(_) | E::Exists { .. } => "subquery",
+        E::IsTrue(_) | E::IsNotTrue(_) | E::IsFalse(_) | E::IsNotFalse(_) => "IS [NOT] TRUE/FALSE",
+        E::IsUnknown(_) | E::IsNotUnknown(_) => "IS [NOT] UNKNOWN",
+        E::IsDistinctFrom(..) | E::IsNotDistinctFrom(..) => "IS [NOT] DISTINCT FROM",
+        E::SimilarTo { .. } | E::RLike { .. } => "regular expression matching",
+        E::AnyOp { .. } | E::AllOp { .. } => "ANY/ALL",
+        E::AtTimeZone { .. } => "AT TIME ZONE",
+        E::Extract { .. } => "EXTRACT",
+        E::Position { .. } => "POSITION",
+        E::Trim { .. } => "TRIM",
+        E::Overlay { .. } => "OVERLAY",
+        E::Collate { .. } => "COLLATE",
+        E::Interval(_) => "INTERVAL",
+        E::Array(_) => "ARRAY",
+        E::Tuple(_) => "row constructor",
+        E::CompoundFieldAccess { .. } | E::JsonAccess { .. } => "subscript or field access",
+        E::Wildcard(_) | E::QualifiedWildcard(..) => "* in an expression",
+        _ => "this expression",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Literals
+// ---------------------------------------------------------------------------
+
+fn literal(v: sql::Value) -> Result<Value> {
+    use sql::Value as V;
+    match v {
+        V::Number(text, _) => number(&text, false),
+        V::SingleQuotedString(s)
+        | V::EscapedStringLiteral(s)
+        | V::UnicodeStringLiteral(s)
+        | V::NationalStringLiteral(s) => Ok(Value::Text(s)),
+        V::DollarQuotedString(s) => Ok(Value::Text(s.value)),
+        V::Boolean(b) => Ok(Value::Bool(b)),
+        V::Null => Ok(Value::Null),
+        V::Placeholder(p) => Err(parameter_literal(&p)),
+        V::HexStringLiteral(_) => Err(unsupported("bit-string literal")),
+        _ => Err(unsupported("this kind of literal")),
+    }
+}
+
+/// A literal or a `$n` placeholder.
+fn value_expr(v: sql::Value) -> Result<Expr> {
+    match v {
+        sql::Value::Placeholder(p) => Ok(Expr::Parameter(parameter(&p)?)),
+        other => Ok(Expr::Literal(literal(other)?)),
+    }
+}
+
+/// The error for a placeholder where only a constant may stand (typed
+/// literals such as `DATE $1` never parse that way, but stay safe).
+fn parameter_literal(p: &str) -> SqlError {
+    match parameter(p) {
+        Ok(_) => invalid(format!("parameter {p} is not allowed here")),
+        Err(e) => e,
+    }
+}
+
+/// `$n` with `1 <= n <= 65535`.
+fn parameter(p: &str) -> Result<usize> {
+    let digits = p.strip_prefix('$').unwrap_or_default();
+    let n = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse::<usize>().ok()
+    } else {
+        None
+    };
+    match n {
+        Some(n @ 1..=MAX_PARAMETER) => Ok(n),
+        _ => Err(invalid(format!("invalid parameter reference {p}"))),
+    }
+}
+
+/// A numeric literal: `Int` when written as an integer that fits `i64`,
+/// otherwise `Float`. Accepts `_` separators and `0x`/`0o`/`0b` integers.
+fn number(text: &str, negative: bool) -> Result<Value> {
+    let cleaned: String = text.chars().filter(|&c| c != '_').collect();
+    let sign = if negative { "-" } else { "" };
+    if let Some((radix, digits)) = radix_prefix(&cleaned) {
+        return radix_integer(text, &format!("{sign}{digits}"), radix);
+    }
+    let signed = format!("{sign}{cleaned}");
+    if cleaned.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(i) = signed.parse::<i64>()
+    {
+        return Ok(Value::Int(i));
+    }
+    match signed.parse::<f64>() {
+        Ok(f) if f.is_finite() => Ok(Value::Float(f)),
+        Ok(_) => Err(out_of_range(text)),
+        Err(_) => Err(invalid(format!("invalid number \"{text}\""))),
+    }
+}
+
+fn radix_prefix(text: &str) -> Option<(u32, &str)> {
+    let (prefix, digits) = text.split_at_checked(2)?;
+    match prefix {
+        "0x" | "0X" => Some((16, digits)),
+        "0o" | "0O" => Some((8, digits)),
+        "0b" | "0B" => Some((2, digits)),
+        _ => None,
+    }
+}
+
+fn radix_integer(text: &str, signed_digits: &str, radix: u32) -> Result<Value> {
+    let valid = signed_digits
+        .trim_start_matches('-')
+        .chars()
+        .all(|c| c.is_digit(radix));
+    if !valid || signed_digits.trim_start_matches('-').is_empty() {
+        return Err(invalid(format!("invalid number \"{text}\"")));
+    }
+    i64::from_str_radix(signed_digits, radix)
+        .map(Value::Int)
+        .map_err(|_| out_of_range(text))
+}
+
+fn out_of_range(text: &str) -> SqlError {
+    SqlError::new(
+        sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+        format!("\"{text}\" is out of range for type double precision"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(sql: &str) -> Statement {
+        match parse(sql) {
+            Ok(mut v) if v.len() == 1 => v.remove(0),
+            other => panic!("{sql}: expected one statement, got {other:?}"),
+        }
+    }
+
+    fn err(sql: &str) -> SqlError {
+        match parse(sql) {
+            Err(e) => e,
+            Ok(v) => panic!("{sql}: expected an error, got {v:?}"),
+        }
+    }
+
+    fn code(sql: &str) -> &'static str {
+        err(sql).code
+    }
+
+    fn select_of(sql: &str) -> Select {
+        match one(sql) {
+            Statement::Select(s) => *s,
+            other => panic!("{sql}: not a SELECT: {other:?}"),
+        }
+    }
+
+    /// The single expression of `SELECT <e>`.
+    fn expr(e: &str) -> Expr {
+        let mut s = select_of(&format!("SELECT {e}"));
+        match s.items.pop() {
+            Some(SelectItem::Expr { expr, alias: None }) if s.items.is_empty() => expr,
+            other => panic!("{e}: {other:?}"),
+        }
+    }
+
+    fn col(name: &str) -> Expr {
+        Expr::Column {
+            table: None,
+            name: name.into(),
+        }
+    }
+
+    fn qcol(table: &str, name: &str) -> Expr {
+        Expr::Column {
+            table: Some(table.into()),
+            name: name.into(),
+        }
+    }
+
+    fn int(i: i64) -> Expr {
+        Expr::Literal(Value::Int(i))
+    }
+
+    fn text(s: &str) -> Expr {
+        Expr::Literal(Value::Text(s.into()))
+    }
+
+    fn bin(op: BinaryOp, left: Expr, right: Expr) -> Expr {
+        Expr::Binary {
+            op,
+            left: Box::new(left),
+            right: Box::new(right),
+        }
+    }
+
+    fn func(name: &str, args: Vec<Expr>) -> Expr {
+        Expr::Function {
+            name: name.into(),
+            args,
+            star: false,
+        }
+    }
+
+    fn item(expr: Expr) -> SelectItem {
+        SelectItem::Expr { expr, alias: None }
+    }
+
+    fn spec(name: &str, data_type: DataType) -> ColumnSpec {
+        ColumnSpec {
+            name: name.into(),
+            data_type,
+            not_null: false,
+            primary_key: false,
+            unique: false,
+            default: None,
+            serial: false,
+        }
+    }
+
+    // --- statements -------------------------------------------------------
+
+    #[test]
+    fn empty_input_and_multiple_statements() {
+        assert_eq!(parse("").unwrap(), vec![]);
+        assert_eq!(parse(" ;; -- nothing\n").unwrap(), vec![]);
+        let all = parse("BEGIN; SELECT 1; COMMIT;").unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0], Statement::Begin);
+        assert_eq!(all[2], Statement::Commit);
+    }
+
+    #[test]
+    fn create_table_columns_and_options() {
+        let stmt = one(
+            "CREATE TABLE IF NOT EXISTS Users (id SERIAL PRIMARY KEY, \"Name\" text NOT NULL, \
+             email varchar(100) UNIQUE NULL, n int DEFAULT 7)",
+        );
+        let id = ColumnSpec {
+            not_null: true,
+            primary_key: true,
+            serial: true,
+            ..spec("id", DataType::Int4)
+        };
+        let name = ColumnSpec {
+            not_null: true,
+            ..spec("Name", DataType::Text)
+        };
+        let email = ColumnSpec {
+            unique: true,
+            ..spec("email", DataType::Varchar(Some(100)))
+        };
+        let n = ColumnSpec {
+            default: Some(int(7)),
+            ..spec("n", DataType::Int4)
+        };
+        assert_eq!(
+            stmt,
+            Statement::CreateTable {
+                name: "users".into(),
+                if_not_exists: true,
+                columns: vec![id, name, email, n],
+                primary_key: vec![],
+                unique: vec![],
+            }
+        );
+    }
+
+    #[test]
+    fn create_table_constraints() {
+        let stmt =
+            one("CREATE TABLE t (a int, b text, PRIMARY KEY (a, B), UNIQUE (b), UNIQUE (a, b))");
+        let Statement::CreateTable {
+            columns,
+            primary_key,
+            unique,
+            ..
+        } = stmt
+        else {
+            panic!("not CREATE TABLE");
+        };
+        assert_eq!(primary_key, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(
+            unique,
+            vec![
+                vec!["b".to_string()],
+                vec!["a".to_string(), "b".to_string()]
+            ]
+        );
+        assert!(columns.iter().all(|c| c.not_null && !c.primary_key));
+    }
+
+    #[test]
+    fn create_table_types() {
+        let cases = [
+            ("boolean", DataType::Bool),
+            ("bool", DataType::Bool),
+            ("smallint", DataType::Int2),
+            ("int2", DataType::Int2),
+            ("integer", DataType::Int4),
+            ("int", DataType::Int4),
+            ("int4", DataType::Int4),
+            ("bigint", DataType::Int8),
+            ("int8", DataType::Int8),
+            ("real", DataType::Float4),
+            ("float4", DataType::Float4),
+            ("double precision", DataType::Float8),
+            ("float8", DataType::Float8),
+            ("float", DataType::Float8),
+            ("float(10)", DataType::Float4),
+            ("text", DataType::Text),
+            ("varchar(5)", DataType::Varchar(Some(5))),
+            ("character varying(5)", DataType::Varchar(Some(5))),
+            ("varchar", DataType::Varchar(None)),
+            ("char(3)", DataType::Char(3)),
+            ("character(3)", DataType::Char(3)),
+            ("char", DataType::Char(1)),
+            ("bytea", DataType::Bytea),
+            ("date", DataType::Date),
+            ("timestamp", DataType::Timestamp),
+            ("timestamp without time zone", DataType::Timestamp),
+            ("timestamptz", DataType::TimestampTz),
+            ("timestamp with time zone", DataType::TimestampTz),
+        ];
+        for (name, want) in cases {
+            let Statement::CreateTable { columns, .. } = one(&format!("CREATE TABLE t (c {name})"))
+            else {
+                panic!("{name}");
+            };
+            assert_eq!(columns[0].data_type, want, "{name}");
+            assert!(!columns[0].serial, "{name}");
+        }
+    }
+
+    #[test]
+    fn serial_and_identity() {
+        let cases = [
+            ("serial", DataType::Int4),
+            ("bigserial", DataType::Int8),
+            ("smallserial", DataType::Int2),
+            ("int GENERATED ALWAYS AS IDENTITY", DataType::Int4),
+            ("bigint GENERATED BY DEFAULT AS IDENTITY", DataType::Int8),
+        ];
+        for (name, want) in cases {
+            let Statement::CreateTable { columns, .. } = one(&format!("CREATE TABLE t (c {name})"))
+            else {
+                panic!("{name}");
+            };
+            assert_eq!(
+                (columns[0].data_type, columns[0].serial),
+                (want, true),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            code("CREATE TABLE t (c text GENERATED ALWAYS AS IDENTITY)"),
+            "42804"
+        );
+        assert_eq!(code("CREATE TABLE t (c serial DEFAULT 1)"), "42601");
+        assert_eq!(code("SELECT 1::serial"), "0A000");
+    }
+
+    #[test]
+    fn create_table_errors() {
+        let e = err("CREATE TABLE t (a int PRIMARY KEY, b int PRIMARY KEY)");
+        assert_eq!(e.code, "42601");
+        assert_eq!(
+            e.message,
+            "multiple primary keys for table \"t\" are not allowed"
+        );
+        assert_eq!(
+            code("CREATE TABLE t (a int PRIMARY KEY, PRIMARY KEY (a))"),
+            "42601"
+        );
+        assert_eq!(code("CREATE TABLE t (a int, PRIMARY KEY (b))"), "42703");
+        assert_eq!(code("CREATE TABLE t (a int NULL NOT NULL)"), "42601");
+        assert_eq!(code("CREATE TABLE t (a int DEFAULT 1 DEFAULT 2)"), "42601");
+        assert_eq!(code("CREATE TABLE t (a varchar(0))"), "42601");
+        let numeric = err("CREATE TABLE t (a numeric(10, 2))");
+        assert_eq!(
+            (numeric.code, numeric.message.as_str()),
+            ("0A000", "numeric is not supported yet")
+        );
+        for sql in [
+            "CREATE TABLE t (a decimal)",
+            "CREATE TABLE t (a int CHECK (a > 0))",
+            "CREATE TABLE t (a int, CHECK (a > 0))",
+            "CREATE TABLE t (a int REFERENCES u (id))",
+            "CREATE TABLE t (a int, FOREIGN KEY (a) REFERENCES u (id))",
+            "CREATE TEMPORARY TABLE t (a int)",
+            "CREATE TABLE t AS SELECT 1",
+            "CREATE TABLE t (a int[])",
+            "CREATE TABLE t (a json)",
+            "CREATE TABLE t (a timestamp(3))",
+            "CREATE TABLE other.t (a int)",
+            "CREATE TABLE t (a int) WITH (fillfactor = 70)",
+        ] {
+            assert_eq!(code(sql), "0A000", "{sql}");
+        }
+    }
+
+    #[test]
+    fn drop_table() {
+        assert_eq!(
+            one("DROP TABLE IF EXISTS a, public.B"),
+            Statement::DropTable {
+                names: vec!["a".into(), "b".into()],
+                if_exists: true
+            }
+        );
+        assert_eq!(
+            one("drop table t"),
+            Statement::DropTable {
+                names: vec!["t".into()],
+                if_exists: false
+            }
+        );
+        assert_eq!(code("DROP TABLE t CASCADE"), "0A000");
+        assert_eq!(err("DROP VIEW v").message, "DROP VIEW is not supported yet");
+    }
+
+    #[test]
+    fn create_index() {
+        assert_eq!(
+            one("CREATE UNIQUE INDEX IF NOT EXISTS Idx ON T USING hash (A)"),
+            Statement::CreateIndex {
+                name: Some("idx".into()),
+                table: "t".into(),
+                columns: vec!["a".into()],
+                unique: true,
+                kind: IndexKind::Hash,
+                if_not_exists: true,
+            }
+        );
+        assert_eq!(
+            one("CREATE INDEX ON t (a ASC, b)"),
+            Statement::CreateIndex {
+                name: None,
+                table: "t".into(),
+                columns: vec!["a".into(), "b".into()],
+                unique: false,
+                kind: IndexKind::BTree,
+                if_not_exists: false,
+            }
+        );
+        let Statement::CreateIndex { kind, .. } = one("CREATE INDEX i ON t USING btree (a)") else {
+            panic!("not CREATE INDEX");
+        };
+        assert_eq!(kind, IndexKind::BTree);
+        for sql in [
+            "CREATE INDEX i ON t USING gin (a)",
+            "CREATE INDEX i ON t (lower(a))",
+            "CREATE INDEX i ON t (a DESC)",
+            "CREATE INDEX i ON t (a) WHERE a > 0",
+            "CREATE INDEX i ON t (a) INCLUDE (b)",
+        ] {
+            assert_eq!(code(sql), "0A000", "{sql}");
+        }
+    }
+
+    #[test]
+    fn insert_values() {
+        assert_eq!(
+            one("INSERT INTO T (A, \"B\") VALUES (1, 'x'), ($1, NULL) RETURNING a, t.b AS bee"),
+            Statement::Insert {
+                table: "t".into(),
+                columns: vec!["a".into(), "B".into()],
+                rows: vec![
+                    vec![int(1), text("x")],
+                    vec![Expr::Parameter(1), Expr::Literal(Value::Null)]
+                ],
+                returning: vec![
+                    item(col("a")),
+                    SelectItem::Expr {
+                        expr: col("b"),
+                        alias: Some("bee".into())
+                    }
+                ],
+            }
+        );
+        assert_eq!(
+            one("INSERT INTO t DEFAULT VALUES RETURNING *"),
+            Statement::Insert {
+                table: "t".into(),
+                columns: vec![],
+                rows: vec![vec![]],
+                returning: vec![SelectItem::Wildcard],
+            }
+        );
+    }
+
+    #[test]
+    fn insert_errors() {
+        assert_eq!(code("INSERT INTO t SELECT 1"), "0A000");
+        assert_eq!(
+            code("INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING"),
+            "0A000"
+        );
+        assert_eq!(code("INSERT INTO t VALUES (DEFAULT)"), "0A000");
+        assert_eq!(code("INSERT INTO t VALUES (1), (1, 2)"), "42601");
+    }
+
+    #[test]
+    fn select_full() {
+        let s = select_of(
+            "SELECT *, a, b + 1 AS \"Next\" FROM public.t WHERE a > 0 \
+             ORDER BY a DESC NULLS LAST, b, c ASC NULLS FIRST LIMIT 10 OFFSET 5",
+        );
+        assert_eq!(
+            s,
+            Select {
+                items: vec![
+                    SelectItem::Wildcard,
+                    item(col("a")),
+                    SelectItem::Expr {
+                        expr: bin(BinaryOp::Add, col("b"), int(1)),
+                        alias: Some("Next".into())
+                    },
+                ],
+                from: Some("t".into()),
+                filter: Some(bin(BinaryOp::Gt, col("a"), int(0))),
+                order_by: vec![
+                    OrderBy {
+                        expr: col("a"),
+                        desc: true,
+                        nulls_first: Some(false)
+                    },
+                    OrderBy {
+                        expr: col("b"),
+                        desc: false,
+                        nulls_first: None
+                    },
+                    OrderBy {
+                        expr: col("c"),
+                        desc: false,
+                        nulls_first: Some(true)
+                    },
+                ],
+                limit: Some(int(10)),
+                offset: Some(int(5)),
+            }
+        );
+    }
+
+    #[test]
+    fn select_without_from_and_limit_all() {
+        let s = select_of("SELECT 1 LIMIT ALL");
+        assert_eq!(s.from, None);
+        assert_eq!(s.limit, None);
+        assert_eq!(s.items, vec![item(int(1))]);
+        let s = select_of("SELECT a FROM t OFFSET $2");
+        assert_eq!((s.limit, s.offset), (None, Some(Expr::Parameter(2))));
+    }
+
+    #[test]
+    fn qualifiers_and_aliases() {
+        let s = select_of("SELECT t.a, x.b FROM t WHERE T.c = 1");
+        assert_eq!(s.items, vec![item(col("a")), item(qcol("x", "b"))]);
+        assert_eq!(s.filter, Some(bin(BinaryOp::Eq, col("c"), int(1))));
+        let s = select_of("SELECT x.a, t.b, public.t.c FROM t AS x");
+        assert_eq!(s.from, Some("t".into()));
+        assert_eq!(
+            s.items,
+            vec![item(col("a")), item(qcol("t", "b")), item(qcol("t", "c"))]
+        );
+        let s = select_of("SELECT \"T\".a FROM \"T\"");
+        assert_eq!((s.from, s.items), (Some("T".into()), vec![item(col("a"))]));
+        assert_eq!(expr("t.a"), qcol("t", "a"));
+    }
+
+    #[test]
+    fn identifier_case() {
+        assert_eq!(expr("MyCol"), col("mycol"));
+        assert_eq!(expr("\"MyCol\""), col("MyCol"));
+        assert_eq!(expr("\"with space\""), col("with space"));
+        assert_eq!(expr("ÄBC"), col("Äbc"));
+        assert_eq!(expr("NOW()"), func("now", vec![]));
+    }
+
+    #[test]
+    fn update_and_delete() {
+        assert_eq!(
+            one("UPDATE t SET a = a + 1, B = 'x' WHERE t.id = $1 RETURNING id"),
+            Statement::Update {
+                table: "t".into(),
+                set: vec![
+                    ("a".into(), bin(BinaryOp::Add, col("a"), int(1))),
+                    ("b".into(), text("x"))
+                ],
+                filter: Some(bin(BinaryOp::Eq, col("id"), Expr::Parameter(1))),
+                returning: vec![item(col("id"))],
+            }
+        );
+        assert_eq!(
+            one("DELETE FROM t AS x WHERE x.a IS NULL"),
+            Statement::Delete {
+                table: "t".into(),
+                filter: Some(Expr::IsNull {
+                    expr: Box::new(col("a")),
+                    negated: false
+                }),
+                returning: vec![],
+            }
+        );
+        assert_eq!(
+            one("DELETE FROM t"),
+            Statement::Delete {
+                table: "t".into(),
+                filter: None,
+                returning: vec![]
+            }
+        );
+        assert_eq!(code("UPDATE t SET a = 1 FROM u"), "0A000");
+        assert_eq!(code("UPDATE t SET a = 1, a = 2"), "42601");
+        assert_eq!(code("UPDATE t SET a = DEFAULT"), "0A000");
+        assert_eq!(code("DELETE FROM t USING u"), "0A000");
+    }
+
+    #[test]
+    fn transactions() {
+        for sql in [
+            "BEGIN",
+            "BEGIN TRANSACTION",
+            "START TRANSACTION",
+            "BEGIN ISOLATION LEVEL REPEATABLE READ",
+            "START TRANSACTION READ ONLY",
+        ] {
+            assert_eq!(one(sql), Statement::Begin, "{sql}");
+        }
+        for sql in ["COMMIT", "END", "COMMIT WORK"] {
+            assert_eq!(one(sql), Statement::Commit, "{sql}");
+        }
+        for sql in ["ROLLBACK", "ABORT"] {
+            assert_eq!(one(sql), Statement::Rollback, "{sql}");
+        }
+        let e = err("BEGIN ISOLATION LEVEL SERIALIZABLE");
+        assert_eq!(e.code, "0A000");
+        assert_eq!(
+            e.message,
+            "SERIALIZABLE is not supported; use REPEATABLE READ"
+        );
+        assert_eq!(code("SAVEPOINT s"), "0A000");
+        assert_eq!(code("ROLLBACK TO SAVEPOINT s"), "0A000");
+        assert_eq!(code("RELEASE SAVEPOINT s"), "0A000");
+    }
+
+    // --- expressions ------------------------------------------------------
+
+    #[test]
+    fn literals() {
+        assert_eq!(expr("42"), int(42));
+        assert_eq!(expr("-42"), int(-42));
+        assert_eq!(expr("+42"), int(42));
+        assert_eq!(expr("-9223372036854775808"), int(i64::MIN));
+        assert_eq!(
+            expr("9223372036854775808"),
+            Expr::Literal(Value::Float(2f64.powi(63)))
+        );
+        assert_eq!(expr("1.5"), Expr::Literal(Value::Float(1.5)));
+        assert_eq!(expr("1e3"), Expr::Literal(Value::Float(1000.0)));
+        assert_eq!(expr(".5"), Expr::Literal(Value::Float(0.5)));
+        assert_eq!(expr("0x1F"), int(31));
+        assert_eq!(expr("1_000"), int(1000));
+        assert_eq!(expr("'it''s'"), text("it's"));
+        assert_eq!(expr("E'a\\nb'"), text("a\nb"));
+        assert_eq!(expr("$$dollar$$"), text("dollar"));
+        assert_eq!(expr("NULL"), Expr::Literal(Value::Null));
+        assert_eq!(expr("TRUE"), Expr::Literal(Value::Bool(true)));
+        assert_eq!(expr("false"), Expr::Literal(Value::Bool(false)));
+        assert_eq!(expr("- a"), Expr::Negate(Box::new(col("a"))));
+        assert_eq!(expr("-(1)"), Expr::Negate(Box::new(int(1))));
+        assert_eq!(code("SELECT 1e400"), "22003");
+    }
+
+    #[test]
+    fn parameters() {
+        assert_eq!(expr("$1"), Expr::Parameter(1));
+        assert_eq!(expr("$12"), Expr::Parameter(12));
+        assert_eq!(code("SELECT $0"), "42601");
+        assert_eq!(code("SELECT $a"), "42601");
+        assert_eq!(code("SELECT $99999999999999999999999"), "42601");
+    }
+
+    #[test]
+    fn operators() {
+        let ops = [
+            ("+", BinaryOp::Add),
+            ("-", BinaryOp::Sub),
+            ("*", BinaryOp::Mul),
+            ("/", BinaryOp::Div),
+            ("%", BinaryOp::Mod),
+            ("=", BinaryOp::Eq),
+            ("<>", BinaryOp::NotEq),
+            ("!=", BinaryOp::NotEq),
+            ("<", BinaryOp::Lt),
+            ("<=", BinaryOp::LtEq),
+            (">", BinaryOp::Gt),
+            (">=", BinaryOp::GtEq),
+            ("AND", BinaryOp::And),
+            ("OR", BinaryOp::Or),
+            ("||", BinaryOp::Concat),
+        ];
+        for (sym, op) in ops {
+            assert_eq!(
+                expr(&format!("a {sym} b")),
+                bin(op, col("a"), col("b")),
+                "{sym}"
+            );
+        }
+        assert_eq!(
+            expr("1 + 2 * 3"),
+            bin(BinaryOp::Add, int(1), bin(BinaryOp::Mul, int(2), int(3)))
+        );
+        assert_eq!(expr("((a))"), col("a"));
+        assert_eq!(expr("NOT a"), Expr::Not(Box::new(col("a"))));
+        assert_eq!(code("SELECT a & b"), "0A000");
+    }
+
+    #[test]
+    fn predicates() {
+        let a = || Box::new(col("a"));
+        assert_eq!(
+            expr("a IS NOT NULL"),
+            Expr::IsNull {
+                expr: a(),
+                negated: true
+            }
+        );
+        assert_eq!(
+            expr("a NOT LIKE 'x%'"),
+            Expr::Like {
+                expr: a(),
+                pattern: Box::new(text("x%")),
+                negated: true,
+                case_insensitive: false
+            }
+        );
+        assert_eq!(
+            expr("a ILIKE 'x%'"),
+            Expr::Like {
+                expr: a(),
+                pattern: Box::new(text("x%")),
+                negated: false,
+                case_insensitive: true
+            }
+        );
+        assert_eq!(
+            expr("a NOT IN (1, 2)"),
+            Expr::InList {
+                expr: a(),
+                list: vec![int(1), int(2)],
+                negated: true
+            }
+        );
+        assert_eq!(
+            expr("a BETWEEN 1 AND 2"),
+            Expr::Between {
+                expr: a(),
+                low: Box::new(int(1)),
+                high: Box::new(int(2)),
+                negated: false
+            }
+        );
+        assert_eq!(code("SELECT a LIKE 'x' ESCAPE '!'"), "0A000");
+        assert_eq!(code("SELECT a IN (SELECT 1)"), "0A000");
+        assert_eq!(code("SELECT a IS TRUE"), "0A000");
+    }
+
+    #[test]
+    fn casts() {
+        let cast = |e: Expr, to: DataType| Expr::Cast {
+            expr: Box::new(e),
+            to,
+        };
+        assert_eq!(expr("CAST(a AS bigint)"), cast(col("a"), DataType::Int8));
+        assert_eq!(expr("a::text"), cast(col("a"), DataType::Text));
+        assert_eq!(
+            expr("'1'::varchar(3)"),
+            cast(text("1"), DataType::Varchar(Some(3)))
+        );
+        assert_eq!(
+            expr("DATE '2024-01-01'"),
+            cast(text("2024-01-01"), DataType::Date)
+        );
+        assert_eq!(
+            expr("TIMESTAMP '2024-01-01 00:00:00'"),
+            cast(text("2024-01-01 00:00:00"), DataType::Timestamp)
+        );
+        assert_eq!(code("SELECT a::numeric"), "0A000");
+        assert_eq!(code("SELECT INTERVAL '1 day'"), "0A000");
+    }
+
+    #[test]
+    fn functions() {
+        assert_eq!(
+            expr("COUNT(*)"),
+            Expr::Function {
+                name: "count".into(),
+                args: vec![],
+                star: true
+            }
+        );
+        assert_eq!(expr("Lower(a)"), func("lower", vec![col("a")]));
+        assert_eq!(
+            expr("coalesce(a, 1)"),
+            func("coalesce", vec![col("a"), int(1)])
+        );
+        assert_eq!(expr("current_timestamp"), func("current_timestamp", vec![]));
+        assert_eq!(expr("pg_catalog.upper(a)"), func("upper", vec![col("a")]));
+        assert_eq!(
+            expr("substring(a, 1, 2)"),
+            func("substring", vec![col("a"), int(1), int(2)])
+        );
+        assert_eq!(
+            expr("substring(a FROM 2)"),
+            func("substring", vec![col("a"), int(2)])
+        );
+        assert_eq!(expr("ceil(a)"), func("ceil", vec![col("a")]));
+        assert_eq!(code("SELECT count(DISTINCT a) FROM t"), "0A000");
+        assert_eq!(code("SELECT count(*) FILTER (WHERE a > 1) FROM t"), "0A000");
+        assert_eq!(code("SELECT row_number() OVER () FROM t"), "0A000");
+    }
+
+    #[test]
+    fn case_expressions() {
+        assert_eq!(
+            expr("CASE WHEN a THEN 1 ELSE 2 END"),
+            Expr::Case {
+                operand: None,
+                branches: vec![(col("a"), int(1))],
+                otherwise: Some(Box::new(int(2))),
+            }
+        );
+        assert_eq!(
+            expr("CASE a WHEN 1 THEN 'x' WHEN 2 THEN 'y' END"),
+            Expr::Case {
+                operand: Some(Box::new(col("a"))),
+                branches: vec![(int(1), text("x")), (int(2), text("y"))],
+                otherwise: None,
+            }
+        );
+    }
+
+    // --- error classes ----------------------------------------------------
+
+    #[test]
+    fn syntax_errors() {
+        for sql in [
+            "SELEC 1",
+            "SELECT FROM WHERE",
+            "CREATE TABLE (",
+            "INSERT INTO t VALUES (1",
+        ] {
+            let e = err(sql);
+            assert_eq!(e.code, "42601", "{sql}");
+            assert!(
+                e.message.starts_with("syntax error: "),
+                "{sql}: {}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn unsupported_constructs() {
+        let cases = [
+            (
+                "SELECT * FROM a JOIN b ON a.id = b.id",
+                "JOIN is not supported yet",
+            ),
+            ("SELECT * FROM a, b", "JOIN is not supported yet"),
+            (
+                "SELECT * FROM (SELECT 1) AS s",
+                "subquery is not supported yet",
+            ),
+            ("SELECT (SELECT 1)", "subquery is not supported yet"),
+            (
+                "SELECT a FROM t GROUP BY a",
+                "GROUP BY is not supported yet",
+            ),
+            (
+                "SELECT count(*) FROM t HAVING count(*) > 1",
+                "HAVING is not supported yet",
+            ),
+            ("SELECT DISTINCT a FROM t", "DISTINCT is not supported yet"),
+            ("SELECT 1 UNION SELECT 2", "UNION is not supported yet"),
+            (
+                "WITH x AS (SELECT 1) SELECT * FROM x",
+                "WITH is not supported yet",
+            ),
+            (
+                "SELECT * FROM t FOR UPDATE",
+                "FOR UPDATE/SHARE is not supported yet",
+            ),
+            (
+                "SELECT t.* FROM t",
+                "table.* in a select list is not supported yet",
+            ),
+            (
+                "ALTER TABLE t ADD COLUMN b int",
+                "ALTER TABLE is not supported yet",
+            ),
+            ("TRUNCATE t", "TRUNCATE is not supported yet"),
+            (
+                "SELECT * FROM other.t",
+                "a schema other than public is not supported yet",
+            ),
+        ];
+        for (sql, message) in cases {
+            let e = err(sql);
+            assert_eq!((e.code, e.message.as_str()), ("0A000", message), "{sql}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_fatal() {
+        let ok = format!("SELECT {}", vec!["1"; MAX_EXPR_DEPTH / 2].join(" + "));
+        assert!(parse(&ok).is_ok());
+        let deep = format!("SELECT {}", vec!["a"; 3 * MAX_EXPR_DEPTH].join(" OR "));
+        assert_eq!(code(&deep), "54000");
+        let parens = format!("SELECT {}1{}", "(".repeat(200), ")".repeat(200));
+        assert_eq!(code(&parens), "54000");
+    }
+
+    /// A small deterministic generator, so the test needs no dependency.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn random_and_garbled_input_never_panics() {
+        const SEEDS: &[&str] = &[
+            "CREATE TABLE t (id serial PRIMARY KEY, a text NOT NULL DEFAULT 'x', UNIQUE (a))",
+            "INSERT INTO t (a, b) VALUES (1, 'two'), ($1, -3.5e2) RETURNING *",
+            "SELECT a, count(*) AS n FROM public.t AS x WHERE x.a IN (1, 2) ORDER BY 1 LIMIT 5",
+            "UPDATE t SET a = CASE WHEN b THEN 1 ELSE 2 END WHERE c BETWEEN 1 AND 9",
+            "DELETE FROM t WHERE a LIKE 'x%' OR b::int > 3 RETURNING a",
+            "CREATE UNIQUE INDEX i ON t USING hash (a); BEGIN; COMMIT",
+        ];
+        const TOKENS: &[&str] = &[
+            "SELECT",
+            "FROM",
+            "WHERE",
+            "(",
+            ")",
+            ",",
+            ";",
+            "'",
+            "\"",
+            "$1",
+            "$",
+            "::",
+            "*",
+            "-",
+            "1e999",
+            "9223372036854775808",
+            "NULL",
+            "CASE",
+            "END",
+            "JOIN",
+            "GROUP BY",
+            "t",
+            "a",
+            "E'\\x'",
+            "é",
+            "--",
+            "/*",
+            "INSERT",
+            "VALUES",
+            "CREATE",
+            "TABLE",
+            "DEFAULT",
+            "0x",
+        ];
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        for round in 0..300 {
+            let sql = if round % 2 == 0 {
+                let mut chars: Vec<char> = SEEDS[rng.below(SEEDS.len())].chars().collect();
+                for _ in 0..1 + rng.below(4) {
+                    let at = rng.below(chars.len().max(1));
+                    match rng.below(3) {
+                        0 if !chars.is_empty() => {
+                            chars.remove(at.min(chars.len() - 1));
+                        }
+                        1 => chars.insert(
+                            at.min(chars.len()),
+                            "()'\";$-:,*é".chars().nth(rng.below(11)).unwrap_or('x'),
+                        ),
+                        _ => chars.truncate(at),
+                    }
+                }
+                chars.into_iter().collect::<String>()
+            } else {
+                (0..rng.below(12))
+                    .map(|_| TOKENS[rng.below(TOKENS.len())])
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let _ = parse(&sql);
+        }
+    }
+}
