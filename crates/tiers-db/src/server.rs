@@ -1,0 +1,455 @@
+//! The connection handling: startup ("trust"), the simple and extended
+//! query protocols, and the mapping of results and errors to messages.
+
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::{Sink, stream};
+use pgwire::api::auth::{
+    DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
+    save_startup_parameters_to_metadata,
+};
+use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager,
+    PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use pgwire::tokio::process_socket;
+use tiers_sql::ast::Statement;
+use tiers_sql::exec::{self, Column, QueryResult, Session};
+use tiers_sql::{DataType, SqlError, Value};
+use tiers_storage::Engine;
+use tokio::net::TcpListener;
+
+use crate::wire;
+
+/// Where and how the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (loopback by default: trust authentication).
+    pub listen: SocketAddr,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Storage engine settings.
+    pub storage: tiers_storage::Config,
+}
+
+/// A running DB server.
+pub struct Server {
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    params: DefaultServerParameterProvider,
+    pids: RandomPidSecretKeyGenerator,
+    connections: Arc<ConnectionManager>,
+}
+
+impl Server {
+    /// Opens (or initialises) the data directory and binds the listener.
+    pub async fn bind(config: ServerConfig) -> Result<Server, String> {
+        let storage = config.storage.clone();
+        let dir = config.data_dir.clone();
+        let engine = tokio::task::spawn_blocking(move || Engine::open(&dir, storage))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
+        let engine = Arc::new(engine);
+        // Create the catalog once, before any client arrives.
+        Session::new(engine.clone()).map_err(|e| e.to_string())?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("listening on {}: {e}", config.listen))?;
+        let mut params = DefaultServerParameterProvider::default();
+        params.server_version = format!("15.0 (tiers {})", env!("CARGO_PKG_VERSION"));
+        params.date_style = "ISO, MDY".to_string();
+        let shared = Arc::new(Shared {
+            params,
+            pids: RandomPidSecretKeyGenerator::default(),
+            connections: Arc::new(ConnectionManager::new()),
+        });
+        Ok(Server {
+            engine,
+            listener,
+            shared,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener")
+    }
+
+    /// The storage engine (for metrics and shutdown).
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Serves connections until `shutdown` completes.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let cancel = Arc::new(DefaultCancelHandler::new(self.shared.connections.clone()));
+        tokio::pin!(shutdown);
+        loop {
+            let (socket, _) = tokio::select! {
+                accepted = self.listener.accept() => accepted?,
+                () = &mut shutdown => return Ok(()),
+            };
+            let session = match Session::new(self.engine.clone()) {
+                Ok(s) => s,
+                Err(_) => continue,
+            };
+            let backend = Arc::new(Backend {
+                shared: self.shared.clone(),
+                session: Arc::new(Mutex::new(session)),
+                parser: Arc::new(Parser {
+                    engine: self.engine.clone(),
+                }),
+            });
+            let handlers = Handlers {
+                backend,
+                cancel: cancel.clone(),
+            };
+            tokio::spawn(async move {
+                // A client that vanishes or sends garbage ends its own connection only.
+                let _ = process_socket(socket, None, handlers).await;
+            });
+        }
+    }
+}
+
+fn wire_error(e: &SqlError) -> Box<ErrorInfo> {
+    Box::new(ErrorInfo::new(
+        "ERROR".to_string(),
+        e.code.to_string(),
+        e.message.clone(),
+    ))
+}
+
+fn user_error(e: &SqlError) -> PgWireError {
+    PgWireError::UserError(wire_error(e))
+}
+
+/// A statement prepared with the extended protocol.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    statement: Option<Statement>,
+    params: Vec<DataType>,
+    columns: Vec<Column>,
+}
+
+struct Parser {
+    engine: Arc<Engine>,
+}
+
+fn fields(columns: &[Column], format: Option<&Format>) -> Vec<FieldInfo> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let f = format.map_or(FieldFormat::Text, |f| f.format_for(i));
+            FieldInfo::new(c.name.clone(), None, None, wire::pg_type(c.data_type), f)
+        })
+        .collect()
+}
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let mut statements = tiers_sql::parse::parse(sql).map_err(|e| user_error(&e))?;
+        if statements.len() > 1 {
+            return Err(user_error(&SqlError::new(
+                tiers_sql::error::sqlstate::SYNTAX_ERROR,
+                "cannot insert multiple commands into a prepared statement",
+            )));
+        }
+        let statement = statements.pop();
+        let snapshot = self.engine.begin_read();
+        let (mut params, columns) = match &statement {
+            None => (Vec::new(), Vec::new()),
+            Some(s) => (
+                exec::parameter_types(&snapshot, s).map_err(|e| user_error(&e))?,
+                exec::describe(&snapshot, s).map_err(|e| user_error(&e))?,
+            ),
+        };
+        // Types the client declared win over inferred ones.
+        for (i, t) in types.iter().enumerate() {
+            if let Some(dt) = t.as_ref().and_then(wire::from_pg_type) {
+                if i >= params.len() {
+                    params.resize(i + 1, DataType::Text);
+                }
+                params[i] = dt;
+            }
+        }
+        Ok(Some(Prepared {
+            statement,
+            params,
+            columns,
+        }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.params.iter().map(|t| wire::pg_type(*t)).collect())
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(fields(&stmt.columns, format))
+    }
+}
+
+struct Backend {
+    shared: Arc<Shared>,
+    session: Arc<Mutex<Session>>,
+    parser: Arc<Parser>,
+}
+
+impl Backend {
+    /// Runs statements on a blocking thread (commits wait for fsync).
+    async fn run(
+        &self,
+        statements: Vec<Statement>,
+        params: Vec<Value>,
+    ) -> Vec<Result<QueryResult, SqlError>> {
+        let session = self.session.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut s = session.lock().expect("session lock");
+            let mut out = Vec::new();
+            for stmt in &statements {
+                let r = s.run(stmt, &params);
+                let failed = r.is_err();
+                out.push(r);
+                if failed {
+                    break;
+                }
+            }
+            out
+        })
+        .await;
+        outcome.unwrap_or_else(|e| {
+            vec![Err(SqlError::new(
+                tiers_sql::error::sqlstate::INTERNAL_ERROR,
+                format!("statement aborted: {e}"),
+            ))]
+        })
+    }
+}
+
+fn command_tag(tag: &str) -> Tag {
+    let words: Vec<&str> = tag.split(' ').collect();
+    match words.as_slice() {
+        ["INSERT", oid, rows] => Tag::new("INSERT")
+            .with_oid(oid.parse().unwrap_or(0))
+            .with_rows(rows.parse().unwrap_or(0)),
+        [verb, rows] if rows.parse::<usize>().is_ok() => {
+            Tag::new(verb).with_rows(rows.parse().unwrap_or(0))
+        }
+        _ => Tag::new(tag),
+    }
+}
+
+/// The protocol response for one statement's result.
+fn response(result: Result<QueryResult, SqlError>, format: Option<&Format>) -> Response {
+    let r = match result {
+        Err(e) => return Response::Error(wire_error(&e)),
+        Ok(r) => r,
+    };
+    match r.tag.as_str() {
+        "BEGIN" => return Response::TransactionStart(Tag::new("BEGIN")),
+        "COMMIT" | "ROLLBACK" => return Response::TransactionEnd(Tag::new(&r.tag)),
+        _ => {}
+    }
+    if r.columns.is_empty() && !r.tag.starts_with("SELECT") {
+        return Response::Execution(command_tag(&r.tag));
+    }
+    let schema = Arc::new(fields(&r.columns, format));
+    let mut encoder = DataRowEncoder::new(schema.clone());
+    let mut rows = Vec::with_capacity(r.rows.len());
+    for row in &r.rows {
+        let mut encoded: PgWireResult<()> = Ok(());
+        for (i, v) in row.iter().enumerate() {
+            let field = &schema[i];
+            let column_type = r.columns[i].data_type;
+            let result = if field.format() == FieldFormat::Binary {
+                let bytes = if v.is_null() {
+                    None
+                } else {
+                    wire::to_binary(v, column_type).ok()
+                };
+                encoder.encode_field_with_type_and_format(
+                    &bytes,
+                    field.datatype(),
+                    FieldFormat::Binary,
+                    &Default::default(),
+                )
+            } else {
+                let text = (!v.is_null()).then(|| v.to_text());
+                encoder.encode_field_with_type_and_format(
+                    &text,
+                    field.datatype(),
+                    FieldFormat::Text,
+                    &Default::default(),
+                )
+            };
+            if let Err(e) = result {
+                encoded = Err(e);
+                break;
+            }
+        }
+        rows.push(encoded.map(|()| encoder.take_row()));
+    }
+    Response::Query(QueryResponse::new(schema, stream::iter(rows)))
+}
+
+#[async_trait]
+impl StartupHandler for Backend {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let PgWireFrontendMessage::Startup(ref startup) = message {
+            protocol_negotiation(client, startup).await?;
+            save_startup_parameters_to_metadata(client, startup);
+            let (pid, key) = self.shared.pids.generate(client);
+            client.set_pid_and_secret_key(pid, key.clone());
+            let (handle, guard) = self.shared.connections.register(pid, key);
+            client
+                .session_extensions()
+                .insert::<Arc<ConnectionHandle>>(handle);
+            client.session_extensions().insert::<ConnectionGuard>(guard);
+            finish_authentication(client, &self.shared.params).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Backend {
+    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statements = match tiers_sql::parse::parse(query) {
+            Ok(s) => s,
+            Err(e) => return Ok(vec![Response::Error(wire_error(&e))]),
+        };
+        let results = self.run(statements, Vec::new()).await;
+        Ok(results.into_iter().map(|r| response(r, None)).collect())
+    }
+}
+
+fn decode_params(portal: &Portal<Prepared>) -> Result<Vec<Value>, SqlError> {
+    let types = &portal.statement.statement.params;
+    portal
+        .parameters
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let t = types.get(i).copied().unwrap_or(DataType::Text);
+            match raw {
+                None => Ok(Value::Null),
+                Some(bytes) if portal.parameter_format.is_binary(i) => wire::from_binary(bytes, t),
+                Some(bytes) => {
+                    let text = std::str::from_utf8(bytes)
+                        .map_err(|_| SqlError::new("22021", "invalid UTF-8 in a text parameter"))?;
+                    t.assign(Value::Text(text.to_string()))
+                }
+            }
+        })
+        .collect()
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Backend {
+    type Statement = Prepared;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(statement) = portal.statement.statement.statement.clone() else {
+            return Ok(Response::EmptyQuery);
+        };
+        let params = decode_params(portal).map_err(|e| user_error(&e))?;
+        let mut results = self.run(vec![statement], params).await;
+        let result = results.pop().unwrap_or_else(|| {
+            Err(SqlError::new(
+                tiers_sql::error::sqlstate::INTERNAL_ERROR,
+                "no result",
+            ))
+        });
+        Ok(response(result, Some(&portal.result_column_format)))
+    }
+}
+
+struct Handlers {
+    backend: Arc<Backend>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.backend.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.backend.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.backend.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancel.clone()
+    }
+}
