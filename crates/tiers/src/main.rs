@@ -19,6 +19,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the DB tier: a SQL database server speaking the PostgreSQL wire
+    /// protocol. Clients are trusted (bind loopback unless you know better).
+    Db {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:5433")]
+        listen: std::net::SocketAddr,
+        /// Data directory (created and initialised if empty or missing).
+        #[arg(long, default_value = "./tiers-data/db")]
+        data_dir: PathBuf,
+        /// Buffer pool size in MiB.
+        #[arg(long, default_value_t = 128)]
+        cache_mib: usize,
+    },
     /// Check every page and journal record of a data directory and report
     /// corruption precisely. Exits 1 if anything is wrong.
     Verify {
@@ -36,6 +49,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Db {
+            listen,
+            data_dir,
+            cache_mib,
+        } => run_db(listen, data_dir, cache_mib),
         Command::Verify { dir } => match verify::verify(&dir) {
             Ok(report) => {
                 print_report(&report);
@@ -76,6 +94,62 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn run_db(listen: std::net::SocketAddr, data_dir: PathBuf, cache_mib: usize) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tiers db: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async move {
+        let config = tiers_db::ServerConfig {
+            listen,
+            data_dir: data_dir.clone(),
+            storage: tiers_storage::Config {
+                cache_bytes: cache_mib << 20,
+                ..tiers_storage::Config::default()
+            },
+        };
+        let server = match tiers_db::Server::bind(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("tiers db: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let engine = server.engine().clone();
+        println!(
+            "tiers db listening on {} (data in {}); connect with: psql -h {} -p {}",
+            server.local_addr(),
+            data_dir.display(),
+            server.local_addr().ip(),
+            server.local_addr().port()
+        );
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+            }
+        };
+        if let Err(e) = server.serve(shutdown).await {
+            eprintln!("tiers db: {e}");
+            return ExitCode::from(1);
+        }
+        // Stop accepting, then take a final checkpoint so the next start has
+        // nothing to replay.
+        match engine.checkpoint() {
+            Ok(c) => println!("tiers db: stopped after a final checkpoint at lsn {}", c.lsn),
+            Err(e) => eprintln!("tiers db: final checkpoint failed: {e}"),
+        }
+        ExitCode::SUCCESS
+    })
 }
 
 fn print_report(r: &Report) {
