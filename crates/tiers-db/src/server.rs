@@ -52,6 +52,7 @@ pub struct Server {
 }
 
 struct Shared {
+    sequences: Arc<tiers_sql::sequence::Sequences>,
     params: DefaultServerParameterProvider,
     pids: RandomPidSecretKeyGenerator,
     connections: Arc<ConnectionManager>,
@@ -76,6 +77,7 @@ impl Server {
         params.server_version = format!("15.0 (tiers {})", env!("CARGO_PKG_VERSION"));
         params.date_style = "ISO, MDY".to_string();
         let shared = Arc::new(Shared {
+            sequences: tiers_sql::sequence::Sequences::new(engine.clone()),
             params,
             pids: RandomPidSecretKeyGenerator::default(),
             connections: Arc::new(ConnectionManager::new()),
@@ -109,10 +111,11 @@ impl Server {
                 accepted = self.listener.accept() => accepted?,
                 () = &mut shutdown => return Ok(()),
             };
-            let session = match Session::new(self.engine.clone()) {
-                Ok(s) => s,
-                Err(_) => continue,
-            };
+            let session =
+                match Session::with_sequences(self.engine.clone(), self.shared.sequences.clone()) {
+                    Ok(s) => s,
+                    Err(_) => continue,
+                };
             let backend = Arc::new(Backend {
                 shared: self.shared.clone(),
                 session: Arc::new(Mutex::new(session)),

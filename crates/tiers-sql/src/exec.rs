@@ -23,6 +23,7 @@ use crate::catalog::{self, ColumnDef, IndexDef, TableDef};
 use crate::error::{Result, SqlError, sqlstate};
 use crate::expr::{self, Scope};
 use crate::reads::Reads;
+use crate::sequence::Sequences;
 use crate::table::{self, StoredRow};
 use crate::types::DataType;
 use crate::value::Value;
@@ -60,18 +61,28 @@ impl QueryResult {
 /// One client session.
 pub struct Session {
     engine: Arc<Engine>,
+    sequences: Arc<Sequences>,
     txn: Option<WriteTxn>,
     failed: bool,
 }
 
 impl Session {
-    /// A session on `engine` (creating the catalog trees on first use).
+    /// A session on `engine` (creating the catalog trees on first use),
+    /// with its own sequence allocator.
     pub fn new(engine: Arc<Engine>) -> Result<Session> {
+        let sequences = Sequences::new(engine.clone());
+        Session::with_sequences(engine, sequences)
+    }
+
+    /// A session sharing a sequence allocator with other sessions of the
+    /// same database (what a server does).
+    pub fn with_sequences(engine: Arc<Engine>, sequences: Arc<Sequences>) -> Result<Session> {
         let mut tx = engine.begin_write()?;
         catalog::bootstrap(&mut tx)?;
         tx.commit()?;
         Ok(Session {
             engine,
+            sequences,
             txn: None,
             failed: false,
         })
@@ -140,7 +151,7 @@ impl Session {
             None => (self.engine.begin_write()?, true),
         };
         let savepoint = tx.savepoint();
-        let result = execute(&mut tx, stmt, params);
+        let result = execute(&mut tx, stmt, params, &self.sequences);
         if result.is_err() {
             tx.rollback_to(savepoint);
         }
@@ -159,7 +170,12 @@ impl Session {
     }
 }
 
-fn execute(tx: &mut WriteTxn, stmt: &Statement, params: &[Value]) -> Result<QueryResult> {
+fn execute(
+    tx: &mut WriteTxn,
+    stmt: &Statement,
+    params: &[Value],
+    seqs: &Sequences,
+) -> Result<QueryResult> {
     match stmt {
         Statement::CreateTable {
             name,
@@ -214,7 +230,7 @@ fn execute(tx: &mut WriteTxn, stmt: &Statement, params: &[Value]) -> Result<Quer
             columns,
             rows,
             returning,
-        } => insert(tx, table, columns, rows, returning, params),
+        } => insert(tx, table, columns, rows, returning, params, seqs),
         Statement::Select(select) => run_select(tx, select, params),
         Statement::Update {
             table,
@@ -351,6 +367,7 @@ fn insert(
     rows: &[Vec<Expr>],
     returning: &[SelectItem],
     params: &[Value],
+    seqs: &Sequences,
 ) -> Result<QueryResult> {
     let def = catalog::require_table(tx, table_name)?;
     let targets: Vec<usize> = if columns.is_empty() {
@@ -378,7 +395,7 @@ fn insert(
         for (e, &col) in row.iter().zip(&targets) {
             values[col] = Some(expr::eval(e, &scope)?);
         }
-        stored.push(table::insert(tx, &def, values)?);
+        stored.push(table::insert(tx, &def, values, seqs)?);
     }
     let n = stored.len();
     returning_result(&def, stored, returning, params, format!("INSERT 0 {n}"))

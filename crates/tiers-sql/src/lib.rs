@@ -18,6 +18,7 @@ pub mod expr;
 pub mod parse;
 pub mod reads;
 pub mod row;
+pub mod sequence;
 pub mod table;
 pub mod types;
 pub mod value;

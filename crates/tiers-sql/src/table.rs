@@ -19,6 +19,7 @@ use crate::catalog::{self, IndexDef, IndexKind, TableDef};
 use crate::error::{Result, SqlError, sqlstate};
 use crate::reads::Reads;
 use crate::row;
+use crate::sequence::Sequences;
 use crate::value::Value;
 
 fn encode_values(values: impl Iterator<Item = KeyValue>, out: &mut Vec<u8>) {
@@ -67,7 +68,11 @@ fn index_prefix(index: &IndexDef, row: &[Value]) -> Vec<u8> {
 /// Brings a row to the table's types and checks NOT NULL. Values not
 /// given (`None`, or missing at the end) take the column's default; serial
 /// columns draw from their sequence.
-fn prepare(tx: &mut WriteTxn, def: &TableDef, mut row: Vec<Option<Value>>) -> Result<Vec<Value>> {
+fn prepare(
+    def: &TableDef,
+    mut row: Vec<Option<Value>>,
+    seqs: Option<&Sequences>,
+) -> Result<Vec<Value>> {
     if row.len() > def.columns.len() {
         return Err(SqlError::new(
             sqlstate::SYNTAX_ERROR,
@@ -82,10 +87,10 @@ fn prepare(tx: &mut WriteTxn, def: &TableDef, mut row: Vec<Option<Value>>) -> Re
     for (i, col) in def.columns.iter().enumerate() {
         let v = match row[i].take() {
             Some(v) => v,
-            None if col.serial => Value::Int(catalog::next_counter(
-                tx,
-                &catalog::sequence_key(def.id, Some(i)),
-            )?),
+            None if col.serial => match seqs {
+                Some(seqs) => Value::Int(seqs.next(&catalog::sequence_key(def.id, Some(i)))?),
+                None => Value::Null,
+            },
             None => col.default.clone().map_or(Value::Null, Value::Text),
         };
         let v = col.data_type.assign(v).map_err(|e| SqlError {
@@ -193,11 +198,16 @@ fn stored_types(def: &TableDef) -> Vec<crate::types::DataType> {
 /// Inserts a row: values in column order, `None` (or missing at the end)
 /// for "not given", which takes the column's default. Returns the row as
 /// stored (without any hidden row id).
-pub fn insert(tx: &mut WriteTxn, def: &TableDef, values: Vec<Option<Value>>) -> Result<Vec<Value>> {
-    let mut row = prepare(tx, def, values)?;
+pub fn insert(
+    tx: &mut WriteTxn,
+    def: &TableDef,
+    values: Vec<Option<Value>>,
+    seqs: &Sequences,
+) -> Result<Vec<Value>> {
+    let mut row = prepare(def, values, Some(seqs))?;
     let tree = def.data_tree();
     if def.primary_key.is_empty() {
-        let id = catalog::next_counter(tx, &catalog::sequence_key(def.id, None))?;
+        let id = seqs.next(&catalog::sequence_key(def.id, None))?;
         row.push(Value::Int(id));
     } else if tx.get(&tree, &row_key(def, &row, None))?.is_some() {
         return Err(duplicate(def, &format!("{}_pkey", def.name)));
@@ -325,7 +335,7 @@ pub fn update(
     old: &StoredRow,
     values: Vec<Value>,
 ) -> Result<Vec<Value>> {
-    let mut new = prepare(tx, def, values.into_iter().map(Some).collect())?;
+    let mut new = prepare(def, values.into_iter().map(Some).collect(), None)?;
     if let Some(id) = row_id_of(def, &old.values) {
         new.push(Value::Int(id));
     }

@@ -263,3 +263,34 @@ fn data_survives_a_restart() {
     );
     assert_eq!(rows(&r), vec![vec!["4"]]);
 }
+
+#[test]
+fn concurrent_inserts_into_a_serial_table_never_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(Engine::open(dir.path(), Config::default()).unwrap());
+    let seqs = tiers_sql::sequence::Sequences::new(engine.clone());
+    let mut s = Session::with_sequences(engine.clone(), seqs.clone()).unwrap();
+    one(
+        &mut s,
+        "CREATE TABLE log (id BIGSERIAL PRIMARY KEY, who INTEGER)",
+    );
+    one(&mut s, "CREATE TABLE heap (who INTEGER)"); // hidden row ids
+    std::thread::scope(|scope| {
+        for who in 0..4 {
+            let (engine, seqs) = (engine.clone(), seqs.clone());
+            scope.spawn(move || {
+                let mut s = Session::with_sequences(engine, seqs).unwrap();
+                for _ in 0..100 {
+                    one(&mut s, &format!("INSERT INTO log (who) VALUES ({who})"));
+                    one(&mut s, &format!("INSERT INTO heap VALUES ({who})"));
+                }
+            });
+        }
+    });
+    let r = one(&mut s, "SELECT count(*), min(id), max(id) FROM log");
+    assert_eq!(rows(&r), vec![vec!["400", "1", "400"]]);
+    assert_eq!(
+        rows(&one(&mut s, "SELECT count(*) FROM heap")),
+        vec![vec!["400"]]
+    );
+}

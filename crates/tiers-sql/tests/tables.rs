@@ -1,16 +1,20 @@
 //! Tables on the storage engine: constraints, indexes, persistence.
 
+use std::sync::Arc;
 use tiers_sql::catalog::{self, ColumnDef, IndexDef, IndexKind, TableDef};
 use tiers_sql::error::sqlstate;
+
+use tiers_sql::sequence::Sequences;
 use tiers_sql::{DataType, Value, table};
 use tiers_storage::{Config, Engine, WriteTxn};
 
-fn engine(dir: &std::path::Path) -> Engine {
-    let engine = Engine::open(dir, Config::default()).unwrap();
+fn engine(dir: &std::path::Path) -> (Arc<Engine>, Arc<Sequences>) {
+    let engine = Arc::new(Engine::open(dir, Config::default()).unwrap());
     let mut tx = engine.begin_write().unwrap();
     catalog::bootstrap(&mut tx).unwrap();
     tx.commit().unwrap();
-    engine
+    let seqs = Sequences::new(engine.clone());
+    (engine, seqs)
 }
 
 fn col(name: &str, data_type: DataType) -> ColumnDef {
@@ -65,13 +69,14 @@ fn text(s: &str) -> Value {
 #[test]
 fn rows_constraints_and_indexes() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(dir.path());
+    let (engine, seqs) = engine(dir.path());
     let mut tx = engine.begin_write().unwrap();
     let def = posts(&mut tx);
     let first = table::insert(
         &mut tx,
         &def,
         vec![None, Some(text("hello")), Some(text("kim"))],
+        &seqs,
     )
     .unwrap();
     assert_eq!(first[0], Value::Int(1));
@@ -83,12 +88,14 @@ fn rows_constraints_and_indexes() {
         &mut tx,
         &def,
         vec![None, Some(text("second")), Some(text("lee"))],
+        &seqs,
     )
     .unwrap();
     table::insert(
         &mut tx,
         &def,
         vec![None, Some(text("third")), Some(text("kim"))],
+        &seqs,
     )
     .unwrap();
 
@@ -96,18 +103,20 @@ fn rows_constraints_and_indexes() {
         &mut tx,
         &def,
         vec![Some(Value::Int(1)), Some(text("again"))],
+        &seqs,
     )
     .unwrap_err();
     assert_eq!(err.code, sqlstate::UNIQUE_VIOLATION, "{err}");
-    let err = table::insert(&mut tx, &def, vec![None, Some(text("hello"))]).unwrap_err();
+    let err = table::insert(&mut tx, &def, vec![None, Some(text("hello"))], &seqs).unwrap_err();
     assert_eq!(err.code, sqlstate::UNIQUE_VIOLATION, "{err}");
     assert!(err.message.contains("posts_title"), "{err}");
-    let err = table::insert(&mut tx, &def, vec![None, Some(Value::Null)]).unwrap_err();
+    let err = table::insert(&mut tx, &def, vec![None, Some(Value::Null)], &seqs).unwrap_err();
     assert_eq!(err.code, sqlstate::NOT_NULL_VIOLATION, "{err}");
     let err = table::insert(
         &mut tx,
         &def,
         vec![None, Some(text("a title far too long to fit"))],
+        &seqs,
     )
     .unwrap_err();
     assert_eq!(err.code, sqlstate::STRING_DATA_RIGHT_TRUNCATION, "{err}");
@@ -120,6 +129,7 @@ fn rows_constraints_and_indexes() {
             Some(text("y")),
             Some(text("not a date")),
         ],
+        &seqs,
     )
     .unwrap_err();
     assert_eq!(err.code, sqlstate::INVALID_DATETIME_FORMAT, "{err}");
@@ -165,7 +175,7 @@ fn rows_constraints_and_indexes() {
 fn catalog_survives_reopen_and_drop_removes_everything() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let engine = engine(dir.path());
+        let (engine, seqs) = engine(dir.path());
         let mut tx = engine.begin_write().unwrap();
         let def = posts(&mut tx);
         for i in 0..100 {
@@ -173,12 +183,13 @@ fn catalog_survives_reopen_and_drop_removes_everything() {
                 &mut tx,
                 &def,
                 vec![None, Some(text(&format!("t{i}"))), Some(text("a"))],
+                &seqs,
             )
             .unwrap();
         }
         tx.commit().unwrap();
     }
-    let engine = engine(dir.path());
+    let (engine, seqs) = engine(dir.path());
     let r = engine.begin_read();
     let def = catalog::require_table(&r, "posts").unwrap();
     assert_eq!(def.indexes.len(), 2);
@@ -192,6 +203,7 @@ fn catalog_survives_reopen_and_drop_removes_everything() {
         &mut tx,
         &def,
         vec![None, Some(text("after")), Some(text("b"))],
+        &seqs,
     )
     .unwrap();
     assert_eq!(row[0], Value::Int(101));
@@ -207,7 +219,7 @@ fn catalog_survives_reopen_and_drop_removes_everything() {
 #[test]
 fn tables_without_a_primary_key_and_indexes_built_later() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(dir.path());
+    let (engine, seqs) = engine(dir.path());
     let mut tx = engine.begin_write().unwrap();
     let def = catalog::create_table(
         &mut tx,
@@ -225,10 +237,11 @@ fn tables_without_a_primary_key_and_indexes_built_later() {
             &mut tx,
             &def,
             vec![Some(Value::Int(i % 3)), Some(text("same"))],
+            &seqs,
         )
         .unwrap();
     }
-    let err = table::insert(&mut tx, &def, vec![Some(Value::Int(40000))]).unwrap_err();
+    let err = table::insert(&mut tx, &def, vec![Some(Value::Int(40000))], &seqs).unwrap_err();
     assert_eq!(err.code, sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "{err}");
     let def = catalog::create_index(
         &mut tx,
