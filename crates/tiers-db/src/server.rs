@@ -235,14 +235,19 @@ struct Backend {
 }
 
 impl Backend {
-    /// Runs statements on a blocking thread (commits wait for fsync).
+    /// Runs statements. Reads run right here on the async worker: they never
+    /// wait for I/O beyond a buffer-pool miss, and a hop to another thread
+    /// per statement (a context switch each way) costs more than the read.
+    /// Anything that may commit (and so wait for an fsync) runs on the
+    /// blocking pool, so it never stalls the other connections of a worker.
     async fn run(
         &self,
         statements: Vec<Statement>,
         params: Vec<Value>,
     ) -> Vec<Result<QueryResult, SqlError>> {
+        let reads_only = statements.iter().all(|s| matches!(s, Statement::Select(_)));
         let session = self.session.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
+        let work = move || {
             let mut s = session.lock().expect("session lock");
             let mut out = Vec::new();
             for stmt in &statements {
@@ -254,9 +259,11 @@ impl Backend {
                 }
             }
             out
-        })
-        .await;
-        outcome.unwrap_or_else(|e| {
+        };
+        if reads_only {
+            return work();
+        }
+        tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
             vec![Err(SqlError::new(
                 tiers_sql::error::sqlstate::INTERNAL_ERROR,
                 format!("statement aborted: {e}"),
