@@ -80,6 +80,18 @@ pub enum Statement {
         /// RETURNING list.
         returning: Vec<SelectItem>,
     },
+    /// `SET name { TO | = } value` (and `SET TIME ZONE value`)
+    Set {
+        /// Parameter name, lower case.
+        name: String,
+        /// The value as text (`DEFAULT` for the default).
+        value: String,
+    },
+    /// `SHOW name`
+    Show {
+        /// Parameter name, lower case (words joined by spaces).
+        name: String,
+    },
     /// `BEGIN` / `START TRANSACTION`
     Begin,
     /// `COMMIT` / `END`

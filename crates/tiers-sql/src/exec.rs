@@ -61,6 +61,7 @@ impl QueryResult {
 /// One client session.
 pub struct Session {
     engine: Arc<Engine>,
+    settings: std::collections::BTreeMap<String, String>,
     sequences: Arc<Sequences>,
     txn: Option<WriteTxn>,
     failed: bool,
@@ -82,6 +83,7 @@ impl Session {
         tx.commit()?;
         Ok(Session {
             engine,
+            settings: default_settings(),
             sequences,
             txn: None,
             failed: false,
@@ -131,6 +133,8 @@ impl Session {
                     None => Ok(QueryResult::command("COMMIT")),
                 };
             }
+            Statement::Set { name, value } => return self.set(name, value),
+            Statement::Show { name } => return self.show(name),
             Statement::Rollback => {
                 self.failed = false;
                 if let Some(tx) = self.txn.take() {
@@ -167,6 +171,96 @@ impl Session {
                 r
             }
         }
+    }
+}
+
+/// Session parameters and their defaults (what `SHOW` reports).
+fn default_settings() -> std::collections::BTreeMap<String, String> {
+    [
+        ("application_name", ""),
+        ("client_encoding", "UTF8"),
+        ("client_min_messages", "notice"),
+        ("datestyle", "ISO, MDY"),
+        ("default_transaction_isolation", "repeatable read"),
+        ("extra_float_digits", "1"),
+        ("idle_in_transaction_session_timeout", "0"),
+        ("intervalstyle", "postgres"),
+        ("lock_timeout", "0"),
+        ("search_path", "\"$user\", public"),
+        ("server_encoding", "UTF8"),
+        (
+            "server_version",
+            concat!("15.0 (tiers ", env!("CARGO_PKG_VERSION"), ")"),
+        ),
+        ("standard_conforming_strings", "on"),
+        ("statement_timeout", "0"),
+        ("timezone", "UTC"),
+        ("transaction isolation level", "repeatable read"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn unknown_setting(name: &str) -> SqlError {
+    SqlError::new(
+        "42704",
+        format!("unrecognized configuration parameter \"{name}\""),
+    )
+}
+
+impl Session {
+    fn set(&mut self, name: &str, value: &str) -> Result<QueryResult> {
+        let name = name.to_ascii_lowercase();
+        let fixed = |wanted: &[&str]| -> Result<()> {
+            if wanted.iter().any(|w| w.eq_ignore_ascii_case(value)) {
+                Ok(())
+            } else {
+                Err(SqlError::new(
+                    "22023",
+                    format!(
+                        "tiers supports only {} for {name}, not \"{value}\"",
+                        wanted[0]
+                    ),
+                ))
+            }
+        };
+        match name.as_str() {
+            "client_encoding" => fixed(&["UTF8", "UTF-8", "UNICODE", "DEFAULT"])?,
+            "standard_conforming_strings" => fixed(&["on", "true", "DEFAULT"])?,
+            "timezone" => fixed(&["UTC", "Etc/UTC", "GMT", "Z", "DEFAULT"])?,
+            "server_version" | "server_encoding" | "transaction isolation level" => {
+                return Err(SqlError::new(
+                    "55P02",
+                    format!("parameter \"{name}\" cannot be changed"),
+                ));
+            }
+            _ if !self.settings.contains_key(&name) => return Err(unknown_setting(&name)),
+            _ => {}
+        }
+        let value = if value.eq_ignore_ascii_case("default") {
+            default_settings().remove(&name).unwrap_or_default()
+        } else {
+            value.to_string()
+        };
+        self.settings.insert(name, value);
+        Ok(QueryResult::command("SET"))
+    }
+
+    fn show(&self, name: &str) -> Result<QueryResult> {
+        let name = name.to_ascii_lowercase();
+        let value = self
+            .settings
+            .get(&name)
+            .ok_or_else(|| unknown_setting(&name))?;
+        Ok(QueryResult {
+            columns: vec![Column {
+                name: name.clone(),
+                data_type: DataType::Text,
+            }],
+            rows: vec![vec![Value::Text(value.clone())]],
+            tag: "SHOW".into(),
+        })
     }
 }
 
@@ -243,8 +337,12 @@ fn execute(
             filter,
             returning,
         } => delete(tx, table, filter.as_ref(), returning, params),
-        Statement::Begin | Statement::Commit | Statement::Rollback => {
-            unreachable!("transaction control is handled by the session")
+        Statement::Begin
+        | Statement::Commit
+        | Statement::Rollback
+        | Statement::Set { .. }
+        | Statement::Show { .. } => {
+            unreachable!("session statements are handled by the session")
         }
     }
 }
@@ -961,6 +1059,12 @@ fn aggregate(
 /// The result columns a statement will return, without running it (for
 /// the wire protocol's Describe).
 pub fn describe(r: &dyn Reads, stmt: &Statement) -> Result<Vec<Column>> {
+    if let Statement::Show { name } = stmt {
+        return Ok(vec![Column {
+            name: name.to_ascii_lowercase(),
+            data_type: DataType::Text,
+        }]);
+    }
     let (table, items) = match stmt {
         Statement::Select(s) => (s.from.as_deref(), &s.items),
         Statement::Insert {

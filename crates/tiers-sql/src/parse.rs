@@ -146,12 +146,49 @@ fn statement(stmt: sql::Statement) -> Result<Statement> {
             refuse(modifier.is_some(), "this form of COMMIT")?;
             Ok(Statement::Commit)
         }
+        S::Set(sql::Set::SingleAssignment {
+            variable, values, ..
+        }) => Ok(Statement::Set {
+            name: name_parts(variable)?.join("."),
+            value: values
+                .iter()
+                .map(setting_text)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+        S::Set(sql::Set::SetTimeZone { value, .. }) => Ok(Statement::Set {
+            name: "timezone".into(),
+            value: setting_text(&value),
+        }),
+        S::ShowVariable { variable } => Ok(Statement::Show {
+            name: variable
+                .into_iter()
+                .map(ident)
+                .collect::<Vec<_>>()
+                .join(" "),
+        }),
         S::Rollback { chain, savepoint } => {
             refuse(chain, "ROLLBACK AND CHAIN")?;
             refuse(savepoint.is_some(), "ROLLBACK TO SAVEPOINT")?;
             Ok(Statement::Rollback)
         }
         other => Err(unsupported(statement_name(&other))),
+    }
+}
+
+/// A SET value as text: string literals unquoted, anything else as written.
+fn setting_text(e: &sql::Expr) -> String {
+    match e {
+        sql::Expr::Value(v) => match &v.value {
+            sql::Value::SingleQuotedString(s) | sql::Value::DoubleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        sql::Expr::Identifier(id) => id.value.clone(),
+        other => {
+            // Bounded: a SET value is short; refuse deep expressions rather than print them.
+            let text = other.to_string();
+            text.chars().take(1024).collect()
+        }
     }
 }
 

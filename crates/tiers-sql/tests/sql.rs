@@ -294,3 +294,32 @@ fn concurrent_inserts_into_a_serial_table_never_conflict() {
         vec![vec!["400"]]
     );
 }
+
+#[test]
+fn set_and_show_session_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = session(dir.path());
+    assert_eq!(
+        rows(&one(&mut s, "SHOW server_version"))[0][0],
+        format!("15.0 (tiers {})", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(one(&mut s, "SET application_name = 'board'").tag, "SET");
+    assert_eq!(
+        rows(&one(&mut s, "SHOW application_name")),
+        vec![vec!["board"]]
+    );
+    one(&mut s, "SET client_encoding TO 'UTF8'");
+    one(&mut s, "SET TIME ZONE 'UTC'");
+    one(&mut s, "SET statement_timeout = 5000");
+    assert_eq!(
+        rows(&one(&mut s, "SHOW statement_timeout")),
+        vec![vec!["5000"]]
+    );
+    assert_eq!(err(&mut s, "SET client_encoding = 'LATIN1'"), "22023");
+    assert_eq!(err(&mut s, "SET no_such_thing = 1"), "42704");
+    assert_eq!(err(&mut s, "SHOW no_such_thing"), "42704");
+    assert_eq!(
+        rows(&one(&mut s, "SHOW TRANSACTION ISOLATION LEVEL")),
+        vec![vec!["repeatable read"]]
+    );
+}
