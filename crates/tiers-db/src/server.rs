@@ -52,7 +52,7 @@ pub struct Server {
 }
 
 struct Shared {
-    sequences: Arc<tiers_sql::sequence::Sequences>,
+    database: Arc<tiers_sql::exec::Database>,
     params: DefaultServerParameterProvider,
     pids: RandomPidSecretKeyGenerator,
     connections: Arc<ConnectionManager>,
@@ -69,7 +69,7 @@ impl Server {
             .map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
         let engine = Arc::new(engine);
         // Create the catalog once, before any client arrives.
-        Session::new(engine.clone()).map_err(|e| e.to_string())?;
+        let database = tiers_sql::exec::Database::new(engine.clone()).map_err(|e| e.to_string())?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("listening on {}: {e}", config.listen))?;
@@ -77,7 +77,7 @@ impl Server {
         params.server_version = format!("15.0 (tiers {})", env!("CARGO_PKG_VERSION"));
         params.date_style = "ISO, MDY".to_string();
         let shared = Arc::new(Shared {
-            sequences: tiers_sql::sequence::Sequences::new(engine.clone()),
+            database,
             params,
             pids: RandomPidSecretKeyGenerator::default(),
             connections: Arc::new(ConnectionManager::new()),
@@ -111,11 +111,7 @@ impl Server {
                 accepted = self.listener.accept() => accepted?,
                 () = &mut shutdown => return Ok(()),
             };
-            let session =
-                match Session::with_sequences(self.engine.clone(), self.shared.sequences.clone()) {
-                    Ok(s) => s,
-                    Err(_) => continue,
-                };
+            let session = Session::open(&self.shared.database);
             let backend = Arc::new(Backend {
                 shared: self.shared.clone(),
                 session: Arc::new(Mutex::new(session)),

@@ -14,7 +14,10 @@
 //! filter is always re-checked on the rows an access path returns.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::time::Duration;
 
 use tiers_storage::{Engine, WriteTxn};
 
@@ -22,6 +25,7 @@ use crate::ast::{BinaryOp, ColumnSpec, Expr, OrderBy, Select, SelectItem, Statem
 use crate::catalog::{self, ColumnDef, IndexDef, TableDef};
 use crate::error::{Result, SqlError, sqlstate};
 use crate::expr::{self, Scope};
+use crate::locks::RowLocks;
 use crate::reads::Reads;
 use crate::sequence::Sequences;
 use crate::table::{self, StoredRow};
@@ -58,36 +62,99 @@ impl QueryResult {
     }
 }
 
-/// One client session.
-pub struct Session {
-    engine: Arc<Engine>,
-    settings: std::collections::BTreeMap<String, String>,
-    sequences: Arc<Sequences>,
-    txn: Option<WriteTxn>,
-    failed: bool,
+/// What every session of one database shares: the engine, sequences and
+/// the row-lock table.
+pub struct Database {
+    /// The storage engine.
+    pub engine: Arc<Engine>,
+    /// Sequence values.
+    pub sequences: Arc<Sequences>,
+    /// Row locks.
+    pub locks: RowLocks,
+    next_session: AtomicU64,
 }
 
-impl Session {
-    /// A session on `engine` (creating the catalog trees on first use),
-    /// with its own sequence allocator.
-    pub fn new(engine: Arc<Engine>) -> Result<Session> {
-        let sequences = Sequences::new(engine.clone());
-        Session::with_sequences(engine, sequences)
-    }
-
-    /// A session sharing a sequence allocator with other sessions of the
-    /// same database (what a server does).
-    pub fn with_sequences(engine: Arc<Engine>, sequences: Arc<Sequences>) -> Result<Session> {
+impl Database {
+    /// A database on `engine` (creating the catalog trees on first use).
+    pub fn new(engine: Arc<Engine>) -> Result<Arc<Database>> {
         let mut tx = engine.begin_write()?;
         catalog::bootstrap(&mut tx)?;
         tx.commit()?;
-        Ok(Session {
+        Ok(Arc::new(Database {
+            sequences: Sequences::new(engine.clone()),
             engine,
+            locks: RowLocks::default(),
+            next_session: AtomicU64::new(1),
+        }))
+    }
+}
+
+/// How long a statement waits for a row lock before giving up.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One client session.
+pub struct Session {
+    db: Arc<Database>,
+    id: u64,
+    settings: std::collections::BTreeMap<String, String>,
+    txn: Option<WriteTxn>,
+    /// Row locks the open transaction holds.
+    held: HashSet<Vec<u8>>,
+    /// READ COMMITTED (the default): each statement sees the newest
+    /// committed data. Otherwise REPEATABLE READ: one snapshot per transaction.
+    read_committed: bool,
+    failed: bool,
+}
+
+/// What a writing statement needs besides its transaction.
+struct WriteCtx<'a> {
+    db: &'a Database,
+    owner: u64,
+    held: &'a mut HashSet<Vec<u8>>,
+    read_committed: bool,
+}
+
+impl WriteCtx<'_> {
+    /// Locks every key (in a fixed order, to avoid deadlocks between two
+    /// statements locking the same keys); under READ COMMITTED it then
+    /// moves the transaction to the newest snapshot, so what the caller
+    /// reads next includes whatever the previous holder committed.
+    fn lock(&mut self, tx: &mut WriteTxn, mut keys: Vec<Vec<u8>>) -> Result<()> {
+        keys.sort();
+        for key in keys {
+            self.db.locks.acquire(&key, self.owner, LOCK_TIMEOUT)?;
+            self.held.insert(key);
+        }
+        if self.read_committed {
+            tx.refresh_snapshot();
+        }
+        Ok(())
+    }
+}
+
+impl Session {
+    /// A session on its own database object for `engine` (tests, tools).
+    pub fn new(engine: Arc<Engine>) -> Result<Session> {
+        Ok(Session::open(&Database::new(engine)?))
+    }
+
+    /// A session of a shared database (what a server does per connection).
+    pub fn open(db: &Arc<Database>) -> Session {
+        Session {
+            id: db.next_session.fetch_add(1, AtomicOrdering::Relaxed),
+            db: db.clone(),
             settings: default_settings(),
-            sequences,
             txn: None,
+            held: HashSet::new(),
+            read_committed: true,
             failed: false,
-        })
+        }
+    }
+
+    /// Ends the transaction's hold on its row locks.
+    fn release_locks(&mut self) {
+        let keys: Vec<Vec<u8>> = self.held.drain().collect();
+        self.db.locks.release(self.id, &keys);
     }
 
     /// Whether an explicit transaction is open.
@@ -114,24 +181,26 @@ impl Session {
         match stmt {
             Statement::Begin => {
                 if self.txn.is_none() {
-                    self.txn = Some(self.engine.begin_write()?);
+                    self.txn = Some(self.db.engine.begin_write()?);
                     self.failed = false;
                 }
                 return Ok(QueryResult::command("BEGIN"));
             }
             Statement::Commit => {
                 let failed = std::mem::take(&mut self.failed);
-                return match self.txn.take() {
+                let result = match self.txn.take() {
                     Some(tx) if failed => {
                         tx.rollback();
                         Ok(QueryResult::command("ROLLBACK"))
                     }
-                    Some(tx) => {
-                        tx.commit()?;
-                        Ok(QueryResult::command("COMMIT"))
-                    }
+                    Some(tx) => tx
+                        .commit()
+                        .map(|_| QueryResult::command("COMMIT"))
+                        .map_err(SqlError::from),
                     None => Ok(QueryResult::command("COMMIT")),
                 };
+                self.release_locks();
+                return result;
             }
             Statement::Set { name, value } => return self.set(name, value),
             Statement::Show { name } => return self.show(name),
@@ -140,6 +209,7 @@ impl Session {
                 if let Some(tx) = self.txn.take() {
                     tx.rollback();
                 }
+                self.release_locks();
                 return Ok(QueryResult::command("ROLLBACK"));
             }
             _ => {}
@@ -151,20 +221,35 @@ impl Session {
             ));
         }
         let (mut tx, autocommit) = match self.txn.take() {
-            Some(tx) => (tx, false),
-            None => (self.engine.begin_write()?, true),
+            Some(mut tx) => {
+                if self.read_committed {
+                    // READ COMMITTED: every statement starts from the newest data.
+                    tx.refresh_snapshot();
+                }
+                (tx, false)
+            }
+            None => (self.db.engine.begin_write()?, true),
         };
         let savepoint = tx.savepoint();
-        let result = execute(&mut tx, stmt, params, &self.sequences);
+        let mut ctx = WriteCtx {
+            db: &self.db,
+            owner: self.id,
+            held: &mut self.held,
+            read_committed: self.read_committed,
+        };
+        let result = execute(&mut tx, stmt, params, &mut ctx);
         if result.is_err() {
             tx.rollback_to(savepoint);
         }
         match (autocommit, result) {
-            (true, Ok(r)) => {
-                tx.commit()?;
-                Ok(r)
+            (true, r) => {
+                let committed = match r {
+                    Ok(r) => tx.commit().map(|_| r).map_err(SqlError::from),
+                    Err(e) => Err(e),
+                };
+                self.release_locks();
+                committed
             }
-            (true, Err(e)) => Err(e),
             (false, r) => {
                 self.failed = r.is_err();
                 self.txn = Some(tx);
@@ -268,7 +353,7 @@ fn execute(
     tx: &mut WriteTxn,
     stmt: &Statement,
     params: &[Value],
-    seqs: &Sequences,
+    ctx: &mut WriteCtx<'_>,
 ) -> Result<QueryResult> {
     match stmt {
         Statement::CreateTable {
@@ -324,19 +409,19 @@ fn execute(
             columns,
             rows,
             returning,
-        } => insert(tx, table, columns, rows, returning, params, seqs),
+        } => insert(tx, table, columns, rows, returning, params, ctx),
         Statement::Select(select) => run_select(tx, select, params),
         Statement::Update {
             table,
             set,
             filter,
             returning,
-        } => update(tx, table, set, filter.as_ref(), returning, params),
+        } => update(tx, table, set, filter.as_ref(), returning, params, ctx),
         Statement::Delete {
             table,
             filter,
             returning,
-        } => delete(tx, table, filter.as_ref(), returning, params),
+        } => delete(tx, table, filter.as_ref(), returning, params, ctx),
         Statement::Begin
         | Statement::Commit
         | Statement::Rollback
@@ -465,7 +550,7 @@ fn insert(
     rows: &[Vec<Expr>],
     returning: &[SelectItem],
     params: &[Value],
-    seqs: &Sequences,
+    ctx: &mut WriteCtx<'_>,
 ) -> Result<QueryResult> {
     let def = catalog::require_table(tx, table_name)?;
     let targets: Vec<usize> = if columns.is_empty() {
@@ -493,7 +578,9 @@ fn insert(
         for (e, &col) in row.iter().zip(&targets) {
             values[col] = Some(expr::eval(e, &scope)?);
         }
-        stored.push(table::insert(tx, &def, values, seqs)?);
+        let row = table::prepare_insert(&def, values, &ctx.db.sequences)?;
+        ctx.lock(tx, table::lock_keys(&def, &row))?;
+        stored.push(table::insert_prepared(tx, &def, row)?);
     }
     let n = stored.len();
     returning_result(&def, stored, returning, params, format!("INSERT 0 {n}"))
@@ -592,6 +679,27 @@ fn matching_rows(
     Ok(out)
 }
 
+/// Locks a row found at the statement's snapshot and reads it again at
+/// the newest one (the lock holder before us may have changed or deleted
+/// it); None when it is gone or no longer matches the filter.
+fn lock_and_recheck(
+    tx: &mut WriteTxn,
+    def: &TableDef,
+    row: &StoredRow,
+    filter: Option<&Expr>,
+    params: &[Value],
+    ctx: &mut WriteCtx<'_>,
+) -> Result<Option<StoredRow>> {
+    ctx.lock(tx, vec![table::lock_keys(def, &row.values).swap_remove(0)])?;
+    if !ctx.read_committed {
+        return Ok(Some(row.clone()));
+    }
+    let Some(current) = table::get(tx, def, &row.key)? else {
+        return Ok(None);
+    };
+    Ok(matches(def, filter, current.columns(def), params)?.then_some(current))
+}
+
 fn update(
     tx: &mut WriteTxn,
     table_name: &str,
@@ -599,6 +707,7 @@ fn update(
     filter: Option<&Expr>,
     returning: &[SelectItem],
     params: &[Value],
+    ctx: &mut WriteCtx<'_>,
 ) -> Result<QueryResult> {
     let def = catalog::require_table(tx, table_name)?;
     let targets: Vec<(usize, &Expr)> = set
@@ -609,6 +718,9 @@ fn update(
     let rows = matching_rows(tx, &def, filter, params)?;
     let mut stored = Vec::with_capacity(rows.len());
     for row in &rows {
+        let Some(row) = lock_and_recheck(tx, &def, row, filter, params, ctx)? else {
+            continue;
+        };
         let old = row.columns(&def);
         let scope = Scope {
             table: Some(&def),
@@ -619,7 +731,12 @@ fn update(
         for (col, e) in &targets {
             new[*col] = expr::eval(e, &scope)?;
         }
-        stored.push(table::update(tx, &def, row, new)?);
+        // A changed key or unique value must be locked too before it is written.
+        let mut checked = table::coerce_row(&def, new)?;
+        checked.extend(row.values[def.columns.len()..].iter().cloned());
+        ctx.lock(tx, table::lock_keys(&def, &checked))?;
+        checked.truncate(def.columns.len());
+        stored.push(table::update(tx, &def, &row, checked)?);
     }
     let n = stored.len();
     returning_result(&def, stored, returning, params, format!("UPDATE {n}"))
@@ -631,12 +748,16 @@ fn delete(
     filter: Option<&Expr>,
     returning: &[SelectItem],
     params: &[Value],
+    ctx: &mut WriteCtx<'_>,
 ) -> Result<QueryResult> {
     let def = catalog::require_table(tx, table_name)?;
     let rows = matching_rows(tx, &def, filter, params)?;
     let mut gone = Vec::with_capacity(rows.len());
     for row in &rows {
-        table::delete(tx, &def, row)?;
+        let Some(row) = lock_and_recheck(tx, &def, row, filter, params, ctx)? else {
+            continue;
+        };
+        table::delete(tx, &def, &row)?;
         gone.push(row.columns(&def).to_vec());
     }
     let n = gone.len();

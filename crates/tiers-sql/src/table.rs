@@ -204,24 +204,68 @@ pub fn insert(
     values: Vec<Option<Value>>,
     seqs: &Sequences,
 ) -> Result<Vec<Value>> {
+    let row = prepare_insert(def, values, seqs)?;
+    insert_prepared(tx, def, row)
+}
+
+/// The first half of [`insert`]: defaults, sequences, types and NOT NULL.
+/// The result (with the hidden row id, if any) goes to [`insert_prepared`]
+/// once the caller holds its locks ([`lock_keys`]).
+pub fn prepare_insert(
+    def: &TableDef,
+    values: Vec<Option<Value>>,
+    seqs: &Sequences,
+) -> Result<Vec<Value>> {
     let mut row = prepare(def, values, Some(seqs))?;
-    let tree = def.data_tree();
     if def.primary_key.is_empty() {
-        let id = seqs.next(&catalog::sequence_key(def.id, None))?;
-        row.push(Value::Int(id));
-    } else if tx.get(&tree, &row_key(def, &row, None))?.is_some() {
+        row.push(Value::Int(seqs.next(&catalog::sequence_key(def.id, None))?));
+    }
+    Ok(row)
+}
+
+/// The second half of [`insert`]: uniqueness checks, index entries, the row.
+pub fn insert_prepared(
+    tx: &mut WriteTxn,
+    def: &TableDef,
+    mut row: Vec<Value>,
+) -> Result<Vec<Value>> {
+    let tree = def.data_tree();
+    let key = row_key(def, &row, row_id_of(def, &row));
+    if !def.primary_key.is_empty() && tx.get(&tree, &key)?.is_some() {
         return Err(duplicate(def, &format!("{}_pkey", def.name)));
     }
     for index in &def.indexes {
         add_index_entry(tx, def, index, &row)?;
     }
-    tx.put(
-        &tree,
-        &row_key(def, &row, row_id_of(def, &row)),
-        &row::encode(&stored_types(def), &row),
-    )?;
+    tx.put(&tree, &key, &row::encode(&stored_types(def), &row))?;
     row.truncate(def.columns.len());
     Ok(row)
+}
+
+/// Brings new column values to the table's types and checks NOT NULL
+/// (what [`update`] does first), so a caller can lock before updating.
+pub fn coerce_row(def: &TableDef, values: Vec<Value>) -> Result<Vec<Value>> {
+    prepare(def, values.into_iter().map(Some).collect(), None)
+}
+
+/// The row-lock keys a write of `row` (as stored, with any hidden row id)
+/// must hold: the row itself and each non-NULL unique-index value.
+pub fn lock_keys(def: &TableDef, row: &[Value]) -> Vec<Vec<u8>> {
+    let mut keys = Vec::with_capacity(1 + def.indexes.len());
+    let mut key = b"r".to_vec();
+    key.extend_from_slice(&def.id.to_be_bytes());
+    key.extend_from_slice(&row_key(def, row, row_id_of(def, row)));
+    keys.push(key);
+    for index in def.indexes.iter().filter(|i| i.unique) {
+        if index.columns.iter().any(|&c| row[c].is_null()) {
+            continue;
+        }
+        let mut key = b"u".to_vec();
+        key.extend_from_slice(&index.id.to_be_bytes());
+        key.extend_from_slice(&index_prefix(index, row));
+        keys.push(key);
+    }
+    keys
 }
 
 /// A row as read back, with the key that finds it again.

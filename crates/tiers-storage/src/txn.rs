@@ -238,6 +238,15 @@ impl WriteTxn {
         self.r.version.lsn
     }
 
+    /// Moves the transaction to the newest visible snapshot, keeping its own
+    /// writes (READ COMMITTED's per-statement snapshot). Commits at or below
+    /// the new snapshot no longer count as conflicts, so a caller that
+    /// refreshes must itself make sure nobody else wrote its keys meanwhile
+    /// (the SQL layer holds row locks on every key it writes).
+    pub fn refresh_snapshot(&mut self) {
+        self.r = SnapshotReader::new(self.r.shared.clone(), true);
+    }
+
     /// The tree's kind as this transaction sees it, or None if absent.
     fn kind(&self, tree: &str) -> Result<Option<TreeKind>> {
         if let Some(kind) = self.ddl.get(tree) {
