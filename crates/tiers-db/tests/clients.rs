@@ -157,3 +157,37 @@ async fn errors_have_sqlstates_and_transactions_work() {
         .get(0);
     assert_eq!(n, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_frames_end_only_their_own_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_dir, addr, _stop) = start().await;
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..40 {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let len = (next() % 300) as usize;
+        let mut junk: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if round % 4 == 0 {
+            // A plausible startup length followed by junk.
+            junk.splice(0..0, [0, 0, 0, 40, 0, 3, 0, 0]);
+        }
+        let _ = socket.write_all(&junk).await;
+        let _ = socket.shutdown().await;
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            socket.read_to_end(&mut sink),
+        )
+        .await;
+    }
+    // The server still answers real clients.
+    let client = connect(addr).await;
+    let n: i32 = client.query_one("SELECT 1 + 1", &[]).await.unwrap().get(0);
+    assert_eq!(n, 2);
+}
