@@ -433,15 +433,7 @@ fn execute(
 }
 
 fn constant(e: &Expr) -> Result<Value> {
-    expr::eval(
-        e,
-        &Scope {
-            table: None,
-            row: None,
-            params: &[],
-        },
-    )
-    .map_err(|err| {
+    expr::eval(e, &Scope::constant(&[])).map_err(|err| {
         SqlError::new(
             sqlstate::FEATURE_NOT_SUPPORTED,
             format!(
@@ -561,11 +553,7 @@ fn insert(
             .map(|c| def.column(c))
             .collect::<Result<_>>()?
     };
-    let scope = Scope {
-        table: None,
-        row: None,
-        params,
-    };
+    let scope = Scope::constant(params);
     let mut stored = Vec::with_capacity(rows.len());
     for row in rows {
         if row.len() > targets.len() {
@@ -636,11 +624,7 @@ fn equalities(def: &TableDef, e: &Expr, params: &[Value]) -> Vec<(usize, Value)>
                     _ => None,
                 };
                 let Some((col, other)) = pair else { continue };
-                let scope = Scope {
-                    table: None,
-                    row: None,
-                    params,
-                };
+                let scope = Scope::constant(params);
                 if let Ok(v) = expr::eval(other, &scope)
                     && let Ok(v) = def.columns[col].data_type.assign(v)
                     && !v.is_null()
@@ -656,11 +640,7 @@ fn equalities(def: &TableDef, e: &Expr, params: &[Value]) -> Vec<(usize, Value)>
 
 fn matches(def: &TableDef, filter: Option<&Expr>, row: &[Value], params: &[Value]) -> Result<bool> {
     let Some(f) = filter else { return Ok(true) };
-    let scope = Scope {
-        table: Some(def),
-        row: Some(row),
-        params,
-    };
+    let scope = Scope::row(def, row, params);
     Ok(expr::truth(&expr::eval(f, &scope)?)? == Some(true))
 }
 
@@ -722,11 +702,7 @@ fn update(
             continue;
         };
         let old = row.columns(&def);
-        let scope = Scope {
-            table: Some(&def),
-            row: Some(old),
-            params,
-        };
+        let scope = Scope::row(&def, old, params);
         let mut new = old.to_vec();
         for (col, e) in &targets {
             new[*col] = expr::eval(e, &scope)?;
@@ -777,11 +753,7 @@ fn returning_result(
     let (columns, exprs) = output_columns(Some(def), items)?;
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
-        let scope = Scope {
-            table: Some(def),
-            row: Some(row),
-            params,
-        };
+        let scope = Scope::row(def, row, params);
         out.push(
             exprs
                 .iter()
@@ -965,11 +937,7 @@ fn run_select(r: &dyn Reads, select: &Select, params: &[Value]) -> Result<QueryR
             return Err(e);
         }
     }
-    let constant = Scope {
-        table: None,
-        row: None,
-        params,
-    };
+    let constant = Scope::constant(params);
     let count = |e: &Option<Expr>| -> Result<Option<usize>> {
         let Some(e) = e else { return Ok(None) };
         match expr::eval(e, &constant)? {

@@ -25,6 +25,26 @@ pub struct Scope<'a> {
     pub params: &'a [Value],
 }
 
+impl<'a> Scope<'a> {
+    /// A scope with no row: only constants and parameters resolve.
+    pub fn constant(params: &'a [Value]) -> Scope<'a> {
+        Scope {
+            table: None,
+            row: None,
+            params,
+        }
+    }
+
+    /// A row of `table`.
+    pub fn row(table: &'a TableDef, row: &'a [Value], params: &'a [Value]) -> Scope<'a> {
+        Scope {
+            table: Some(table),
+            row: Some(row),
+            params,
+        }
+    }
+}
+
 /// Aggregate function names.
 pub fn is_aggregate(name: &str) -> bool {
     matches!(name, "count" | "sum" | "avg" | "min" | "max")

@@ -121,6 +121,31 @@ fn duplicate(def: &TableDef, what: &str) -> SqlError {
     )
 }
 
+/// Where one row's entry in an index lives: the index tree, the encoded
+/// indexed values, and the row's storage key.
+struct IndexEntry {
+    tree: String,
+    prefix: Vec<u8>,
+    pk: Vec<u8>,
+}
+
+impl IndexEntry {
+    fn of(def: &TableDef, index: &IndexDef, row: &[Value]) -> IndexEntry {
+        IndexEntry {
+            tree: catalog::index_tree(index),
+            prefix: index_prefix(index, row),
+            pk: row_key(def, row, row_id_of(def, row)),
+        }
+    }
+
+    /// The B+tree key: indexed values followed by the row key.
+    fn btree_key(&self) -> Vec<u8> {
+        let mut key = self.prefix.clone();
+        key.extend_from_slice(&self.pk);
+        key
+    }
+}
+
 /// Adds one row's entry to an index, enforcing uniqueness.
 pub(crate) fn add_index_entry(
     tx: &mut WriteTxn,
@@ -128,28 +153,20 @@ pub(crate) fn add_index_entry(
     index: &IndexDef,
     row: &[Value],
 ) -> Result<()> {
-    let tree = catalog::index_tree(index);
-    let prefix = index_prefix(index, row);
-    let pk = row_key(def, row, row_id_of(def, row));
+    let entry = IndexEntry::of(def, index, row);
     match index.kind {
-        IndexKind::Hash => tx.hash_insert(&tree, &prefix, &pk)?,
+        IndexKind::Hash => tx.hash_insert(&entry.tree, &entry.prefix, &entry.pk)?,
         IndexKind::BTree => {
             let has_null = index.columns.iter().any(|&c| row[c].is_null());
             if index.unique && !has_null {
-                let upper = keyenc::prefix_successor(&prefix);
+                let upper = keyenc::prefix_successor(&entry.prefix);
                 let hi = upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-                if tx
-                    .scan(&tree, Bound::Included(&prefix), hi)?
-                    .next()
-                    .transpose()?
-                    .is_some()
-                {
+                let lo = Bound::Included(entry.prefix.as_slice());
+                if tx.scan(&entry.tree, lo, hi)?.next().transpose()?.is_some() {
                     return Err(duplicate(def, &index.name));
                 }
             }
-            let mut key = prefix;
-            key.extend_from_slice(&pk);
-            tx.put(&tree, &key, &[])?;
+            tx.put(&entry.tree, &entry.btree_key(), &[])?;
         }
     }
     Ok(())
@@ -161,16 +178,10 @@ fn remove_index_entry(
     index: &IndexDef,
     row: &[Value],
 ) -> Result<()> {
-    let tree = catalog::index_tree(index);
-    let prefix = index_prefix(index, row);
-    let pk = row_key(def, row, row_id_of(def, row));
+    let entry = IndexEntry::of(def, index, row);
     match index.kind {
-        IndexKind::Hash => tx.hash_remove(&tree, &prefix, &pk)?,
-        IndexKind::BTree => {
-            let mut key = prefix;
-            key.extend_from_slice(&pk);
-            tx.delete(&tree, &key)?;
-        }
+        IndexKind::Hash => tx.hash_remove(&entry.tree, &entry.prefix, &entry.pk)?,
+        IndexKind::BTree => tx.delete(&entry.tree, &entry.btree_key())?,
     }
     Ok(())
 }
