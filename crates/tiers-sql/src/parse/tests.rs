@@ -1,0 +1,884 @@
+//! Tests of the translator: expected trees for each statement and expression
+//! kind, identifier rules, every error class, and garbled input.
+
+use super::*;
+
+fn one(sql: &str) -> Statement {
+    match parse(sql) {
+        Ok(mut v) if v.len() == 1 => v.remove(0),
+        other => panic!("{sql}: expected one statement, got {other:?}"),
+    }
+}
+
+fn err(sql: &str) -> SqlError {
+    match parse(sql) {
+        Err(e) => e,
+        Ok(v) => panic!("{sql}: expected an error, got {v:?}"),
+    }
+}
+
+fn code(sql: &str) -> &'static str {
+    err(sql).code
+}
+
+fn select_of(sql: &str) -> Select {
+    match one(sql) {
+        Statement::Select(s) => *s,
+        other => panic!("{sql}: not a SELECT: {other:?}"),
+    }
+}
+
+/// The single expression of `SELECT <e>`.
+fn expr(e: &str) -> Expr {
+    let mut s = select_of(&format!("SELECT {e}"));
+    match s.items.pop() {
+        Some(SelectItem::Expr { expr, alias: None }) if s.items.is_empty() => expr,
+        other => panic!("{e}: {other:?}"),
+    }
+}
+
+fn col(name: &str) -> Expr {
+    Expr::Column {
+        table: None,
+        name: name.into(),
+    }
+}
+
+fn qcol(table: &str, name: &str) -> Expr {
+    Expr::Column {
+        table: Some(table.into()),
+        name: name.into(),
+    }
+}
+
+fn int(i: i64) -> Expr {
+    Expr::Literal(Value::Int(i))
+}
+
+fn text(s: &str) -> Expr {
+    Expr::Literal(Value::Text(s.into()))
+}
+
+fn bin(op: BinaryOp, left: Expr, right: Expr) -> Expr {
+    Expr::Binary {
+        op,
+        left: Box::new(left),
+        right: Box::new(right),
+    }
+}
+
+fn func(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function {
+        name: name.into(),
+        args,
+        star: false,
+    }
+}
+
+fn item(expr: Expr) -> SelectItem {
+    SelectItem::Expr { expr, alias: None }
+}
+
+fn spec(name: &str, data_type: DataType) -> ColumnSpec {
+    ColumnSpec {
+        name: name.into(),
+        data_type,
+        not_null: false,
+        primary_key: false,
+        unique: false,
+        default: None,
+        serial: false,
+    }
+}
+
+// --- statements -------------------------------------------------------
+
+#[test]
+fn empty_input_and_multiple_statements() {
+    assert_eq!(parse("").unwrap(), vec![]);
+    assert_eq!(parse(" ;; -- nothing\n").unwrap(), vec![]);
+    let all = parse("BEGIN; SELECT 1; COMMIT;").unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0], Statement::Begin);
+    assert_eq!(all[2], Statement::Commit);
+}
+
+#[test]
+fn create_table_columns_and_options() {
+    let stmt = one(
+        "CREATE TABLE IF NOT EXISTS Users (id SERIAL PRIMARY KEY, \"Name\" text NOT NULL, \
+         email varchar(100) UNIQUE NULL, n int DEFAULT 7)",
+    );
+    let id = ColumnSpec {
+        not_null: true,
+        primary_key: true,
+        serial: true,
+        ..spec("id", DataType::Int4)
+    };
+    let name = ColumnSpec {
+        not_null: true,
+        ..spec("Name", DataType::Text)
+    };
+    let email = ColumnSpec {
+        unique: true,
+        ..spec("email", DataType::Varchar(Some(100)))
+    };
+    let n = ColumnSpec {
+        default: Some(int(7)),
+        ..spec("n", DataType::Int4)
+    };
+    assert_eq!(
+        stmt,
+        Statement::CreateTable {
+            name: "users".into(),
+            if_not_exists: true,
+            columns: vec![id, name, email, n],
+            primary_key: vec![],
+            unique: vec![],
+        }
+    );
+}
+
+#[test]
+fn create_table_constraints() {
+    let stmt = one("CREATE TABLE t (a int, b text, PRIMARY KEY (a, B), UNIQUE (b), UNIQUE (a, b))");
+    let Statement::CreateTable {
+        columns,
+        primary_key,
+        unique,
+        ..
+    } = stmt
+    else {
+        panic!("not CREATE TABLE");
+    };
+    assert_eq!(primary_key, vec!["a".to_string(), "b".to_string()]);
+    assert_eq!(
+        unique,
+        vec![
+            vec!["b".to_string()],
+            vec!["a".to_string(), "b".to_string()]
+        ]
+    );
+    assert!(columns.iter().all(|c| c.not_null && !c.primary_key));
+}
+
+#[test]
+fn create_table_types() {
+    let cases = [
+        ("boolean", DataType::Bool),
+        ("bool", DataType::Bool),
+        ("smallint", DataType::Int2),
+        ("int2", DataType::Int2),
+        ("integer", DataType::Int4),
+        ("int", DataType::Int4),
+        ("int4", DataType::Int4),
+        ("bigint", DataType::Int8),
+        ("int8", DataType::Int8),
+        ("real", DataType::Float4),
+        ("float4", DataType::Float4),
+        ("double precision", DataType::Float8),
+        ("float8", DataType::Float8),
+        ("float", DataType::Float8),
+        ("float(10)", DataType::Float4),
+        ("text", DataType::Text),
+        ("varchar(5)", DataType::Varchar(Some(5))),
+        ("character varying(5)", DataType::Varchar(Some(5))),
+        ("varchar", DataType::Varchar(None)),
+        ("char(3)", DataType::Char(3)),
+        ("character(3)", DataType::Char(3)),
+        ("char", DataType::Char(1)),
+        ("bytea", DataType::Bytea),
+        ("date", DataType::Date),
+        ("timestamp", DataType::Timestamp),
+        ("timestamp without time zone", DataType::Timestamp),
+        ("timestamptz", DataType::TimestampTz),
+        ("timestamp with time zone", DataType::TimestampTz),
+    ];
+    for (name, want) in cases {
+        let Statement::CreateTable { columns, .. } = one(&format!("CREATE TABLE t (c {name})"))
+        else {
+            panic!("{name}");
+        };
+        assert_eq!(columns[0].data_type, want, "{name}");
+        assert!(!columns[0].serial, "{name}");
+    }
+}
+
+#[test]
+fn serial_and_identity() {
+    let cases = [
+        ("serial", DataType::Int4),
+        ("bigserial", DataType::Int8),
+        ("smallserial", DataType::Int2),
+        ("int GENERATED ALWAYS AS IDENTITY", DataType::Int4),
+        ("bigint GENERATED BY DEFAULT AS IDENTITY", DataType::Int8),
+    ];
+    for (name, want) in cases {
+        let Statement::CreateTable { columns, .. } = one(&format!("CREATE TABLE t (c {name})"))
+        else {
+            panic!("{name}");
+        };
+        assert_eq!(
+            (columns[0].data_type, columns[0].serial),
+            (want, true),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        code("CREATE TABLE t (c text GENERATED ALWAYS AS IDENTITY)"),
+        "42804"
+    );
+    assert_eq!(code("CREATE TABLE t (c serial DEFAULT 1)"), "42601");
+    assert_eq!(code("SELECT 1::serial"), "0A000");
+}
+
+#[test]
+fn create_table_errors() {
+    let e = err("CREATE TABLE t (a int PRIMARY KEY, b int PRIMARY KEY)");
+    assert_eq!(e.code, "42601");
+    assert_eq!(
+        e.message,
+        "multiple primary keys for table \"t\" are not allowed"
+    );
+    assert_eq!(
+        code("CREATE TABLE t (a int PRIMARY KEY, PRIMARY KEY (a))"),
+        "42601"
+    );
+    assert_eq!(code("CREATE TABLE t (a int, PRIMARY KEY (b))"), "42703");
+    assert_eq!(code("CREATE TABLE t (a int NULL NOT NULL)"), "42601");
+    assert_eq!(code("CREATE TABLE t (a int DEFAULT 1 DEFAULT 2)"), "42601");
+    assert_eq!(code("CREATE TABLE t (a varchar(0))"), "42601");
+    let numeric = err("CREATE TABLE t (a numeric(10, 2))");
+    assert_eq!(
+        (numeric.code, numeric.message.as_str()),
+        ("0A000", "numeric is not supported yet")
+    );
+    for sql in [
+        "CREATE TABLE t (a decimal)",
+        "CREATE TABLE t (a int CHECK (a > 0))",
+        "CREATE TABLE t (a int, CHECK (a > 0))",
+        "CREATE TABLE t (a int REFERENCES u (id))",
+        "CREATE TABLE t (a int, FOREIGN KEY (a) REFERENCES u (id))",
+        "CREATE TEMPORARY TABLE t (a int)",
+        "CREATE TABLE t AS SELECT 1",
+        "CREATE TABLE t (a int[])",
+        "CREATE TABLE t (a json)",
+        "CREATE TABLE t (a timestamp(3))",
+        "CREATE TABLE other.t (a int)",
+        "CREATE TABLE t (a int) WITH (fillfactor = 70)",
+    ] {
+        assert_eq!(code(sql), "0A000", "{sql}");
+    }
+}
+
+#[test]
+fn drop_table() {
+    assert_eq!(
+        one("DROP TABLE IF EXISTS a, public.B"),
+        Statement::DropTable {
+            names: vec!["a".into(), "b".into()],
+            if_exists: true
+        }
+    );
+    assert_eq!(
+        one("drop table t"),
+        Statement::DropTable {
+            names: vec!["t".into()],
+            if_exists: false
+        }
+    );
+    assert_eq!(code("DROP TABLE t CASCADE"), "0A000");
+    assert_eq!(err("DROP VIEW v").message, "DROP VIEW is not supported yet");
+}
+
+#[test]
+fn create_index() {
+    assert_eq!(
+        one("CREATE UNIQUE INDEX IF NOT EXISTS Idx ON T USING hash (A)"),
+        Statement::CreateIndex {
+            name: Some("idx".into()),
+            table: "t".into(),
+            columns: vec!["a".into()],
+            unique: true,
+            kind: IndexKind::Hash,
+            if_not_exists: true,
+        }
+    );
+    assert_eq!(
+        one("CREATE INDEX ON t (a ASC, b)"),
+        Statement::CreateIndex {
+            name: None,
+            table: "t".into(),
+            columns: vec!["a".into(), "b".into()],
+            unique: false,
+            kind: IndexKind::BTree,
+            if_not_exists: false,
+        }
+    );
+    let Statement::CreateIndex { kind, .. } = one("CREATE INDEX i ON t USING btree (a)") else {
+        panic!("not CREATE INDEX");
+    };
+    assert_eq!(kind, IndexKind::BTree);
+    for sql in [
+        "CREATE INDEX i ON t USING gin (a)",
+        "CREATE INDEX i ON t (lower(a))",
+        "CREATE INDEX i ON t (a DESC)",
+        "CREATE INDEX i ON t (a) WHERE a > 0",
+        "CREATE INDEX i ON t (a) INCLUDE (b)",
+    ] {
+        assert_eq!(code(sql), "0A000", "{sql}");
+    }
+}
+
+#[test]
+fn insert_values() {
+    assert_eq!(
+        one("INSERT INTO T (A, \"B\") VALUES (1, 'x'), ($1, NULL) RETURNING a, t.b AS bee"),
+        Statement::Insert {
+            table: "t".into(),
+            columns: vec!["a".into(), "B".into()],
+            rows: vec![
+                vec![int(1), text("x")],
+                vec![Expr::Parameter(1), Expr::Literal(Value::Null)]
+            ],
+            returning: vec![
+                item(col("a")),
+                SelectItem::Expr {
+                    expr: col("b"),
+                    alias: Some("bee".into())
+                }
+            ],
+        }
+    );
+    assert_eq!(
+        one("INSERT INTO t DEFAULT VALUES RETURNING *"),
+        Statement::Insert {
+            table: "t".into(),
+            columns: vec![],
+            rows: vec![vec![]],
+            returning: vec![SelectItem::Wildcard],
+        }
+    );
+}
+
+#[test]
+fn insert_errors() {
+    assert_eq!(code("INSERT INTO t SELECT 1"), "0A000");
+    assert_eq!(
+        code("INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING"),
+        "0A000"
+    );
+    assert_eq!(code("INSERT INTO t VALUES (DEFAULT)"), "0A000");
+    assert_eq!(code("INSERT INTO t VALUES (1), (1, 2)"), "42601");
+}
+
+#[test]
+fn select_full() {
+    let s = select_of(
+        "SELECT *, a, b + 1 AS \"Next\" FROM public.t WHERE a > 0 \
+         ORDER BY a DESC NULLS LAST, b, c ASC NULLS FIRST LIMIT 10 OFFSET 5",
+    );
+    assert_eq!(
+        s,
+        Select {
+            items: vec![
+                SelectItem::Wildcard,
+                item(col("a")),
+                SelectItem::Expr {
+                    expr: bin(BinaryOp::Add, col("b"), int(1)),
+                    alias: Some("Next".into())
+                },
+            ],
+            from: Some("t".into()),
+            filter: Some(bin(BinaryOp::Gt, col("a"), int(0))),
+            order_by: vec![
+                OrderBy {
+                    expr: col("a"),
+                    desc: true,
+                    nulls_first: Some(false)
+                },
+                OrderBy {
+                    expr: col("b"),
+                    desc: false,
+                    nulls_first: None
+                },
+                OrderBy {
+                    expr: col("c"),
+                    desc: false,
+                    nulls_first: Some(true)
+                },
+            ],
+            limit: Some(int(10)),
+            offset: Some(int(5)),
+        }
+    );
+}
+
+#[test]
+fn select_without_from_and_limit_all() {
+    let s = select_of("SELECT 1 LIMIT ALL");
+    assert_eq!(s.from, None);
+    assert_eq!(s.limit, None);
+    assert_eq!(s.items, vec![item(int(1))]);
+    let s = select_of("SELECT a FROM t OFFSET $2");
+    assert_eq!((s.limit, s.offset), (None, Some(Expr::Parameter(2))));
+}
+
+#[test]
+fn qualifiers_and_aliases() {
+    let s = select_of("SELECT t.a, x.b FROM t WHERE T.c = 1");
+    assert_eq!(s.items, vec![item(col("a")), item(qcol("x", "b"))]);
+    assert_eq!(s.filter, Some(bin(BinaryOp::Eq, col("c"), int(1))));
+    let s = select_of("SELECT x.a, t.b, public.t.c FROM t AS x");
+    assert_eq!(s.from, Some("t".into()));
+    assert_eq!(
+        s.items,
+        vec![item(col("a")), item(qcol("t", "b")), item(qcol("t", "c"))]
+    );
+    let s = select_of("SELECT \"T\".a FROM \"T\"");
+    assert_eq!((s.from, s.items), (Some("T".into()), vec![item(col("a"))]));
+    assert_eq!(expr("t.a"), qcol("t", "a"));
+}
+
+#[test]
+fn identifier_case() {
+    assert_eq!(expr("MyCol"), col("mycol"));
+    assert_eq!(expr("\"MyCol\""), col("MyCol"));
+    assert_eq!(expr("\"with space\""), col("with space"));
+    assert_eq!(expr("ÄBC"), col("Äbc"));
+    assert_eq!(expr("NOW()"), func("now", vec![]));
+}
+
+#[test]
+fn update_and_delete() {
+    assert_eq!(
+        one("UPDATE t SET a = a + 1, B = 'x' WHERE t.id = $1 RETURNING id"),
+        Statement::Update {
+            table: "t".into(),
+            set: vec![
+                ("a".into(), bin(BinaryOp::Add, col("a"), int(1))),
+                ("b".into(), text("x"))
+            ],
+            filter: Some(bin(BinaryOp::Eq, col("id"), Expr::Parameter(1))),
+            returning: vec![item(col("id"))],
+        }
+    );
+    assert_eq!(
+        one("DELETE FROM t AS x WHERE x.a IS NULL"),
+        Statement::Delete {
+            table: "t".into(),
+            filter: Some(Expr::IsNull {
+                expr: Box::new(col("a")),
+                negated: false
+            }),
+            returning: vec![],
+        }
+    );
+    assert_eq!(
+        one("DELETE FROM t"),
+        Statement::Delete {
+            table: "t".into(),
+            filter: None,
+            returning: vec![]
+        }
+    );
+    assert_eq!(code("UPDATE t SET a = 1 FROM u"), "0A000");
+    assert_eq!(code("UPDATE t SET a = 1, a = 2"), "42601");
+    assert_eq!(code("UPDATE t SET a = DEFAULT"), "0A000");
+    assert_eq!(code("DELETE FROM t USING u"), "0A000");
+}
+
+#[test]
+fn transactions() {
+    for sql in [
+        "BEGIN",
+        "BEGIN TRANSACTION",
+        "START TRANSACTION",
+        "BEGIN ISOLATION LEVEL REPEATABLE READ",
+        "START TRANSACTION READ ONLY",
+    ] {
+        assert_eq!(one(sql), Statement::Begin, "{sql}");
+    }
+    for sql in ["COMMIT", "END", "COMMIT WORK"] {
+        assert_eq!(one(sql), Statement::Commit, "{sql}");
+    }
+    for sql in ["ROLLBACK", "ABORT"] {
+        assert_eq!(one(sql), Statement::Rollback, "{sql}");
+    }
+    let e = err("BEGIN ISOLATION LEVEL SERIALIZABLE");
+    assert_eq!(e.code, "0A000");
+    assert_eq!(
+        e.message,
+        "SERIALIZABLE is not supported; use REPEATABLE READ"
+    );
+    assert_eq!(code("SAVEPOINT s"), "0A000");
+    assert_eq!(code("ROLLBACK TO SAVEPOINT s"), "0A000");
+    assert_eq!(code("RELEASE SAVEPOINT s"), "0A000");
+}
+
+// --- expressions ------------------------------------------------------
+
+#[test]
+fn literals() {
+    assert_eq!(expr("42"), int(42));
+    assert_eq!(expr("-42"), int(-42));
+    assert_eq!(expr("+42"), int(42));
+    assert_eq!(expr("-9223372036854775808"), int(i64::MIN));
+    assert_eq!(
+        expr("9223372036854775808"),
+        Expr::Literal(Value::Float(2f64.powi(63)))
+    );
+    assert_eq!(expr("1.5"), Expr::Literal(Value::Float(1.5)));
+    assert_eq!(expr("1e3"), Expr::Literal(Value::Float(1000.0)));
+    assert_eq!(expr(".5"), Expr::Literal(Value::Float(0.5)));
+    assert_eq!(expr("0x1F"), int(31));
+    assert_eq!(expr("1_000"), int(1000));
+    assert_eq!(expr("'it''s'"), text("it's"));
+    assert_eq!(expr("E'a\\nb'"), text("a\nb"));
+    assert_eq!(expr("$$dollar$$"), text("dollar"));
+    assert_eq!(expr("NULL"), Expr::Literal(Value::Null));
+    assert_eq!(expr("TRUE"), Expr::Literal(Value::Bool(true)));
+    assert_eq!(expr("false"), Expr::Literal(Value::Bool(false)));
+    assert_eq!(expr("- a"), Expr::Negate(Box::new(col("a"))));
+    assert_eq!(expr("-(1)"), Expr::Negate(Box::new(int(1))));
+    assert_eq!(code("SELECT 1e400"), "22003");
+}
+
+#[test]
+fn parameters() {
+    assert_eq!(expr("$1"), Expr::Parameter(1));
+    assert_eq!(expr("$12"), Expr::Parameter(12));
+    assert_eq!(code("SELECT $0"), "42601");
+    assert_eq!(code("SELECT $a"), "42601");
+    assert_eq!(code("SELECT $99999999999999999999999"), "42601");
+}
+
+#[test]
+fn operators() {
+    let ops = [
+        ("+", BinaryOp::Add),
+        ("-", BinaryOp::Sub),
+        ("*", BinaryOp::Mul),
+        ("/", BinaryOp::Div),
+        ("%", BinaryOp::Mod),
+        ("=", BinaryOp::Eq),
+        ("<>", BinaryOp::NotEq),
+        ("!=", BinaryOp::NotEq),
+        ("<", BinaryOp::Lt),
+        ("<=", BinaryOp::LtEq),
+        (">", BinaryOp::Gt),
+        (">=", BinaryOp::GtEq),
+        ("AND", BinaryOp::And),
+        ("OR", BinaryOp::Or),
+        ("||", BinaryOp::Concat),
+    ];
+    for (sym, op) in ops {
+        assert_eq!(
+            expr(&format!("a {sym} b")),
+            bin(op, col("a"), col("b")),
+            "{sym}"
+        );
+    }
+    assert_eq!(
+        expr("1 + 2 * 3"),
+        bin(BinaryOp::Add, int(1), bin(BinaryOp::Mul, int(2), int(3)))
+    );
+    assert_eq!(expr("((a))"), col("a"));
+    assert_eq!(expr("NOT a"), Expr::Not(Box::new(col("a"))));
+    assert_eq!(code("SELECT a & b"), "0A000");
+}
+
+#[test]
+fn predicates() {
+    let a = || Box::new(col("a"));
+    assert_eq!(
+        expr("a IS NOT NULL"),
+        Expr::IsNull {
+            expr: a(),
+            negated: true
+        }
+    );
+    assert_eq!(
+        expr("a NOT LIKE 'x%'"),
+        Expr::Like {
+            expr: a(),
+            pattern: Box::new(text("x%")),
+            negated: true,
+            case_insensitive: false
+        }
+    );
+    assert_eq!(
+        expr("a ILIKE 'x%'"),
+        Expr::Like {
+            expr: a(),
+            pattern: Box::new(text("x%")),
+            negated: false,
+            case_insensitive: true
+        }
+    );
+    assert_eq!(
+        expr("a NOT IN (1, 2)"),
+        Expr::InList {
+            expr: a(),
+            list: vec![int(1), int(2)],
+            negated: true
+        }
+    );
+    assert_eq!(
+        expr("a BETWEEN 1 AND 2"),
+        Expr::Between {
+            expr: a(),
+            low: Box::new(int(1)),
+            high: Box::new(int(2)),
+            negated: false
+        }
+    );
+    assert_eq!(code("SELECT a LIKE 'x' ESCAPE '!'"), "0A000");
+    assert_eq!(code("SELECT a IN (SELECT 1)"), "0A000");
+    assert_eq!(code("SELECT a IS TRUE"), "0A000");
+}
+
+#[test]
+fn casts() {
+    let cast = |e: Expr, to: DataType| Expr::Cast {
+        expr: Box::new(e),
+        to,
+    };
+    assert_eq!(expr("CAST(a AS bigint)"), cast(col("a"), DataType::Int8));
+    assert_eq!(expr("a::text"), cast(col("a"), DataType::Text));
+    assert_eq!(
+        expr("'1'::varchar(3)"),
+        cast(text("1"), DataType::Varchar(Some(3)))
+    );
+    assert_eq!(
+        expr("DATE '2024-01-01'"),
+        cast(text("2024-01-01"), DataType::Date)
+    );
+    assert_eq!(
+        expr("TIMESTAMP '2024-01-01 00:00:00'"),
+        cast(text("2024-01-01 00:00:00"), DataType::Timestamp)
+    );
+    assert_eq!(code("SELECT a::numeric"), "0A000");
+    assert_eq!(code("SELECT INTERVAL '1 day'"), "0A000");
+}
+
+#[test]
+fn functions() {
+    assert_eq!(
+        expr("COUNT(*)"),
+        Expr::Function {
+            name: "count".into(),
+            args: vec![],
+            star: true
+        }
+    );
+    assert_eq!(expr("Lower(a)"), func("lower", vec![col("a")]));
+    assert_eq!(
+        expr("coalesce(a, 1)"),
+        func("coalesce", vec![col("a"), int(1)])
+    );
+    assert_eq!(expr("current_timestamp"), func("current_timestamp", vec![]));
+    assert_eq!(expr("pg_catalog.upper(a)"), func("upper", vec![col("a")]));
+    assert_eq!(
+        expr("substring(a, 1, 2)"),
+        func("substring", vec![col("a"), int(1), int(2)])
+    );
+    assert_eq!(
+        expr("substring(a FROM 2)"),
+        func("substring", vec![col("a"), int(2)])
+    );
+    assert_eq!(expr("ceil(a)"), func("ceil", vec![col("a")]));
+    assert_eq!(code("SELECT count(DISTINCT a) FROM t"), "0A000");
+    assert_eq!(code("SELECT count(*) FILTER (WHERE a > 1) FROM t"), "0A000");
+    assert_eq!(code("SELECT row_number() OVER () FROM t"), "0A000");
+}
+
+#[test]
+fn case_expressions() {
+    assert_eq!(
+        expr("CASE WHEN a THEN 1 ELSE 2 END"),
+        Expr::Case {
+            operand: None,
+            branches: vec![(col("a"), int(1))],
+            otherwise: Some(Box::new(int(2))),
+        }
+    );
+    assert_eq!(
+        expr("CASE a WHEN 1 THEN 'x' WHEN 2 THEN 'y' END"),
+        Expr::Case {
+            operand: Some(Box::new(col("a"))),
+            branches: vec![(int(1), text("x")), (int(2), text("y"))],
+            otherwise: None,
+        }
+    );
+}
+
+// --- error classes ----------------------------------------------------
+
+#[test]
+fn syntax_errors() {
+    for sql in [
+        "SELEC 1",
+        "SELECT FROM WHERE",
+        "CREATE TABLE (",
+        "INSERT INTO t VALUES (1",
+    ] {
+        let e = err(sql);
+        assert_eq!(e.code, "42601", "{sql}");
+        assert!(
+            e.message.starts_with("syntax error: "),
+            "{sql}: {}",
+            e.message
+        );
+    }
+}
+
+#[test]
+fn unsupported_constructs() {
+    let cases = [
+        (
+            "SELECT * FROM a JOIN b ON a.id = b.id",
+            "JOIN is not supported yet",
+        ),
+        ("SELECT * FROM a, b", "JOIN is not supported yet"),
+        (
+            "SELECT * FROM (SELECT 1) AS s",
+            "subquery is not supported yet",
+        ),
+        ("SELECT (SELECT 1)", "subquery is not supported yet"),
+        (
+            "SELECT a FROM t GROUP BY a",
+            "GROUP BY is not supported yet",
+        ),
+        (
+            "SELECT count(*) FROM t HAVING count(*) > 1",
+            "HAVING is not supported yet",
+        ),
+        ("SELECT DISTINCT a FROM t", "DISTINCT is not supported yet"),
+        ("SELECT 1 UNION SELECT 2", "UNION is not supported yet"),
+        (
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "WITH is not supported yet",
+        ),
+        (
+            "SELECT * FROM t FOR UPDATE",
+            "FOR UPDATE/SHARE is not supported yet",
+        ),
+        (
+            "SELECT t.* FROM t",
+            "table.* in a select list is not supported yet",
+        ),
+        (
+            "ALTER TABLE t ADD COLUMN b int",
+            "ALTER TABLE is not supported yet",
+        ),
+        ("TRUNCATE t", "TRUNCATE is not supported yet"),
+        (
+            "SELECT * FROM other.t",
+            "a schema other than public is not supported yet",
+        ),
+    ];
+    for (sql, message) in cases {
+        let e = err(sql);
+        assert_eq!((e.code, e.message.as_str()), ("0A000", message), "{sql}");
+    }
+}
+
+#[test]
+fn deep_nesting_is_refused_not_fatal() {
+    let ok = format!("SELECT {}", vec!["1"; MAX_EXPR_DEPTH / 2].join(" + "));
+    assert!(parse(&ok).is_ok());
+    let deep = format!("SELECT {}", vec!["a"; 3 * MAX_EXPR_DEPTH].join(" OR "));
+    assert_eq!(code(&deep), "54000");
+    let parens = format!("SELECT {}1{}", "(".repeat(200), ")".repeat(200));
+    assert_eq!(code(&parens), "54000");
+}
+
+/// A small deterministic generator, so the test needs no dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn random_and_garbled_input_never_panics() {
+    const SEEDS: &[&str] = &[
+        "CREATE TABLE t (id serial PRIMARY KEY, a text NOT NULL DEFAULT 'x', UNIQUE (a))",
+        "INSERT INTO t (a, b) VALUES (1, 'two'), ($1, -3.5e2) RETURNING *",
+        "SELECT a, count(*) AS n FROM public.t AS x WHERE x.a IN (1, 2) ORDER BY 1 LIMIT 5",
+        "UPDATE t SET a = CASE WHEN b THEN 1 ELSE 2 END WHERE c BETWEEN 1 AND 9",
+        "DELETE FROM t WHERE a LIKE 'x%' OR b::int > 3 RETURNING a",
+        "CREATE UNIQUE INDEX i ON t USING hash (a); BEGIN; COMMIT",
+    ];
+    const TOKENS: &[&str] = &[
+        "SELECT",
+        "FROM",
+        "WHERE",
+        "(",
+        ")",
+        ",",
+        ";",
+        "'",
+        "\"",
+        "$1",
+        "$",
+        "::",
+        "*",
+        "-",
+        "1e999",
+        "9223372036854775808",
+        "NULL",
+        "CASE",
+        "END",
+        "JOIN",
+        "GROUP BY",
+        "t",
+        "a",
+        "E'\\x'",
+        "é",
+        "--",
+        "/*",
+        "INSERT",
+        "VALUES",
+        "CREATE",
+        "TABLE",
+        "DEFAULT",
+        "0x",
+    ];
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    for round in 0..300 {
+        let sql = if round % 2 == 0 {
+            let mut chars: Vec<char> = SEEDS[rng.below(SEEDS.len())].chars().collect();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(chars.len().max(1));
+                match rng.below(3) {
+                    0 if !chars.is_empty() => {
+                        chars.remove(at.min(chars.len() - 1));
+                    }
+                    1 => chars.insert(
+                        at.min(chars.len()),
+                        "()'\";$-:,*é".chars().nth(rng.below(11)).unwrap_or('x'),
+                    ),
+                    _ => chars.truncate(at),
+                }
+            }
+            chars.into_iter().collect::<String>()
+        } else {
+            (0..rng.below(12))
+                .map(|_| TOKENS[rng.below(TOKENS.len())])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let _ = parse(&sql);
+    }
+}
