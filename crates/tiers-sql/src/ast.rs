@@ -47,19 +47,28 @@ pub enum Statement {
         /// Do nothing if it exists.
         if_not_exists: bool,
     },
-    /// `INSERT INTO table [(columns)] VALUES (...), ... [RETURNING ...]`
+    /// `INSERT INTO table [(columns)] { VALUES (...), ... | query } [RETURNING ...]`
     Insert {
         /// Table.
         table: String,
         /// Target columns; empty means all, in order.
         columns: Vec<String>,
-        /// Rows of expressions.
+        /// Rows of expressions (empty when `query` is given).
         rows: Vec<Vec<Expr>>,
+        /// `INSERT ... SELECT`: the rows come from this query.
+        query: Option<Box<Query>>,
         /// RETURNING list (empty if none).
         returning: Vec<SelectItem>,
     },
-    /// `SELECT ...`
-    Select(Box<Select>),
+    /// A query: `SELECT ...`, `VALUES ...`, `WITH ...`, set operations.
+    Select(Box<Query>),
+    /// `EXPLAIN [ANALYZE] statement`
+    Explain {
+        /// Run the statement and report what each plan node did.
+        analyze: bool,
+        /// The statement explained (a query).
+        statement: Box<Statement>,
+    },
     /// `UPDATE table SET col = expr, ... [WHERE ...] [RETURNING ...]`
     Update {
         /// Table.
@@ -92,8 +101,22 @@ pub enum Statement {
         /// Parameter name, lower case (words joined by spaces).
         name: String,
     },
-    /// `BEGIN` / `START TRANSACTION`
-    Begin,
+    /// `BEGIN` / `START TRANSACTION [ISOLATION LEVEL ...]`
+    Begin {
+        /// The isolation level asked for, if any.
+        isolation: Option<Isolation>,
+    },
+    /// `SET TRANSACTION ISOLATION LEVEL ...`
+    SetTransaction {
+        /// The level.
+        isolation: Isolation,
+    },
+    /// `SAVEPOINT name`
+    Savepoint(String),
+    /// `ROLLBACK TO [SAVEPOINT] name`
+    RollbackTo(String),
+    /// `RELEASE [SAVEPOINT] name`
+    Release(String),
     /// `COMMIT` / `END`
     Commit,
     /// `ROLLBACK` / `ABORT`
@@ -119,15 +142,26 @@ pub struct ColumnSpec {
     pub serial: bool,
 }
 
-/// A SELECT.
+/// Transaction isolation levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// READ UNCOMMITTED (runs as READ COMMITTED, as in PostgreSQL).
+    ReadUncommitted,
+    /// READ COMMITTED: each statement sees the newest committed data.
+    ReadCommitted,
+    /// REPEATABLE READ: one snapshot for the whole transaction.
+    RepeatableRead,
+    /// SERIALIZABLE (refused: tiers does not detect write skew).
+    Serializable,
+}
+
+/// A query: `[WITH ...] body [ORDER BY ...] [LIMIT ...] [OFFSET ...]`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Select {
-    /// The select list.
-    pub items: Vec<SelectItem>,
-    /// FROM table (None for `SELECT 1`).
-    pub from: Option<String>,
-    /// WHERE.
-    pub filter: Option<Expr>,
+pub struct Query {
+    /// Common table expressions, in order (each sees the ones before it).
+    pub with: Vec<Cte>,
+    /// SELECT, VALUES or a set operation.
+    pub body: SetExpr,
     /// ORDER BY.
     pub order_by: Vec<OrderBy>,
     /// LIMIT (an expression evaluating to a count).
@@ -136,11 +170,163 @@ pub struct Select {
     pub offset: Option<Expr>,
 }
 
+impl Query {
+    /// A query that is just `body`.
+    pub fn plain(body: SetExpr) -> Query {
+        Query {
+            with: Vec::new(),
+            body,
+            order_by: Vec::new(),
+            limit: None,
+            offset: None,
+        }
+    }
+}
+
+/// `name [(columns)] AS (query)` in a WITH clause.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cte {
+    /// Name.
+    pub name: String,
+    /// Column names (empty: the query's own).
+    pub columns: Vec<String>,
+    /// The query.
+    pub query: Query,
+}
+
+/// The body of a query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetExpr {
+    /// `SELECT ...`
+    Select(Box<Select>),
+    /// `VALUES (...), (...)`
+    Values(Vec<Vec<Expr>>),
+    /// `left UNION|INTERSECT|EXCEPT [ALL] right`
+    SetOp {
+        /// Operator.
+        op: SetOp,
+        /// ALL (keep duplicates).
+        all: bool,
+        /// Left input.
+        left: Box<SetExpr>,
+        /// Right input.
+        right: Box<SetExpr>,
+    },
+    /// A parenthesized query with its own ORDER BY / LIMIT.
+    Query(Box<Query>),
+}
+
+/// Set operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetOp {
+    /// UNION
+    Union,
+    /// INTERSECT
+    Intersect,
+    /// EXCEPT
+    Except,
+}
+
+/// A SELECT block.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Select {
+    /// SELECT DISTINCT.
+    pub distinct: bool,
+    /// The select list.
+    pub items: Vec<SelectItem>,
+    /// FROM items (empty for `SELECT 1`); several are a cross join.
+    pub from: Vec<TableRef>,
+    /// WHERE.
+    pub filter: Option<Expr>,
+    /// GROUP BY expressions.
+    pub group_by: Vec<Expr>,
+    /// HAVING.
+    pub having: Option<Expr>,
+}
+
+/// An item of a FROM clause.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TableRef {
+    /// A table (or a CTE) by name.
+    Table {
+        /// Name.
+        name: String,
+        /// Alias.
+        alias: Option<Alias>,
+    },
+    /// `(query) AS alias`
+    Derived {
+        /// The query.
+        query: Box<Query>,
+        /// Alias.
+        alias: Option<Alias>,
+    },
+    /// A set-returning function such as `generate_series(1, 10)`.
+    Function {
+        /// Function name.
+        name: String,
+        /// Arguments.
+        args: Vec<Expr>,
+        /// Alias.
+        alias: Option<Alias>,
+    },
+    /// `left [kind] JOIN right [ON ... | USING (...)]`
+    Join {
+        /// Left input.
+        left: Box<TableRef>,
+        /// Right input.
+        right: Box<TableRef>,
+        /// INNER, LEFT, RIGHT, FULL or CROSS.
+        kind: JoinKind,
+        /// The join condition.
+        condition: JoinCondition,
+    },
+}
+
+/// `AS name [(columns)]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alias {
+    /// Name.
+    pub name: String,
+    /// Column renames, in order.
+    pub columns: Vec<String>,
+}
+
+/// Join kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// INNER JOIN.
+    Inner,
+    /// LEFT [OUTER] JOIN.
+    Left,
+    /// RIGHT [OUTER] JOIN.
+    Right,
+    /// FULL [OUTER] JOIN.
+    Full,
+    /// CROSS JOIN (and commas in FROM).
+    Cross,
+}
+
+/// How a join matches rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JoinCondition {
+    /// No condition (CROSS JOIN).
+    None,
+    /// `ON expr`
+    On(Expr),
+    /// `USING (columns)`
+    Using(Vec<String>),
+    /// NATURAL: the columns both sides share.
+    Natural,
+}
+
 /// One item of a select (or RETURNING) list.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SelectItem {
     /// `*`
     Wildcard,
+    /// `table.*`
+    QualifiedWildcard(String),
     /// `expr [AS alias]`
     Expr {
         /// The expression.
@@ -276,7 +462,39 @@ pub enum Expr {
         args: Vec<Expr>,
         /// `f(*)`.
         star: bool,
+        /// `f(DISTINCT ...)` (aggregates).
+        distinct: bool,
     },
+    /// `(SELECT ...)` giving one value.
+    Subquery(Box<Query>),
+    /// `[NOT] EXISTS (SELECT ...)`
+    Exists {
+        /// The query.
+        query: Box<Query>,
+        /// NOT EXISTS.
+        negated: bool,
+    },
+    /// `expr [NOT] IN (SELECT ...)`
+    InSubquery {
+        /// Operand.
+        expr: Box<Expr>,
+        /// The query (one column).
+        query: Box<Query>,
+        /// NOT IN.
+        negated: bool,
+    },
+    /// A column of the current input row, by position (made by the planner).
+    Bound(usize),
+    /// A column of an enclosing query's current row (correlated subqueries):
+    /// `depth` 1 is the immediately enclosing query.
+    Outer {
+        /// How many query levels out.
+        depth: usize,
+        /// Column position in that level's row.
+        index: usize,
+    },
+    /// A planned subquery (made by the planner).
+    SubPlan(std::sync::Arc<crate::query::SubPlan>),
     /// `CASE [operand] WHEN ... THEN ... [ELSE ...] END`
     Case {
         /// `CASE x WHEN ...` operand.

@@ -11,18 +11,31 @@ use std::cmp::Ordering;
 use crate::ast::{BinaryOp, Expr};
 use crate::catalog::TableDef;
 use crate::error::{Result, SqlError, sqlstate};
+use crate::query::SubPlan;
 use crate::types::DataType;
 use crate::value::Value;
+
+/// Runs planned subqueries for the evaluator (the query executor).
+pub trait Subqueries {
+    /// The value of `sub` evaluated in `scope` (whose row is the enclosing
+    /// query's current row).
+    fn evaluate(&self, sub: &SubPlan, scope: &Scope<'_>) -> Result<Value>;
+}
 
 /// What an expression can refer to.
 #[derive(Clone, Copy)]
 pub struct Scope<'a> {
-    /// The table rows come from (None for `SELECT` without FROM).
+    /// The table rows come from, for expressions that name columns (None
+    /// for planned expressions, which use positions).
     pub table: Option<&'a TableDef>,
     /// The current row's values, in column order.
     pub row: Option<&'a [Value]>,
     /// `$1`, `$2`, ... values.
     pub params: &'a [Value],
+    /// Rows of the enclosing queries, innermost last (correlated subqueries).
+    pub outer: &'a [&'a [Value]],
+    /// Who runs subqueries (None where none were planned).
+    pub subqueries: Option<&'a dyn Subqueries>,
 }
 
 impl<'a> Scope<'a> {
@@ -32,6 +45,8 @@ impl<'a> Scope<'a> {
             table: None,
             row: None,
             params,
+            outer: &[],
+            subqueries: None,
         }
     }
 
@@ -41,13 +56,26 @@ impl<'a> Scope<'a> {
             table: Some(table),
             row: Some(row),
             params,
+            outer: &[],
+            subqueries: None,
+        }
+    }
+
+    /// The same scope with another current row.
+    pub fn with_row(self, row: &'a [Value]) -> Scope<'a> {
+        Scope {
+            row: Some(row),
+            ..self
         }
     }
 }
 
 /// Aggregate function names.
 pub fn is_aggregate(name: &str) -> bool {
-    matches!(name, "count" | "sum" | "avg" | "min" | "max")
+    matches!(
+        name,
+        "count" | "sum" | "avg" | "min" | "max" | "string_agg" | "bool_and" | "bool_or" | "every"
+    )
 }
 
 fn undefined_function(what: String) -> SqlError {
@@ -168,14 +196,41 @@ pub fn eval(e: &Expr, scope: &Scope<'_>) -> Result<Value> {
             })
         }
         Expr::Cast { expr, to } => cast(eval(expr, scope)?, *to),
-        Expr::Function { name, args, star } => {
+        Expr::Bound(i) => Ok(scope
+            .row
+            .and_then(|r| r.get(*i))
+            .cloned()
+            .unwrap_or(Value::Null)),
+        Expr::Outer { depth, index } => scope
+            .outer
+            .len()
+            .checked_sub(*depth)
+            .and_then(|level| scope.outer[level].get(*index))
+            .cloned()
+            .ok_or_else(|| {
+                SqlError::new(
+                    sqlstate::INTERNAL_ERROR,
+                    "an outer column reference has no enclosing row",
+                )
+            }),
+        Expr::SubPlan(sub) => match scope.subqueries {
+            Some(runner) => runner.evaluate(sub, scope),
+            None => Err(SqlError::new(
+                sqlstate::INTERNAL_ERROR,
+                "a subquery was evaluated outside a query",
+            )),
+        },
+        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => Err(SqlError::new(
+            sqlstate::FEATURE_NOT_SUPPORTED,
+            "subqueries are not supported in this statement",
+        )),
+        Expr::Function { name, args, .. } => {
             if is_aggregate(name) {
                 return Err(SqlError::new(
                     "42803",
-                    format!("aggregate function {name} is not allowed here"),
+                    format!("aggregate functions are not allowed here ({name})"),
                 ));
             }
-            let _ = star;
             let values: Vec<Value> = args.iter().map(|a| eval(a, scope)).collect::<Result<_>>()?;
             call(name, values)
         }

@@ -17,6 +17,7 @@ pub mod exec;
 pub mod expr;
 pub mod locks;
 pub mod parse;
+pub mod query;
 pub mod reads;
 pub mod row;
 pub mod sequence;

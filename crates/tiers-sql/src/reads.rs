@@ -15,6 +15,8 @@ pub trait Reads {
     fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// An ascending range scan of a B+tree.
     fn scan<'a>(&'a self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<Scan<'a>>;
+    /// A descending range scan of a B+tree.
+    fn scan_rev<'a>(&'a self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<Scan<'a>>;
     /// Every value under a key in a hash index.
     fn hash_get(&self, tree: &str, key: &[u8]) -> Result<Vec<Vec<u8>>>;
 }
@@ -25,6 +27,9 @@ impl Reads for ReadTxn {
     }
     fn scan<'a>(&'a self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<Scan<'a>> {
         Ok(Box::new(self.range(tree, (lo, hi))?))
+    }
+    fn scan_rev<'a>(&'a self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<Scan<'a>> {
+        Ok(Box::new(self.range_rev(tree, (lo, hi))?))
     }
     fn hash_get(&self, tree: &str, key: &[u8]) -> Result<Vec<Vec<u8>>> {
         ReadTxn::hash_get(self, tree, key)
@@ -37,6 +42,9 @@ impl Reads for WriteTxn {
     }
     fn scan<'a>(&'a self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<Scan<'a>> {
         Ok(Box::new(self.range(tree, (lo, hi))?))
+    }
+    fn scan_rev<'a>(&'a self, tree: &str, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> Result<Scan<'a>> {
+        Ok(Box::new(self.range_rev(tree, (lo, hi))?))
     }
     fn hash_get(&self, tree: &str, key: &[u8]) -> Result<Vec<Vec<u8>>> {
         WriteTxn::hash_get(self, tree, key)

@@ -373,6 +373,100 @@ pub fn lookup(
     Ok(rows)
 }
 
+/// The order-preserving key encoding of `values` (a key prefix).
+pub fn encode_key_values(values: &[Value]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_values(values.iter().map(Value::to_key), &mut out);
+    out
+}
+
+/// A bound on a vector as a bound on its slice.
+pub fn bound_slice<T>(b: &Bound<Vec<T>>) -> Bound<&[T]> {
+    match b {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+    }
+}
+
+/// Turns bounds on the leading key columns into byte bounds on keys that
+/// start with those columns' encoding (and continue with more columns).
+fn prefix_bounds(lo: Bound<&[Value]>, hi: Bound<&[Value]>) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let after = |v: &[Value]| {
+        keyenc::prefix_successor(&encode_key_values(v)).map_or(Bound::Unbounded, Bound::Included)
+    };
+    let lo = match lo {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(v) => Bound::Included(encode_key_values(v)),
+        Bound::Excluded(v) => after(v),
+    };
+    let hi = match hi {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(v) => match after(v) {
+            Bound::Included(k) => Bound::Excluded(k),
+            other => other,
+        },
+        Bound::Excluded(v) => Bound::Excluded(encode_key_values(v)),
+    };
+    (lo, hi)
+}
+
+/// Rows whose leading primary-key columns (or, with `index`, leading
+/// B+tree index columns) lie between `lo` and `hi`, in key order or
+/// reversed. An index scan fetches each row by its primary key.
+pub fn range_rows<'a>(
+    r: &'a dyn Reads,
+    def: &TableDef,
+    index: Option<&IndexDef>,
+    lo: Bound<&[Value]>,
+    hi: Bound<&[Value]>,
+    reverse: bool,
+) -> Result<Box<dyn Iterator<Item = Result<StoredRow>> + 'a>> {
+    let (lo, hi) = prefix_bounds(lo, hi);
+    let scan = |tree: &str| {
+        if reverse {
+            r.scan_rev(tree, bound_slice(&lo), bound_slice(&hi))
+        } else {
+            r.scan(tree, bound_slice(&lo), bound_slice(&hi))
+        }
+    };
+    match index {
+        None => {
+            let types = stored_types(def);
+            let it = scan(&def.data_tree())?;
+            Ok(Box::new(it.map(move |e| {
+                let (key, bytes) = e?;
+                Ok(StoredRow {
+                    key,
+                    values: row::decode(&types, &bytes)?,
+                })
+            })))
+        }
+        Some(index) => {
+            let width = index.columns.len();
+            let it = scan(&catalog::index_tree(index))?;
+            let def = def.clone();
+            let name = index.name.clone();
+            Ok(Box::new(it.map(move |e| {
+                let (key, _) = e?;
+                let columns = vec![KeyColumn::ASC; width];
+                let prefix = keyenc::decode_key_prefix(&key, &columns).map_err(|e| {
+                    SqlError::new(
+                        sqlstate::DATA_CORRUPTED,
+                        format!("index \"{name}\" holds a bad key: {e}"),
+                    )
+                })?;
+                get(r, &def, &key[prefix.1..])?.ok_or_else(|| {
+                    SqlError::new(
+                        sqlstate::DATA_CORRUPTED,
+                        format!("index \"{name}\" points at a missing row"),
+                    )
+                })
+            })))
+        }
+    }
+}
+
 /// Deletes a row read with [`scan_stored`], [`get`] or [`lookup`].
 pub fn delete(tx: &mut WriteTxn, def: &TableDef, row: &StoredRow) -> Result<()> {
     for index in &def.indexes {

@@ -320,8 +320,19 @@ fn set_and_show_session_parameters() {
     assert_eq!(err(&mut s, "SHOW no_such_thing"), "42704");
     assert_eq!(
         rows(&one(&mut s, "SHOW TRANSACTION ISOLATION LEVEL")),
+        vec![vec!["read committed"]]
+    );
+    one(&mut s, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+    assert_eq!(
+        rows(&one(&mut s, "SHOW transaction_isolation")),
         vec![vec!["repeatable read"]]
     );
+    one(&mut s, "COMMIT");
+    assert_eq!(
+        rows(&one(&mut s, "SHOW transaction_isolation")),
+        vec![vec!["read committed"]]
+    );
+    assert_eq!(err(&mut s, "BEGIN ISOLATION LEVEL SERIALIZABLE"), "0A000");
 }
 
 #[test]

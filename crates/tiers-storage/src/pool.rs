@@ -153,10 +153,12 @@ impl BufferPool {
             let mut s = self.lock();
             if let Some(page) = s.touch(no) {
                 inc(&self.metrics.pool_hits);
+                THREAD_BUFFERS.with(|c| c.set((c.get().0 + 1, c.get().1)));
                 return Ok(page);
             }
         }
         inc(&self.metrics.pool_misses);
+        THREAD_BUFFERS.with(|c| c.set((c.get().0, c.get().1 + 1)));
         let spare = self.lock().spare.pop();
         let buf = self.read_into(spare, no, want)?;
         let page = Arc::new(buf);
@@ -427,6 +429,18 @@ impl PoolState {
         }
         None
     }
+}
+
+thread_local! {
+    /// Buffer pool hits and misses by page reads on this thread.
+    static THREAD_BUFFERS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Buffer pool (hits, misses) of page reads made by the calling thread so
+/// far: the difference across a piece of work is what it read (EXPLAIN
+/// ANALYZE's per-node buffer counts).
+pub fn thread_buffer_counts() -> (u64, u64) {
+    THREAD_BUFFERS.with(|c| c.get())
 }
 
 #[cfg(test)]

@@ -13,7 +13,13 @@ pub fn describe(r: &dyn Reads, stmt: &Statement) -> Result<Vec<Column>> {
         }]);
     }
     let (table, items) = match stmt {
-        Statement::Select(s) => (s.from.as_deref(), &s.items),
+        Statement::Select(q) => return Ok(crate::query::plan_query(r, q)?.columns()),
+        Statement::Explain { .. } => {
+            return Ok(vec![Column {
+                name: "QUERY PLAN".into(),
+                data_type: DataType::Text,
+            }]);
+        }
         Statement::Insert {
             table, returning, ..
         }
@@ -50,9 +56,16 @@ pub fn parameter_types(r: &dyn Reads, stmt: &Statement) -> Result<Vec<DataType>>
             table,
             columns,
             rows,
+            query,
             returning,
         } => {
             let def = table_of(table);
+            if let Some(q) = query {
+                let plan = crate::query::plan_query(r, q)?;
+                for (n, t) in plan.param_types.iter().enumerate() {
+                    note(n + 1, *t);
+                }
+            }
             for row in rows {
                 for (j, e) in row.iter().enumerate() {
                     let ty = def.as_ref().and_then(|d| {
@@ -68,21 +81,11 @@ pub fn parameter_types(r: &dyn Reads, stmt: &Statement) -> Result<Vec<DataType>>
             }
             returning_params(returning, def.as_ref(), &mut note);
         }
-        Statement::Select(s) => {
-            let def = s.from.as_deref().and_then(table_of);
-            for item in &s.items {
-                if let SelectItem::Expr { expr, .. } = item {
-                    visit_params(expr, def.as_ref(), None, &mut note);
-                }
-            }
-            if let Some(f) = &s.filter {
-                visit_params(f, def.as_ref(), None, &mut note);
-            }
-            for e in s.limit.iter().chain(s.offset.iter()) {
-                visit_params(e, def.as_ref(), Some(DataType::Int8), &mut note);
-            }
-            for o in &s.order_by {
-                visit_params(&o.expr, def.as_ref(), None, &mut note);
+        Statement::Explain { statement, .. } => return parameter_types(r, statement),
+        Statement::Select(q) => {
+            let plan = crate::query::plan_query(r, q)?;
+            for (n, t) in plan.param_types.iter().enumerate() {
+                note(n + 1, *t);
             }
         }
         Statement::Update {
@@ -214,6 +217,13 @@ fn visit_params(
                 visit_params(o, def, hint, note);
             }
         }
-        Expr::Literal(_) | Expr::Column { .. } => {}
+        Expr::InSubquery { expr, .. } => visit_params(expr, def, None, note),
+        Expr::Literal(_)
+        | Expr::Column { .. }
+        | Expr::Subquery(_)
+        | Expr::Exists { .. }
+        | Expr::Bound(_)
+        | Expr::Outer { .. }
+        | Expr::SubPlan(_) => {}
     }
 }

@@ -13,7 +13,6 @@
 //! lookup (B+tree or hash); anything else scans the table in key order. The
 //! filter is always re-checked on the rows an access path returns.
 
-use std::cmp::Ordering;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
@@ -21,7 +20,7 @@ use std::time::Duration;
 
 use tiers_storage::{Engine, WriteTxn};
 
-use crate::ast::{BinaryOp, ColumnSpec, Expr, OrderBy, Select, SelectItem, Statement};
+use crate::ast::{BinaryOp, ColumnSpec, Expr, Isolation, SelectItem, Statement};
 use crate::catalog::{self, ColumnDef, IndexDef, TableDef};
 use crate::error::{Result, SqlError, sqlstate};
 use crate::expr::{self, Scope};
@@ -42,6 +41,7 @@ use access::*;
 use ddl::*;
 pub use describe::{describe, parameter_types};
 use select::*;
+pub use select::{type_of_function, type_of_with};
 use write::*;
 
 /// A result column.
@@ -116,6 +116,8 @@ pub struct Session {
     /// committed data. Otherwise REPEATABLE READ: one snapshot per transaction.
     read_committed: bool,
     failed: bool,
+    /// SQL savepoints of the open transaction, oldest first.
+    savepoints: Vec<(String, tiers_storage::Savepoint)>,
 }
 
 /// What a writing statement needs besides its transaction.
@@ -160,7 +162,42 @@ impl Session {
             held: HashSet::new(),
             read_committed: true,
             failed: false,
+            savepoints: Vec::new(),
         }
+    }
+
+    /// Whether new transactions start in READ COMMITTED (the session's
+    /// `default_transaction_isolation`).
+    fn default_read_committed(&self) -> bool {
+        !self
+            .settings
+            .get("default_transaction_isolation")
+            .is_some_and(|v| v.eq_ignore_ascii_case("repeatable read"))
+    }
+
+    /// Applies an isolation level to the transaction about to run.
+    fn set_isolation(&mut self, isolation: Isolation) -> Result<()> {
+        match isolation {
+            Isolation::ReadUncommitted | Isolation::ReadCommitted => self.read_committed = true,
+            Isolation::RepeatableRead => self.read_committed = false,
+            Isolation::Serializable => {
+                return Err(SqlError::new(
+                    sqlstate::FEATURE_NOT_SUPPORTED,
+                    "SERIALIZABLE is not supported: tiers provides READ COMMITTED and \
+                     REPEATABLE READ (snapshot isolation, which allows write skew); \
+                     use REPEATABLE READ with SELECT ... FOR UPDATE-style explicit row updates",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the transaction's session state (after COMMIT or ROLLBACK).
+    fn end_transaction(&mut self) {
+        self.release_locks();
+        self.savepoints.clear();
+        self.failed = false;
+        self.read_committed = self.default_read_committed();
     }
 
     /// Ends the transaction's hold on its row locks.
@@ -191,12 +228,61 @@ impl Session {
     /// Runs one statement with parameter values for `$1`, `$2`, ...
     pub fn run(&mut self, stmt: &Statement, params: &[Value]) -> Result<QueryResult> {
         match stmt {
-            Statement::Begin => {
+            Statement::Begin { isolation } => {
                 if self.txn.is_none() {
+                    if let Some(level) = isolation {
+                        self.set_isolation(*level)?;
+                    }
                     self.txn = Some(self.db.engine.begin_write()?);
                     self.failed = false;
                 }
                 return Ok(QueryResult::command("BEGIN"));
+            }
+            Statement::SetTransaction { isolation } => {
+                if self.txn.is_some() {
+                    self.set_isolation(*isolation)?;
+                }
+                return Ok(QueryResult::command("SET"));
+            }
+            Statement::Savepoint(name) => {
+                let Some(tx) = &self.txn else {
+                    return Err(no_transaction_block("SAVEPOINT"));
+                };
+                if self.failed {
+                    return Err(aborted());
+                }
+                let mark = tx.savepoint();
+                self.savepoints.push((name.clone(), mark));
+                return Ok(QueryResult::command("SAVEPOINT"));
+            }
+            Statement::RollbackTo(name) | Statement::Release(name) => {
+                let rollback = matches!(stmt, Statement::RollbackTo(_));
+                let what = if rollback {
+                    "ROLLBACK TO SAVEPOINT"
+                } else {
+                    "RELEASE SAVEPOINT"
+                };
+                let Some(tx) = &mut self.txn else {
+                    return Err(no_transaction_block(what));
+                };
+                if self.failed && !rollback {
+                    return Err(aborted());
+                }
+                let Some(at) = self.savepoints.iter().rposition(|(n, _)| n == name) else {
+                    self.failed = true;
+                    return Err(SqlError::new(
+                        "3B001",
+                        format!("savepoint \"{name}\" does not exist"),
+                    ));
+                };
+                if rollback {
+                    tx.rollback_to(self.savepoints[at].1);
+                    self.savepoints.truncate(at + 1);
+                    self.failed = false;
+                    return Ok(QueryResult::command("ROLLBACK"));
+                }
+                self.savepoints.truncate(at);
+                return Ok(QueryResult::command("RELEASE"));
             }
             Statement::Commit => {
                 let failed = std::mem::take(&mut self.failed);
@@ -211,7 +297,7 @@ impl Session {
                         .map_err(SqlError::from),
                     None => Ok(QueryResult::command("COMMIT")),
                 };
-                self.release_locks();
+                self.end_transaction();
                 return result;
             }
             Statement::Set { name, value } => return self.set(name, value),
@@ -221,16 +307,13 @@ impl Session {
                 if let Some(tx) = self.txn.take() {
                     tx.rollback();
                 }
-                self.release_locks();
+                self.end_transaction();
                 return Ok(QueryResult::command("ROLLBACK"));
             }
             _ => {}
         }
         if self.failed {
-            return Err(SqlError::new(
-                "25P02",
-                "current transaction is aborted, commands ignored until end of transaction block",
-            ));
+            return Err(aborted());
         }
         let (mut tx, autocommit) = match self.txn.take() {
             Some(mut tx) => {
@@ -259,7 +342,7 @@ impl Session {
                     Ok(r) => tx.commit().map(|_| r).map_err(SqlError::from),
                     Err(e) => Err(e),
                 };
-                self.release_locks();
+                self.end_transaction();
                 committed
             }
             (false, r) => {
@@ -271,6 +354,20 @@ impl Session {
     }
 }
 
+fn aborted() -> SqlError {
+    SqlError::new(
+        "25P02",
+        "current transaction is aborted, commands ignored until end of transaction block",
+    )
+}
+
+fn no_transaction_block(what: &str) -> SqlError {
+    SqlError::new(
+        "25P01",
+        format!("{what} can only be used in transaction blocks"),
+    )
+}
+
 /// Session parameters and their defaults (what `SHOW` reports).
 fn default_settings() -> std::collections::BTreeMap<String, String> {
     [
@@ -278,7 +375,7 @@ fn default_settings() -> std::collections::BTreeMap<String, String> {
         ("client_encoding", "UTF8"),
         ("client_min_messages", "notice"),
         ("datestyle", "ISO, MDY"),
-        ("default_transaction_isolation", "repeatable read"),
+        ("default_transaction_isolation", "read committed"),
         ("extra_float_digits", "1"),
         ("idle_in_transaction_session_timeout", "0"),
         ("intervalstyle", "postgres"),
@@ -292,7 +389,8 @@ fn default_settings() -> std::collections::BTreeMap<String, String> {
         ("standard_conforming_strings", "on"),
         ("statement_timeout", "0"),
         ("timezone", "UTC"),
-        ("transaction isolation level", "repeatable read"),
+        ("transaction isolation level", "read committed"),
+        ("transaction_isolation", "read committed"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -326,7 +424,16 @@ impl Session {
             "client_encoding" => fixed(&["UTF8", "UTF-8", "UNICODE", "DEFAULT"])?,
             "standard_conforming_strings" => fixed(&["on", "true", "DEFAULT"])?,
             "timezone" => fixed(&["UTC", "Etc/UTC", "GMT", "Z", "DEFAULT"])?,
-            "server_version" | "server_encoding" | "transaction isolation level" => {
+            "default_transaction_isolation" => fixed(&[
+                "read committed",
+                "repeatable read",
+                "read uncommitted",
+                "DEFAULT",
+            ])?,
+            "server_version"
+            | "server_encoding"
+            | "transaction isolation level"
+            | "transaction_isolation" => {
                 return Err(SqlError::new(
                     "55P02",
                     format!("parameter \"{name}\" cannot be changed"),
@@ -341,15 +448,26 @@ impl Session {
             value.to_string()
         };
         self.settings.insert(name, value);
+        if self.txn.is_none() {
+            self.read_committed = self.default_read_committed();
+        }
         Ok(QueryResult::command("SET"))
     }
 
     fn show(&self, name: &str) -> Result<QueryResult> {
         let name = name.to_ascii_lowercase();
-        let value = self
-            .settings
-            .get(&name)
-            .ok_or_else(|| unknown_setting(&name))?;
+        let current = if self.read_committed {
+            "read committed".to_string()
+        } else {
+            "repeatable read".to_string()
+        };
+        let value = match name.as_str() {
+            "transaction isolation level" | "transaction_isolation" => &current,
+            _ => self
+                .settings
+                .get(&name)
+                .ok_or_else(|| unknown_setting(&name))?,
+        };
         Ok(QueryResult {
             columns: vec![Column {
                 name: name.clone(),
@@ -420,9 +538,34 @@ fn execute(
             table,
             columns,
             rows,
+            query,
             returning,
-        } => insert(tx, table, columns, rows, returning, params, ctx),
-        Statement::Select(select) => run_select(tx, select, params),
+        } => match query {
+            None => insert(tx, table, columns, rows, returning, params, ctx),
+            Some(q) => {
+                let plan = crate::query::plan_query(tx, q)?;
+                let values = crate::query::run(tx, &plan, params)?.rows;
+                let rows: Vec<Vec<Expr>> = values
+                    .into_iter()
+                    .map(|r| r.into_iter().map(Expr::Literal).collect())
+                    .collect();
+                insert(tx, table, columns, &rows, returning, &[], ctx)
+            }
+        },
+        Statement::Select(q) => {
+            let plan = crate::query::plan_query(tx, q)?;
+            crate::query::run(tx, &plan, params)
+        }
+        Statement::Explain { analyze, statement } => match &**statement {
+            Statement::Select(q) => {
+                let plan = crate::query::plan_query(tx, q)?;
+                crate::query::explain(tx, &plan, params, *analyze)
+            }
+            _ => Err(SqlError::new(
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                "EXPLAIN supports queries only",
+            )),
+        },
         Statement::Update {
             table,
             set,
@@ -434,9 +577,13 @@ fn execute(
             filter,
             returning,
         } => delete(tx, table, filter.as_ref(), returning, params, ctx),
-        Statement::Begin
+        Statement::Begin { .. }
         | Statement::Commit
         | Statement::Rollback
+        | Statement::SetTransaction { .. }
+        | Statement::Savepoint(_)
+        | Statement::RollbackTo(_)
+        | Statement::Release(_)
         | Statement::Set { .. }
         | Statement::Show { .. } => {
             unreachable!("session statements are handled by the session")

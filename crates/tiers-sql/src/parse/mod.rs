@@ -25,7 +25,10 @@ use sqlparser::ast as sql;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser, ParserError};
 
-use crate::ast::{BinaryOp, ColumnSpec, Expr, OrderBy, Select, SelectItem, Statement};
+use crate::ast::{
+    Alias, BinaryOp, ColumnSpec, Cte, Expr, Isolation, JoinCondition, JoinKind, OrderBy, Query,
+    Select, SelectItem, SetExpr, SetOp, Statement, TableRef,
+};
 use crate::catalog::IndexKind;
 use crate::error::{Result, SqlError, sqlstate};
 use crate::types::DataType;
@@ -122,7 +125,46 @@ fn statement(stmt: sql::Statement) -> Result<Statement> {
             drop_table(object_type, if_exists, names)
         }
         S::Insert(ins) => insert(ins),
-        S::Query(q) => Ok(Statement::Select(Box::new(select(*q)?))),
+        S::Query(q) => Ok(Statement::Select(Box::new(query(*q)?))),
+        S::Explain {
+            analyze,
+            verbose,
+            query_plan,
+            estimate,
+            statement: inner,
+            format,
+            options,
+            ..
+        } => {
+            refuse(
+                verbose || query_plan || estimate || format.is_some() || options.is_some(),
+                "EXPLAIN options other than ANALYZE",
+            )?;
+            let inner = statement(*inner)?;
+            if !matches!(inner, Statement::Select(_)) {
+                return Err(unsupported("EXPLAIN of a statement other than a query"));
+            }
+            Ok(Statement::Explain {
+                analyze,
+                statement: Box::new(inner),
+            })
+        }
+        S::Savepoint { name } => Ok(Statement::Savepoint(ident(name))),
+        S::ReleaseSavepoint { name } => Ok(Statement::Release(ident(name))),
+        S::Set(sql::Set::SetTransaction {
+            modes,
+            snapshot,
+            session,
+        }) => {
+            refuse(
+                snapshot.is_some() || session,
+                "this form of SET TRANSACTION",
+            )?;
+            match isolation(&modes)? {
+                Some(isolation) => Ok(Statement::SetTransaction { isolation }),
+                None => Err(unsupported("SET TRANSACTION without ISOLATION LEVEL")),
+            }
+        }
         S::Update(u) => update(u),
         S::Delete(d) => delete(d),
         S::StartTransaction {
@@ -169,8 +211,10 @@ fn statement(stmt: sql::Statement) -> Result<Statement> {
         }),
         S::Rollback { chain, savepoint } => {
             refuse(chain, "ROLLBACK AND CHAIN")?;
-            refuse(savepoint.is_some(), "ROLLBACK TO SAVEPOINT")?;
-            Ok(Statement::Rollback)
+            match savepoint {
+                Some(name) => Ok(Statement::RollbackTo(ident(name))),
+                None => Ok(Statement::Rollback),
+            }
         }
         other => Err(unsupported(statement_name(&other))),
     }
@@ -235,19 +279,33 @@ fn statement_name(stmt: &sql::Statement) -> &'static str {
 }
 
 fn begin(modes: &[sql::TransactionMode]) -> Result<Statement> {
-    let serializable = modes.iter().any(|m| {
-        matches!(
-            m,
-            sql::TransactionMode::IsolationLevel(sql::TransactionIsolationLevel::Serializable)
-        )
-    });
-    if serializable {
-        return Err(SqlError::new(
-            sqlstate::FEATURE_NOT_SUPPORTED,
-            "SERIALIZABLE is not supported; use REPEATABLE READ",
-        ));
+    Ok(Statement::Begin {
+        isolation: isolation(modes)?,
+    })
+}
+
+/// The isolation level among transaction modes (READ WRITE is accepted and
+/// ignored; READ ONLY is refused rather than silently not enforced).
+fn isolation(modes: &[sql::TransactionMode]) -> Result<Option<Isolation>> {
+    let mut level = None;
+    for mode in modes {
+        match mode {
+            sql::TransactionMode::IsolationLevel(l) => {
+                use sql::TransactionIsolationLevel as L;
+                level = Some(match l {
+                    L::ReadUncommitted => Isolation::ReadUncommitted,
+                    L::ReadCommitted => Isolation::ReadCommitted,
+                    L::RepeatableRead | L::Snapshot => Isolation::RepeatableRead,
+                    L::Serializable => Isolation::Serializable,
+                });
+            }
+            sql::TransactionMode::AccessMode(sql::TransactionAccessMode::ReadWrite) => {}
+            sql::TransactionMode::AccessMode(_) => {
+                return Err(unsupported("READ ONLY transactions"));
+            }
+        }
     }
-    Ok(Statement::Begin)
+    Ok(level)
 }
 
 fn drop_table(
@@ -628,13 +686,26 @@ fn insert(ins: sql::Insert) -> Result<Statement> {
         .collect::<Result<Vec<_>>>()?;
     let rows = match ins.source {
         None => vec![vec![]],
-        Some(query) => values_rows(*query)?,
+        Some(q) => match insert_source(*q)? {
+            SetExpr::Values(rows) => rows,
+            body => {
+                let returning = Scope::table(&table).returning(ins.returning)?;
+                return Ok(Statement::Insert {
+                    table,
+                    columns,
+                    rows: Vec::new(),
+                    query: Some(Box::new(Query::plain(body))),
+                    returning,
+                });
+            }
+        },
     };
     let returning = Scope::table(&table).returning(ins.returning)?;
     Ok(Statement::Insert {
         table,
         columns,
         rows,
+        query: None,
         returning,
     })
 }
@@ -664,19 +735,19 @@ fn check_insert_clauses(ins: &sql::Insert) -> Result<()> {
     refuse(other, "this form of INSERT")
 }
 
-/// The rows of `VALUES (...), ...`; any other INSERT source is refused.
-fn values_rows(query: sql::Query) -> Result<Vec<Vec<Expr>>> {
-    check_query_extras(&query)?;
-    refuse(query.order_by.is_some(), "ORDER BY on VALUES")?;
-    refuse(query.limit_clause.is_some(), "LIMIT on VALUES")?;
-    let values = match *query.body {
-        sql::SetExpr::Values(values) => values,
-        sql::SetExpr::Select(_) | sql::SetExpr::Query(_) => {
-            return Err(unsupported("INSERT ... SELECT"));
-        }
-        sql::SetExpr::SetOperation { op, .. } => return Err(unsupported(op)),
-        _ => return Err(unsupported("this INSERT source")),
-    };
+/// What INSERT takes its rows from: `VALUES` lists stay as rows, anything
+/// else is a query (its ORDER BY/LIMIT/WITH kept by wrapping it).
+fn insert_source(q: sql::Query) -> Result<SetExpr> {
+    let q = query(q)?;
+    if q.with.is_empty() && q.order_by.is_empty() && q.limit.is_none() && q.offset.is_none() {
+        Ok(q.body)
+    } else {
+        Ok(SetExpr::Query(Box::new(q)))
+    }
+}
+
+/// The rows of a `VALUES (...), ...` list, all the same length.
+fn values_list(values: sql::Values) -> Result<Vec<Vec<Expr>>> {
     refuse(values.explicit_row, "VALUES ROW(...)")?;
     let rows = values
         .rows
@@ -759,37 +830,36 @@ fn delete(d: sql::Delete) -> Result<Statement> {
 // SELECT
 // ---------------------------------------------------------------------------
 
-fn select(query: sql::Query) -> Result<Select> {
-    check_query_extras(&query)?;
+fn query(q: sql::Query) -> Result<Query> {
+    check_query_extras(&q)?;
     let sql::Query {
+        with,
         body,
         order_by,
         limit_clause,
         ..
-    } = query;
-    let select = match *body {
-        sql::SetExpr::Select(select) => *select,
-        sql::SetExpr::SetOperation { op, .. } => return Err(unsupported(op)),
-        sql::SetExpr::Query(_) => return Err(unsupported("a parenthesized query")),
-        sql::SetExpr::Values(_) => return Err(unsupported("VALUES as a query")),
-        sql::SetExpr::Table(_) => return Err(unsupported("TABLE as a query")),
-        _ => return Err(unsupported("this query")),
-    };
-    check_select_clauses(&select)?;
-    let (from, scope) = from_clause(select.from)?;
-    let items = select
-        .projection
-        .into_iter()
-        .map(|item| scope.select_item(item))
-        .collect::<Result<_>>()?;
+    } = q;
+    let mut ctes = Vec::new();
+    if let Some(with) = with {
+        refuse(with.recursive, "WITH RECURSIVE")?;
+        for cte in with.cte_tables {
+            refuse(cte.from.is_some(), "this form of WITH")?;
+            let alias = table_alias(cte.alias)?;
+            ctes.push(Cte {
+                name: alias.name,
+                columns: alias.columns,
+                query: query(*cte.query)?,
+            });
+        }
+    }
+    let scope = Scope::default();
     let (limit, offset) = match limit_clause {
         Some(clause) => scope.limit(clause)?,
         None => (None, None),
     };
-    Ok(Select {
-        items,
-        from,
-        filter: scope.opt_expr(select.selection)?,
+    Ok(Query {
+        with: ctes,
+        body: set_expr(*body)?,
         order_by: order_by
             .map(|o| scope.order_by(o))
             .transpose()?
@@ -799,9 +869,183 @@ fn select(query: sql::Query) -> Result<Select> {
     })
 }
 
+fn set_expr(body: sql::SetExpr) -> Result<SetExpr> {
+    match body {
+        sql::SetExpr::Select(select) => Ok(SetExpr::Select(Box::new(select_block(*select)?))),
+        sql::SetExpr::Query(q) => Ok(SetExpr::Query(Box::new(query(*q)?))),
+        sql::SetExpr::Values(values) => Ok(SetExpr::Values(values_list(values)?)),
+        sql::SetExpr::SetOperation {
+            op,
+            set_quantifier,
+            left,
+            right,
+        } => {
+            let op = match op {
+                sql::SetOperator::Union => SetOp::Union,
+                sql::SetOperator::Intersect => SetOp::Intersect,
+                sql::SetOperator::Except => SetOp::Except,
+                other => return Err(unsupported(other)),
+            };
+            let all = match set_quantifier {
+                sql::SetQuantifier::All => true,
+                sql::SetQuantifier::Distinct | sql::SetQuantifier::None => false,
+                _ => return Err(unsupported("BY NAME in a set operation")),
+            };
+            Ok(SetExpr::SetOp {
+                op,
+                all,
+                left: Box::new(set_expr(*left)?),
+                right: Box::new(set_expr(*right)?),
+            })
+        }
+        sql::SetExpr::Table(_) => Err(unsupported("TABLE as a query")),
+        _ => Err(unsupported("this query")),
+    }
+}
+
+fn select_block(select: sql::Select) -> Result<Select> {
+    check_select_clauses(&select)?;
+    let scope = Scope::default();
+    let from = select
+        .from
+        .into_iter()
+        .map(table_with_joins)
+        .collect::<Result<Vec<_>>>()?;
+    let items = select
+        .projection
+        .into_iter()
+        .map(|item| scope.select_item(item))
+        .collect::<Result<_>>()?;
+    let group_by = match select.group_by {
+        sql::GroupByExpr::All(_) => return Err(unsupported("GROUP BY ALL")),
+        sql::GroupByExpr::Expressions(exprs, modifiers) => {
+            refuse(!modifiers.is_empty(), "GROUP BY modifiers")?;
+            exprs
+                .into_iter()
+                .map(|e| scope.expr(e))
+                .collect::<Result<_>>()?
+        }
+    };
+    Ok(Select {
+        distinct: matches!(select.distinct, Some(sql::Distinct::Distinct)),
+        items,
+        from,
+        filter: scope.opt_expr(select.selection)?,
+        group_by,
+        having: scope.opt_expr(select.having)?,
+    })
+}
+
+/// One comma-separated FROM item with its joins, as a left-deep tree.
+fn table_with_joins(t: sql::TableWithJoins) -> Result<TableRef> {
+    let mut left = table_factor(t.relation)?;
+    for join in t.joins {
+        refuse(join.global, "GLOBAL JOIN")?;
+        use sql::JoinOperator as J;
+        let (kind, constraint) = match join.join_operator {
+            J::Join(c) | J::Inner(c) => (JoinKind::Inner, c),
+            J::Left(c) | J::LeftOuter(c) => (JoinKind::Left, c),
+            J::Right(c) | J::RightOuter(c) => (JoinKind::Right, c),
+            J::FullOuter(c) => (JoinKind::Full, c),
+            J::CrossJoin(c) => (JoinKind::Cross, c),
+            _ => return Err(unsupported("this kind of JOIN")),
+        };
+        let condition = match constraint {
+            sql::JoinConstraint::None => JoinCondition::None,
+            sql::JoinConstraint::On(e) => JoinCondition::On(Scope::default().expr(e)?),
+            sql::JoinConstraint::Using(names) => {
+                JoinCondition::Using(names.into_iter().map(column_name).collect::<Result<_>>()?)
+            }
+            sql::JoinConstraint::Natural => JoinCondition::Natural,
+            sql::JoinConstraint::UsingAlias(..) => return Err(unsupported("USING ... AS")),
+        };
+        if kind != JoinKind::Cross && condition == JoinCondition::None {
+            return Err(syntax(
+                "JOIN needs ON, USING or NATURAL (or use CROSS JOIN)",
+            ));
+        }
+        left = TableRef::Join {
+            left: Box::new(left),
+            right: Box::new(table_factor(join.relation)?),
+            kind,
+            condition,
+        };
+    }
+    Ok(left)
+}
+
+fn table_factor(factor: sql::TableFactor) -> Result<TableRef> {
+    match factor {
+        sql::TableFactor::Table {
+            name,
+            alias,
+            args,
+            with_hints,
+            version,
+            with_ordinality,
+            partitions,
+            json_path,
+            sample,
+            index_directives,
+            ..
+        } => {
+            let other = !with_hints.is_empty()
+                || version.is_some()
+                || with_ordinality
+                || !partitions.is_empty()
+                || json_path.is_some()
+                || sample.is_some()
+                || !index_directives.is_empty();
+            refuse(other, "this FROM clause option")?;
+            let alias = alias.map(table_alias).transpose()?;
+            match args {
+                None => Ok(TableRef::Table {
+                    name: relation_name(name)?,
+                    alias,
+                }),
+                Some(args) => {
+                    refuse(args.settings.is_some(), "SETTINGS")?;
+                    let scope = Scope::default();
+                    let args = args
+                        .args
+                        .into_iter()
+                        .map(|a| function_arg(a).and_then(|e| scope.expr(e)))
+                        .collect::<Result<_>>()?;
+                    Ok(TableRef::Function {
+                        name: function_name(name)?,
+                        args,
+                        alias,
+                    })
+                }
+            }
+        }
+        sql::TableFactor::Derived {
+            lateral,
+            subquery,
+            alias,
+            sample,
+        } => {
+            refuse(lateral, "LATERAL")?;
+            refuse(sample.is_some(), "TABLESAMPLE")?;
+            Ok(TableRef::Derived {
+                query: Box::new(query(*subquery)?),
+                alias: alias.map(table_alias).transpose()?,
+            })
+        }
+        sql::TableFactor::NestedJoin {
+            table_with_joins: nested,
+            alias,
+            ..
+        } => {
+            refuse(alias.is_some(), "an alias on a parenthesized join")?;
+            table_with_joins(*nested)
+        }
+        other => Err(unsupported(table_factor_name(&other))),
+    }
+}
+
 /// Refuses the query-level clauses no statement of ours takes.
 fn check_query_extras(q: &sql::Query) -> Result<()> {
-    refuse(q.with.is_some(), "WITH")?;
     refuse(q.fetch.is_some(), "FETCH FIRST (use LIMIT)")?;
     refuse(!q.locks.is_empty(), "FOR UPDATE/SHARE")?;
     let other = q.for_clause.is_some()
@@ -813,22 +1057,10 @@ fn check_query_extras(q: &sql::Query) -> Result<()> {
 
 fn check_select_clauses(s: &sql::Select) -> Result<()> {
     refuse(
-        matches!(s.distinct, Some(sql::Distinct::Distinct)),
-        "DISTINCT",
-    )?;
-    refuse(
         matches!(s.distinct, Some(sql::Distinct::On(_))),
         "DISTINCT ON",
     )?;
     refuse(s.into.is_some(), "SELECT INTO")?;
-    let grouped = match &s.group_by {
-        sql::GroupByExpr::All(_) => true,
-        sql::GroupByExpr::Expressions(exprs, modifiers) => {
-            !exprs.is_empty() || !modifiers.is_empty()
-        }
-    };
-    refuse(grouped, "GROUP BY")?;
-    refuse(s.having.is_some(), "HAVING")?;
     refuse(!s.named_window.is_empty(), "WINDOW")?;
     let other = s.top.is_some()
         || s.select_modifiers.as_ref().is_some_and(|m| m.is_any_set())
@@ -843,19 +1075,6 @@ fn check_select_clauses(s: &sql::Select) -> Result<()> {
         || s.value_table_mode.is_some()
         || s.flavor != sql::SelectFlavor::Standard;
     refuse(other, "this SELECT clause")
-}
-
-/// The FROM list: nothing, or exactly one plain table.
-fn from_clause(from: Vec<sql::TableWithJoins>) -> Result<(Option<String>, Scope)> {
-    let mut from = from.into_iter();
-    match (from.next(), from.next()) {
-        (None, _) => Ok((None, Scope::default())),
-        (Some(only), None) => {
-            let (table, scope) = single_table(only)?;
-            Ok((Some(table), scope))
-        }
-        (Some(_), Some(_)) => Err(unsupported("JOIN")),
-    }
 }
 
 /// A single table (possibly aliased) with no joins, and the scope it opens.
@@ -886,11 +1105,14 @@ fn single_table(t: sql::TableWithJoins) -> Result<(String, Scope)> {
             refuse(other, "this FROM clause option")?;
             let table = relation_name(name)?;
             let alias = alias.map(table_alias).transpose()?;
+            if let Some(a) = &alias {
+                refuse(!a.columns.is_empty(), "column aliases on the target table")?;
+            }
             Ok((
                 table.clone(),
                 Scope {
                     table: Some(table),
-                    alias,
+                    alias: alias.map(|a| a.name),
                 },
             ))
         }
@@ -898,10 +1120,20 @@ fn single_table(t: sql::TableWithJoins) -> Result<(String, Scope)> {
     }
 }
 
-fn table_alias(alias: sql::TableAlias) -> Result<String> {
-    refuse(!alias.columns.is_empty(), "column aliases in FROM")?;
+fn table_alias(alias: sql::TableAlias) -> Result<Alias> {
     refuse(alias.at.is_some(), "AT in a table alias")?;
-    Ok(ident(alias.name))
+    let columns = alias
+        .columns
+        .into_iter()
+        .map(|c| {
+            refuse(c.data_type.is_some(), "typed column aliases")?;
+            Ok(ident(c.name))
+        })
+        .collect::<Result<_>>()?;
+    Ok(Alias {
+        name: ident(alias.name),
+        columns,
+    })
 }
 
 fn table_factor_name(factor: &sql::TableFactor) -> &'static str {
@@ -944,6 +1176,7 @@ fn relation_name(name: sql::ObjectName) -> Result<String> {
     match parts.as_slice() {
         [] => Ok(last),
         [schema] if schema == "public" => Ok(last),
+        [schema] if schema == "information_schema" => Ok(format!("{schema}.{last}")),
         _ => Err(unsupported("a schema other than public")),
     }
 }
@@ -1117,7 +1350,12 @@ impl Scope {
                 refuse(!plain, "this wildcard option")?;
                 Ok(SelectItem::Wildcard)
             }
-            sql::SelectItem::QualifiedWildcard(..) => Err(unsupported("table.* in a select list")),
+            sql::SelectItem::QualifiedWildcard(kind, _) => match kind {
+                sql::SelectItemQualifiedWildcardKind::ObjectName(name) => {
+                    Ok(SelectItem::QualifiedWildcard(relation_name(name)?))
+                }
+                _ => Err(unsupported("this wildcard")),
+            },
             sql::SelectItem::ExprWithAliases { .. } => Err(unsupported("multiple aliases")),
         }
     }
@@ -1269,6 +1507,11 @@ impl Scope {
                 ..
             } => self.substring(expr, substring_from, substring_for, depth),
             E::Ceil { expr, field } => self.rounding("ceil", expr, field, depth),
+            E::Subquery(q) => Ok(Expr::Subquery(Box::new(query(*q)?))),
+            E::Exists { subquery, negated } => Ok(Expr::Exists {
+                query: Box::new(query(*subquery)?),
+                negated,
+            }),
             E::Floor { expr, field } => self.rounding("floor", expr, field, depth),
             other => Err(unsupported(expr_name(&other))),
         }
@@ -1411,7 +1654,13 @@ impl Scope {
         refuse(global, "GLOBAL IN")?;
         let list = match target {
             sql::InTarget::List(list) => list,
-            sql::InTarget::Subquery(_) => return Err(unsupported("subquery")),
+            sql::InTarget::Subquery(q) => {
+                return Ok(Expr::InSubquery {
+                    expr: self.sub(expr, depth)?,
+                    query: Box::new(query(*q)?),
+                    negated,
+                });
+            }
             _ => return Err(unsupported("this IN form")),
         };
         if list.is_empty() {
@@ -1442,19 +1691,18 @@ impl Scope {
             sql::FunctionArguments::Subquery(_) => return Err(unsupported("subquery")),
             sql::FunctionArguments::List(list) => list,
         };
-        refuse(
-            list.duplicate_treatment == Some(sql::DuplicateTreatment::Distinct),
-            "DISTINCT in function arguments",
-        )?;
+        let distinct = list.duplicate_treatment == Some(sql::DuplicateTreatment::Distinct);
         refuse(
             !list.clauses.is_empty(),
             "ORDER BY/LIMIT in function arguments",
         )?;
         if let [sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard)] = list.args.as_slice() {
+            refuse(distinct, "DISTINCT *")?;
             return Ok(Expr::Function {
                 name,
                 args: vec![],
                 star: true,
+                distinct: false,
             });
         }
         let args = list
@@ -1462,7 +1710,11 @@ impl Scope {
             .into_iter()
             .map(function_arg)
             .collect::<Result<Vec<_>>>()?;
-        self.call(&name, args, depth)
+        let mut call = self.call(&name, args, depth)?;
+        if let Expr::Function { distinct: d, .. } = &mut call {
+            *d = distinct;
+        }
+        Ok(call)
     }
 
     /// `name(args)` from already unwrapped sqlparser arguments.
@@ -1480,6 +1732,7 @@ impl Scope {
             name: name.to_owned(),
             args,
             star: false,
+            distinct: false,
         })
     }
 

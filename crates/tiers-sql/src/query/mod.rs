@@ -1,0 +1,288 @@
+//! Queries: planning a [`Query`] into a tree of plan nodes, and running it.
+//!
+//! The planner ([`plan`]) binds names to positions (every column reference
+//! becomes [`Expr::Bound`], or [`Expr::Outer`] inside a correlated
+//! subquery), chooses an access path per table (primary key, B+tree or hash
+//! index lookup, B+tree range, or a full scan), orders and implements joins
+//! (index nested loop, hash join, nested loop), and adds aggregation,
+//! DISTINCT, sorting and LIMIT on top. The executor ([`run`]) pulls rows
+//! through the tree; only sorts, hash tables, aggregates and set operations
+//! materialise, each within a memory bound. [`explain`] prints the tree,
+//! and with ANALYZE what each node did: rows, time, buffer hits and reads.
+//!
+//! This is the book's full scan versus index made visible: EXPLAIN names
+//! the access path each table takes.
+
+use std::sync::Arc;
+
+use crate::ast::{Expr, JoinKind, SetOp};
+use crate::catalog::{IndexDef, TableDef};
+use crate::types::DataType;
+
+mod aggregate;
+mod explain;
+mod join;
+mod plan;
+mod run;
+
+pub use explain::explain;
+pub use plan::{QueryPlan, plan_query};
+pub use run::{MEMORY_LIMIT, run};
+
+/// A column of a plan node's output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// The table (or alias) it can be qualified with.
+    pub table: Option<String>,
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub data_type: DataType,
+    /// Hidden from `*` and from unqualified names (the second column of a
+    /// `USING` pair).
+    pub hidden: bool,
+}
+
+impl Field {
+    /// A visible field.
+    pub fn new(table: Option<String>, name: impl Into<String>, data_type: DataType) -> Field {
+        Field {
+            table,
+            name: name.into(),
+            data_type,
+            hidden: false,
+        }
+    }
+}
+
+/// A node of a plan, with its output columns.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// What it does.
+    pub node: Node,
+    /// What it produces.
+    pub schema: Vec<Field>,
+    /// Its number within the statement (EXPLAIN ANALYZE's statistics slot).
+    pub id: usize,
+}
+
+/// How a table scan finds its rows.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// Every row, in primary-key order.
+    Full,
+    /// The rows whose whole primary key equals these values.
+    PrimaryKey(Vec<Expr>),
+    /// The rows whose index columns equal these values.
+    Index {
+        /// The index.
+        index: IndexDef,
+        /// One value per index column.
+        key: Vec<Expr>,
+    },
+    /// The rows whose leading primary-key column (no index) or leading
+    /// B+tree index column lies in a range, possibly in reverse order.
+    Range {
+        /// The index, or None for the primary key.
+        index: Option<IndexDef>,
+        /// Lower bound and whether it is inclusive.
+        lo: Option<(Expr, bool)>,
+        /// Upper bound and whether it is inclusive.
+        hi: Option<(Expr, bool)>,
+        /// Descending order.
+        reverse: bool,
+    },
+}
+
+/// One sort key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    /// Column position in the input.
+    pub column: usize,
+    /// DESC.
+    pub desc: bool,
+    /// NULLS FIRST.
+    pub nulls_first: bool,
+}
+
+/// An aggregate call of an Aggregate node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggCall {
+    /// Function name (`count`, `sum`, ...).
+    pub name: String,
+    /// Arguments over the input row (empty for `count(*)`).
+    pub args: Vec<Expr>,
+    /// `f(DISTINCT x)`.
+    pub distinct: bool,
+}
+
+/// Plan nodes.
+#[derive(Debug, Clone)]
+pub enum Node {
+    /// One row of no columns (`SELECT` without FROM).
+    Single,
+    /// `VALUES` rows (or rows computed at plan time, such as catalog views).
+    Values(Vec<Vec<Expr>>),
+    /// A table read through an access path, with a filter over its rows.
+    Scan {
+        /// The table.
+        table: Box<TableDef>,
+        /// How rows are found.
+        access: Access,
+        /// A filter over the table's columns.
+        filter: Option<Expr>,
+    },
+    /// `generate_series(start, stop [, step])`.
+    Series {
+        /// start, stop and step.
+        args: Vec<Expr>,
+    },
+    /// The rows of a WITH query (computed once per statement).
+    CteScan {
+        /// Which CTE (index into [`QueryPlan::ctes`]).
+        index: usize,
+        /// Its name (for EXPLAIN).
+        name: String,
+    },
+    /// Rows of the input that satisfy the predicate.
+    Filter {
+        /// Input.
+        input: Box<Plan>,
+        /// Predicate.
+        predicate: Expr,
+    },
+    /// Computes new columns from each input row.
+    Project {
+        /// Input.
+        input: Box<Plan>,
+        /// One expression per output column.
+        exprs: Vec<Expr>,
+    },
+    /// For each left row, every right row (re-read from memory) that
+    /// satisfies the condition.
+    NestedLoop {
+        /// Outer input.
+        left: Box<Plan>,
+        /// Inner input (materialised once).
+        right: Box<Plan>,
+        /// Join kind.
+        kind: JoinKind,
+        /// Join condition over left ++ right.
+        condition: Option<Expr>,
+    },
+    /// Builds a hash table of the right input on its keys, then probes it
+    /// with each left row.
+    HashJoin {
+        /// Probe side.
+        left: Box<Plan>,
+        /// Build side.
+        right: Box<Plan>,
+        /// Join kind.
+        kind: JoinKind,
+        /// Key expressions over the left row.
+        left_keys: Vec<Expr>,
+        /// Key expressions over the right row.
+        right_keys: Vec<Expr>,
+        /// Extra condition over left ++ right.
+        residual: Option<Expr>,
+    },
+    /// For each left row, looks the right table up through its primary key
+    /// or an index (an index nested loop).
+    IndexJoin {
+        /// Outer input.
+        left: Box<Plan>,
+        /// The inner table, its access path with keys over the left row,
+        /// and its own filter over its columns.
+        right: Box<Plan>,
+        /// Inner or left.
+        kind: JoinKind,
+        /// Extra condition over left ++ right.
+        condition: Option<Expr>,
+    },
+    /// Groups rows and computes aggregates: outputs the group values, then
+    /// the aggregate values.
+    Aggregate {
+        /// Input.
+        input: Box<Plan>,
+        /// GROUP BY expressions over the input.
+        group_by: Vec<Expr>,
+        /// Aggregates.
+        aggregates: Vec<AggCall>,
+    },
+    /// Sorts the input.
+    Sort {
+        /// Input.
+        input: Box<Plan>,
+        /// Keys, most significant first.
+        keys: Vec<SortKey>,
+    },
+    /// Drops duplicate rows.
+    Distinct {
+        /// Input.
+        input: Box<Plan>,
+    },
+    /// OFFSET then LIMIT.
+    Limit {
+        /// Input.
+        input: Box<Plan>,
+        /// Row count (None: all).
+        limit: Option<Expr>,
+        /// Rows skipped.
+        offset: Option<Expr>,
+    },
+    /// UNION / INTERSECT / EXCEPT [ALL].
+    SetOp {
+        /// Operator.
+        op: SetOp,
+        /// Keep duplicates.
+        all: bool,
+        /// Left input.
+        left: Box<Plan>,
+        /// Right input.
+        right: Box<Plan>,
+    },
+}
+
+/// What a planned subquery computes.
+#[derive(Debug, Clone)]
+pub enum SubKind {
+    /// One value (NULL for no rows; more than one row is an error).
+    Scalar,
+    /// Whether it returns a row.
+    Exists {
+        /// NOT EXISTS.
+        negated: bool,
+    },
+    /// Whether `expr` is among its values (SQL's three-valued IN).
+    In {
+        /// The left operand, over the enclosing row.
+        expr: Expr,
+        /// NOT IN.
+        negated: bool,
+    },
+}
+
+/// A subquery inside an expression, planned.
+#[derive(Debug)]
+pub struct SubPlan {
+    /// Its number within the statement (caches uncorrelated results).
+    pub id: usize,
+    /// What it computes.
+    pub kind: SubKind,
+    /// The query.
+    pub plan: Plan,
+    /// Whether it refers to the enclosing query's row (then it runs once
+    /// per row; otherwise once per statement).
+    pub correlated: bool,
+}
+
+impl PartialEq for SubPlan {
+    fn eq(&self, other: &SubPlan) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+/// Builds an expression that runs a planned subquery.
+pub(crate) fn subplan_expr(sub: SubPlan) -> Expr {
+    Expr::SubPlan(Arc::new(sub))
+}

@@ -1,0 +1,1243 @@
+//! The planner: binds a query's names to positions and builds its plan
+//! tree (FROM and joins are in [`super::join`]).
+
+use std::cell::{Cell, RefCell};
+
+use crate::ast::{BinaryOp, Expr, OrderBy, Query, Select, SelectItem, SetExpr};
+use crate::error::{Result, SqlError, sqlstate};
+use crate::exec::Column;
+use crate::expr;
+use crate::reads::Reads;
+use crate::types::DataType;
+use crate::value::Value;
+
+use super::{AggCall, Field, Node, Plan, SortKey, SubKind, SubPlan, subplan_expr};
+
+/// A planned statement: the plan, the WITH queries it reads, and what the
+/// planner learnt about its parameters.
+#[derive(Debug)]
+pub struct QueryPlan {
+    /// The root of the plan tree.
+    pub root: Plan,
+    /// WITH queries, by [`Node::CteScan`] index.
+    pub ctes: Vec<Plan>,
+    /// The type each `$n` is compared with or assigned to, where known.
+    pub param_types: Vec<Option<DataType>>,
+    /// How many plan nodes the statement has (EXPLAIN ANALYZE slots).
+    pub nodes: usize,
+}
+
+impl QueryPlan {
+    /// The result columns.
+    pub fn columns(&self) -> Vec<Column> {
+        self.root
+            .schema
+            .iter()
+            .map(|f| Column {
+                name: f.name.clone(),
+                data_type: f.data_type,
+            })
+            .collect()
+    }
+}
+
+/// Plans a query.
+pub fn plan_query(r: &dyn Reads, q: &Query) -> Result<QueryPlan> {
+    let planner = Planner {
+        reads: r,
+        next_node: Cell::new(0),
+        next_sub: Cell::new(0),
+        ctes: RefCell::new(Vec::new()),
+        params: RefCell::new(Vec::new()),
+    };
+    let root = planner.query(q, &Env::default())?;
+    Ok(QueryPlan {
+        root,
+        ctes: planner.ctes.into_inner(),
+        param_types: planner.params.into_inner(),
+        nodes: planner.next_node.get(),
+    })
+}
+
+/// One query level's names: its input columns, and the enclosing level.
+pub(super) struct Frame<'p> {
+    pub fields: &'p [Field],
+    pub parent: Option<&'p Frame<'p>>,
+}
+
+/// A WITH query visible by name.
+#[derive(Clone)]
+pub(super) struct CteRef {
+    pub name: String,
+    pub index: usize,
+    pub schema: Vec<Field>,
+}
+
+/// What a query level sees of its surroundings.
+#[derive(Clone, Default)]
+pub(super) struct Env<'p> {
+    /// The enclosing query's names (correlated subqueries).
+    pub outer: Option<&'p Frame<'p>>,
+    /// WITH queries in scope, innermost last.
+    pub ctes: Vec<CteRef>,
+}
+
+pub(super) struct Planner<'r> {
+    pub reads: &'r dyn Reads,
+    next_node: Cell<usize>,
+    next_sub: Cell<usize>,
+    pub ctes: RefCell<Vec<Plan>>,
+    params: RefCell<Vec<Option<DataType>>>,
+}
+
+pub(super) fn syntax(message: impl Into<String>) -> SqlError {
+    SqlError::new(sqlstate::SYNTAX_ERROR, message)
+}
+
+fn grouping_error(name: &str) -> SqlError {
+    SqlError::new(
+        "42803",
+        format!(
+            "column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"
+        ),
+    )
+}
+
+impl Planner<'_> {
+    /// Wraps a node with its schema and a fresh node id.
+    pub fn node(&self, node: Node, schema: Vec<Field>) -> Plan {
+        let id = self.next_node.get();
+        self.next_node.set(id + 1);
+        Plan { node, schema, id }
+    }
+
+    /// Notes the type a parameter is used as (the first use wins).
+    fn note_param(&self, n: usize, ty: DataType) {
+        if n == 0 || n > 65_535 {
+            return;
+        }
+        let mut p = self.params.borrow_mut();
+        if p.len() < n {
+            p.resize(n, None);
+        }
+        p[n - 1].get_or_insert(ty);
+    }
+
+    /// Marks every parameter `e` contains (at any depth) as known to exist.
+    fn note_params_seen(&self, e: &Expr) {
+        if let Expr::Parameter(n) = e {
+            let mut p = self.params.borrow_mut();
+            if p.len() < *n && *n <= 65_535 {
+                p.resize(*n, None);
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // Queries
+    // -----------------------------------------------------------------------
+
+    pub fn query(&self, q: &Query, env: &Env<'_>) -> Result<Plan> {
+        let mut env = env.clone();
+        for cte in &q.with {
+            let plan = self.query(&cte.query, &env)?;
+            let schema = rename(&plan.schema, &cte.name, &cte.columns)?;
+            let index = {
+                let mut ctes = self.ctes.borrow_mut();
+                ctes.push(plan);
+                ctes.len() - 1
+            };
+            env.ctes.push(CteRef {
+                name: cte.name.clone(),
+                index,
+                schema,
+            });
+        }
+        let plan = match &q.body {
+            SetExpr::Select(select) => {
+                return self.select(
+                    select,
+                    &q.order_by,
+                    q.limit.as_ref(),
+                    q.offset.as_ref(),
+                    &env,
+                );
+            }
+            body => self.set_expr(body, &env)?,
+        };
+        // ORDER BY over a VALUES list or set operation names output columns.
+        let plan = if q.order_by.is_empty() {
+            plan
+        } else {
+            let keys = q
+                .order_by
+                .iter()
+                .map(|o| {
+                    let column = output_position(&o.expr, &plan.schema)?.ok_or_else(|| {
+                        SqlError::new(
+                            "0A000",
+                            "ORDER BY on a set operation or VALUES must name an output column",
+                        )
+                    })?;
+                    Ok(sort_key(o, column))
+                })
+                .collect::<Result<_>>()?;
+            let schema = plan.schema.clone();
+            self.node(
+                Node::Sort {
+                    input: Box::new(plan),
+                    keys,
+                },
+                schema,
+            )
+        };
+        self.limit(plan, q.limit.as_ref(), q.offset.as_ref(), &env)
+    }
+
+    fn set_expr(&self, body: &SetExpr, env: &Env<'_>) -> Result<Plan> {
+        match body {
+            SetExpr::Select(select) => self.select(select, &[], None, None, env),
+            SetExpr::Query(q) => self.query(q, env),
+            SetExpr::Values(rows) => self.values(rows, env),
+            SetExpr::SetOp {
+                op,
+                all,
+                left,
+                right,
+            } => {
+                let left = self.set_expr(left, env)?;
+                let right = self.set_expr(right, env)?;
+                if left.schema.len() != right.schema.len() {
+                    return Err(syntax(format!(
+                        "each {} query must have the same number of columns",
+                        match op {
+                            crate::ast::SetOp::Union => "UNION",
+                            crate::ast::SetOp::Intersect => "INTERSECT",
+                            crate::ast::SetOp::Except => "EXCEPT",
+                        }
+                    )));
+                }
+                let schema = left
+                    .schema
+                    .iter()
+                    .zip(&right.schema)
+                    .map(|(l, r)| {
+                        Field::new(None, l.name.clone(), unify_types(l.data_type, r.data_type))
+                    })
+                    .collect();
+                Ok(self.node(
+                    Node::SetOp {
+                        op: *op,
+                        all: *all,
+                        left: Box::new(left),
+                        right: Box::new(right),
+                    },
+                    schema,
+                ))
+            }
+        }
+    }
+
+    fn values(&self, rows: &[Vec<Expr>], env: &Env<'_>) -> Result<Plan> {
+        let frame = Frame {
+            fields: &[],
+            parent: env.outer,
+        };
+        let bound = rows
+            .iter()
+            .map(|row| row.iter().map(|e| self.bind(e, &frame, env)).collect())
+            .collect::<Result<Vec<Vec<Expr>>>>()?;
+        let width = bound.first().map_or(0, Vec::len);
+        let schema = (0..width)
+            .map(|i| {
+                let ty = bound
+                    .iter()
+                    .map(|r| self.type_of(&r[i], &frame))
+                    .find(|t| *t != DataType::Text)
+                    .unwrap_or(DataType::Text);
+                Field::new(None, format!("column{}", i + 1), ty)
+            })
+            .collect();
+        Ok(self.node(Node::Values(bound), schema))
+    }
+
+    fn limit(
+        &self,
+        plan: Plan,
+        limit: Option<&Expr>,
+        offset: Option<&Expr>,
+        env: &Env<'_>,
+    ) -> Result<Plan> {
+        if limit.is_none() && offset.is_none() {
+            return Ok(plan);
+        }
+        let frame = Frame {
+            fields: &[],
+            parent: env.outer,
+        };
+        let bind = |e: Option<&Expr>| -> Result<Option<Expr>> {
+            let Some(e) = e else { return Ok(None) };
+            let b = self.bind(e, &frame, env)?;
+            if let Expr::Parameter(n) = b {
+                self.note_param(n, DataType::Int8);
+            }
+            Ok(Some(b))
+        };
+        let (limit, offset) = (bind(limit)?, bind(offset)?);
+        let schema = plan.schema.clone();
+        Ok(self.node(
+            Node::Limit {
+                input: Box::new(plan),
+                limit,
+                offset,
+            },
+            schema,
+        ))
+    }
+
+    /// A SELECT block with the ORDER BY / LIMIT of its query.
+    fn select(
+        &self,
+        select: &Select,
+        order_by: &[OrderBy],
+        limit: Option<&Expr>,
+        offset: Option<&Expr>,
+        env: &Env<'_>,
+    ) -> Result<Plan> {
+        let from = self.from(&select.from, select.filter.as_ref(), env)?;
+        let input_fields = from.schema.clone();
+        let frame = Frame {
+            fields: &input_fields,
+            parent: env.outer,
+        };
+        // The select list, with wildcards expanded.
+        let mut items: Vec<(Expr, Field)> = Vec::new();
+        for item in &select.items {
+            match item {
+                SelectItem::Wildcard => {
+                    if input_fields.is_empty() && select.from.is_empty() {
+                        return Err(syntax("SELECT * with no tables specified is not valid"));
+                    }
+                    for (i, f) in input_fields.iter().enumerate() {
+                        if !f.hidden {
+                            items.push((Expr::Bound(i), f.clone()));
+                        }
+                    }
+                }
+                SelectItem::QualifiedWildcard(t) => {
+                    let before = items.len();
+                    for (i, f) in input_fields.iter().enumerate() {
+                        if f.table.as_deref() == Some(t.as_str()) {
+                            items.push((Expr::Bound(i), f.clone()));
+                        }
+                    }
+                    if items.len() == before {
+                        return Err(SqlError::new(
+                            sqlstate::UNDEFINED_TABLE,
+                            format!("missing FROM-clause entry for table \"{t}\""),
+                        ));
+                    }
+                }
+                SelectItem::Expr { expr, alias } => {
+                    let bound = self.bind(expr, &frame, env)?;
+                    let name = alias.clone().unwrap_or_else(|| output_name(expr));
+                    let ty = self.type_of(&bound, &frame);
+                    items.push((bound, Field::new(None, name, ty)));
+                }
+            }
+        }
+        // GROUP BY may name output columns by position or alias.
+        let group_by = select
+            .group_by
+            .iter()
+            .map(|g| {
+                if let Expr::Literal(Value::Int(n)) = g {
+                    let i = usize::try_from(*n)
+                        .ok()
+                        .filter(|i| (1..=items.len()).contains(i))
+                        .ok_or_else(|| {
+                            SqlError::new(
+                                "42P10",
+                                format!("GROUP BY position {n} is not in select list"),
+                            )
+                        })?;
+                    return Ok(items[i - 1].0.clone());
+                }
+                match self.bind(g, &frame, env) {
+                    Err(e) if e.code == sqlstate::UNDEFINED_COLUMN => {
+                        if let Expr::Column { table: None, name } = g
+                            && let Some((e, _)) = items.iter().find(|(_, f)| &f.name == name)
+                        {
+                            return Ok(e.clone());
+                        }
+                        Err(e)
+                    }
+                    other => other,
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let having = select
+            .having
+            .as_ref()
+            .map(|h| self.bind(h, &frame, env))
+            .transpose()?;
+        // ORDER BY: output columns by position or name, else expressions
+        // over the input (added as hidden columns).
+        enum Key {
+            Output(usize),
+            Input(Expr),
+        }
+        let mut order = Vec::new();
+        for o in order_by {
+            let key = match output_position(&o.expr, &items_schema(&items))? {
+                Some(i) => Key::Output(i),
+                _ => Key::Input(self.bind(&o.expr, &frame, env)?),
+            };
+            order.push((key, o));
+        }
+        let aggregated = !group_by.is_empty()
+            || items.iter().any(|(e, _)| has_aggregate(e))
+            || having.is_some()
+            || order
+                .iter()
+                .any(|(k, _)| matches!(k, Key::Input(e) if has_aggregate(e)));
+        let (mut plan, mut items, having, mut order) = if aggregated {
+            let mut aggs: Vec<AggCall> = Vec::new();
+            for (e, _) in &items {
+                collect_aggregates(e, &mut aggs)?;
+            }
+            if let Some(h) = &having {
+                collect_aggregates(h, &mut aggs)?;
+            }
+            for (k, _) in &order {
+                if let Key::Input(e) = k {
+                    collect_aggregates(e, &mut aggs)?;
+                }
+            }
+            let mut schema: Vec<Field> = group_by
+                .iter()
+                .map(|g| match g {
+                    Expr::Bound(i) => input_fields[*i].clone(),
+                    other => Field::new(None, "?column?", self.type_of(other, &frame)),
+                })
+                .collect();
+            for a in &aggs {
+                schema.push(Field::new(
+                    None,
+                    a.name.clone(),
+                    self.aggregate_type(a, &frame),
+                ));
+            }
+            let rewrite = |e: &Expr| rewrite_grouped(e, &group_by, &aggs, &input_fields);
+            let items = items
+                .iter()
+                .map(|(e, f)| Ok((rewrite(e)?, f.clone())))
+                .collect::<Result<Vec<_>>>()?;
+            let having = having.as_ref().map(rewrite).transpose()?;
+            let order = order
+                .into_iter()
+                .map(|(k, o)| {
+                    Ok((
+                        match k {
+                            Key::Input(e) => Key::Input(rewrite(&e)?),
+                            out => out,
+                        },
+                        o,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let plan = self.node(
+                Node::Aggregate {
+                    input: Box::new(from),
+                    group_by: group_by.clone(),
+                    aggregates: aggs,
+                },
+                schema,
+            );
+            (plan, items, having, order)
+        } else {
+            (from, items, None, order)
+        };
+        if let Some(h) = having {
+            let schema = plan.schema.clone();
+            plan = self.node(
+                Node::Filter {
+                    input: Box::new(plan),
+                    predicate: h,
+                },
+                schema,
+            );
+        }
+        // Project the select list plus hidden sort columns.
+        let visible = items.len();
+        let mut keys = Vec::new();
+        for (k, o) in order.drain(..) {
+            let column = match k {
+                Key::Output(i) => i,
+                Key::Input(e) => match items.iter().position(|(x, _)| *x == e) {
+                    Some(i) => i,
+                    None => {
+                        if select.distinct {
+                            return Err(SqlError::new(
+                                "42P10",
+                                "for SELECT DISTINCT, ORDER BY expressions must appear in select list",
+                            ));
+                        }
+                        let ty = self.type_of(&e, &frame);
+                        items.push((e, Field::new(None, "?sort?", ty)));
+                        items.len() - 1
+                    }
+                },
+            };
+            keys.push(sort_key(o, column));
+        }
+        let (exprs, schema): (Vec<Expr>, Vec<Field>) = items.into_iter().unzip();
+        let identity = exprs.len() == plan.schema.len()
+            && exprs.iter().enumerate().all(|(i, e)| *e == Expr::Bound(i))
+            && schema
+                .iter()
+                .zip(&plan.schema)
+                .all(|(a, b)| a.name == b.name);
+        if identity {
+            plan.schema = schema;
+        } else {
+            plan = self.node(
+                Node::Project {
+                    input: Box::new(plan),
+                    exprs,
+                },
+                schema,
+            );
+        }
+        if select.distinct {
+            let schema = plan.schema.clone();
+            plan = self.node(
+                Node::Distinct {
+                    input: Box::new(plan),
+                },
+                schema,
+            );
+        }
+        if !keys.is_empty() {
+            plan = self.sort(plan, keys);
+        }
+        plan = self.limit(plan, limit, offset, env)?;
+        if plan.schema.len() > visible {
+            let exprs = (0..visible).map(Expr::Bound).collect();
+            let schema = plan.schema[..visible].to_vec();
+            plan = self.node(
+                Node::Project {
+                    input: Box::new(plan),
+                    exprs,
+                },
+                schema,
+            );
+        }
+        Ok(plan)
+    }
+
+    /// A Sort, unless the input already comes in that order from a
+    /// primary-key scan (then the scan is just told the direction).
+    fn sort(&self, mut plan: Plan, keys: Vec<SortKey>) -> Plan {
+        if super::join::order_by_scan(&mut plan, &keys) {
+            return plan;
+        }
+        let schema = plan.schema.clone();
+        self.node(
+            Node::Sort {
+                input: Box::new(plan),
+                keys,
+            },
+            schema,
+        )
+    }
+
+    // -----------------------------------------------------------------------
+    // Expressions
+    // -----------------------------------------------------------------------
+
+    /// Binds names to positions and plans subqueries.
+    pub fn bind(&self, e: &Expr, frame: &Frame<'_>, env: &Env<'_>) -> Result<Expr> {
+        let b = |x: &Expr| self.bind(x, frame, env).map(Box::new);
+        Ok(match e {
+            Expr::Column { table, name } => resolve(frame, table.as_deref(), name)?.0,
+            Expr::Literal(_) | Expr::Bound(_) | Expr::Outer { .. } | Expr::SubPlan(_) => e.clone(),
+            Expr::Parameter(_) => {
+                self.note_params_seen(e);
+                e.clone()
+            }
+            Expr::Binary { op, left, right } => {
+                let (l, r) = (b(left)?, b(right)?);
+                self.hint_pair(*op, &l, &r, frame);
+                Expr::Binary {
+                    op: *op,
+                    left: l,
+                    right: r,
+                }
+            }
+            Expr::Not(x) => {
+                let x = b(x)?;
+                if let Expr::Parameter(n) = *x {
+                    self.note_param(n, DataType::Bool);
+                }
+                Expr::Not(x)
+            }
+            Expr::Negate(x) => Expr::Negate(b(x)?),
+            Expr::IsNull { expr, negated } => Expr::IsNull {
+                expr: b(expr)?,
+                negated: *negated,
+            },
+            Expr::Like {
+                expr,
+                pattern,
+                negated,
+                case_insensitive,
+            } => {
+                let (x, p) = (b(expr)?, b(pattern)?);
+                for side in [&x, &p] {
+                    if let Expr::Parameter(n) = **side {
+                        self.note_param(n, DataType::Text);
+                    }
+                }
+                Expr::Like {
+                    expr: x,
+                    pattern: p,
+                    negated: *negated,
+                    case_insensitive: *case_insensitive,
+                }
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let x = b(expr)?;
+                let list = list
+                    .iter()
+                    .map(|i| {
+                        let i = self.bind(i, frame, env)?;
+                        self.hint_pair(BinaryOp::Eq, &x, &i, frame);
+                        Ok(i)
+                    })
+                    .collect::<Result<_>>()?;
+                Expr::InList {
+                    expr: x,
+                    list,
+                    negated: *negated,
+                }
+            }
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated,
+            } => {
+                let (x, l, h) = (b(expr)?, b(low)?, b(high)?);
+                self.hint_pair(BinaryOp::GtEq, &x, &l, frame);
+                self.hint_pair(BinaryOp::LtEq, &x, &h, frame);
+                Expr::Between {
+                    expr: x,
+                    low: l,
+                    high: h,
+                    negated: *negated,
+                }
+            }
+            Expr::Cast { expr, to } => {
+                let x = b(expr)?;
+                if let Expr::Parameter(n) = *x {
+                    self.note_param(n, *to);
+                }
+                Expr::Cast { expr: x, to: *to }
+            }
+            Expr::Function {
+                name,
+                args,
+                star,
+                distinct,
+            } => Expr::Function {
+                name: name.clone(),
+                args: args
+                    .iter()
+                    .map(|a| self.bind(a, frame, env))
+                    .collect::<Result<_>>()?,
+                star: *star,
+                distinct: *distinct,
+            },
+            Expr::Case {
+                operand,
+                branches,
+                otherwise,
+            } => Expr::Case {
+                operand: operand.as_ref().map(|o| b(o)).transpose()?,
+                branches: branches
+                    .iter()
+                    .map(|(w, t)| Ok((self.bind(w, frame, env)?, self.bind(t, frame, env)?)))
+                    .collect::<Result<_>>()?,
+                otherwise: otherwise.as_ref().map(|o| b(o)).transpose()?,
+            },
+            Expr::Subquery(q) => self.subquery(q, SubKind::Scalar, frame, env, true)?,
+            Expr::Exists { query, negated } => self.subquery(
+                query,
+                SubKind::Exists { negated: *negated },
+                frame,
+                env,
+                false,
+            )?,
+            Expr::InSubquery {
+                expr,
+                query,
+                negated,
+            } => {
+                let x = self.bind(expr, frame, env)?;
+                self.subquery(
+                    query,
+                    SubKind::In {
+                        expr: x,
+                        negated: *negated,
+                    },
+                    frame,
+                    env,
+                    true,
+                )?
+            }
+        })
+    }
+
+    fn subquery(
+        &self,
+        q: &Query,
+        kind: SubKind,
+        frame: &Frame<'_>,
+        env: &Env<'_>,
+        one_column: bool,
+    ) -> Result<Expr> {
+        let inner_env = Env {
+            outer: Some(frame),
+            ctes: env.ctes.clone(),
+        };
+        let plan = self.query(q, &inner_env)?;
+        if one_column && plan.schema.len() != 1 {
+            return Err(syntax("subquery must return only one column"));
+        }
+        let mut correlated = false;
+        super::join::visit_plan_exprs(&plan, 0, &mut |e, nesting| {
+            if outer_escapes(e, nesting) {
+                correlated = true;
+            }
+        });
+        let id = self.next_sub.get();
+        self.next_sub.set(id + 1);
+        if let SubKind::In { expr, .. } = &kind
+            && let Expr::Parameter(n) = expr
+        {
+            self.note_param(*n, plan.schema[0].data_type);
+        }
+        Ok(subplan_expr(SubPlan {
+            id,
+            kind,
+            plan,
+            correlated,
+        }))
+    }
+
+    /// Tells a parameter compared with a typed expression that type.
+    fn hint_pair(&self, op: BinaryOp, l: &Expr, r: &Expr, frame: &Frame<'_>) {
+        let hint = match op {
+            BinaryOp::And | BinaryOp::Or => Some(DataType::Bool),
+            BinaryOp::Concat => Some(DataType::Text),
+            _ => None,
+        };
+        for (p, other) in [(l, r), (r, l)] {
+            if let Expr::Parameter(n) = p {
+                match hint {
+                    Some(t) => self.note_param(*n, t),
+                    None if !matches!(other, Expr::Parameter(_)) => {
+                        let t = self.type_of(other, frame);
+                        if !(matches!(other, Expr::Literal(Value::Text(_)))) {
+                            self.note_param(*n, t);
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+
+    /// The static type of a bound expression.
+    pub fn type_of(&self, e: &Expr, frame: &Frame<'_>) -> DataType {
+        let t = |x: &Expr| self.type_of(x, frame);
+        match e {
+            Expr::Bound(i) => frame.fields.get(*i).map_or(DataType::Text, |f| f.data_type),
+            Expr::Outer { depth, index } => {
+                let mut f = Some(frame);
+                for _ in 0..*depth {
+                    f = f.and_then(|f| f.parent);
+                }
+                f.and_then(|f| f.fields.get(*index))
+                    .map_or(DataType::Text, |f| f.data_type)
+            }
+            Expr::SubPlan(sub) => match sub.kind {
+                SubKind::Scalar => sub.plan.schema[0].data_type,
+                _ => DataType::Bool,
+            },
+            Expr::Parameter(n) => self
+                .params
+                .borrow()
+                .get(n.wrapping_sub(1))
+                .copied()
+                .flatten()
+                .unwrap_or(DataType::Text),
+            Expr::Function { name, args, .. } => {
+                if expr::is_aggregate(name) {
+                    let call = AggCall {
+                        name: name.clone(),
+                        args: args.clone(),
+                        distinct: false,
+                    };
+                    return self.aggregate_type(&call, frame);
+                }
+                crate::exec::type_of_function(name, &args.iter().map(t).collect::<Vec<_>>())
+            }
+            other => crate::exec::type_of_with(other, &t),
+        }
+    }
+
+    fn aggregate_type(&self, a: &AggCall, frame: &Frame<'_>) -> DataType {
+        let arg = a.args.first().map(|x| self.type_of(x, frame));
+        match a.name.as_str() {
+            "count" => DataType::Int8,
+            "avg" => DataType::Float8,
+            "sum" => match arg {
+                Some(DataType::Float4 | DataType::Float8) => DataType::Float8,
+                _ => DataType::Int8,
+            },
+            "bool_and" | "bool_or" | "every" => DataType::Bool,
+            "string_agg" => DataType::Text,
+            _ => arg.unwrap_or(DataType::Text),
+        }
+    }
+}
+
+/// Finds a column by name in the frames, innermost first.
+pub(super) fn resolve(
+    frame: &Frame<'_>,
+    table: Option<&str>,
+    name: &str,
+) -> Result<(Expr, DataType)> {
+    let mut depth = 0;
+    let mut current = Some(frame);
+    let mut table_seen = false;
+    while let Some(f) = current {
+        let mut found = None;
+        for (i, field) in f.fields.iter().enumerate() {
+            let table_ok = match table {
+                None => !field.hidden,
+                Some(t) => field.table.as_deref() == Some(t),
+            };
+            if table.is_some() && table_ok {
+                table_seen = true;
+            }
+            if table_ok && field.name == name {
+                if found.is_some() {
+                    return Err(SqlError::new(
+                        "42702",
+                        format!("column reference \"{name}\" is ambiguous"),
+                    ));
+                }
+                found = Some((i, field.data_type));
+            }
+        }
+        if let Some((i, ty)) = found {
+            let e = if depth == 0 {
+                Expr::Bound(i)
+            } else {
+                Expr::Outer { depth, index: i }
+            };
+            return Ok((e, ty));
+        }
+        depth += 1;
+        current = f.parent;
+    }
+    match table {
+        Some(t) if !table_seen => Err(SqlError::new(
+            sqlstate::UNDEFINED_TABLE,
+            format!("missing FROM-clause entry for table \"{t}\""),
+        )),
+        Some(t) => Err(SqlError::new(
+            sqlstate::UNDEFINED_COLUMN,
+            format!("column {t}.{name} does not exist"),
+        )),
+        None => Err(SqlError::new(
+            sqlstate::UNDEFINED_COLUMN,
+            format!("column \"{name}\" does not exist"),
+        )),
+    }
+}
+
+/// Whether an `Outer` reference inside `nesting` subquery levels reaches
+/// beyond the subquery being planned.
+fn outer_escapes(e: &Expr, nesting: usize) -> bool {
+    matches!(e, Expr::Outer { depth, .. } if *depth > nesting)
+}
+
+/// Renames a plan's output for `AS alias (columns)` or a CTE.
+pub(super) fn rename(schema: &[Field], table: &str, columns: &[String]) -> Result<Vec<Field>> {
+    if columns.len() > schema.len() {
+        return Err(syntax(format!(
+            "\"{table}\" has {} columns available but {} columns specified",
+            schema.len(),
+            columns.len()
+        )));
+    }
+    Ok(schema
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Field {
+            table: Some(table.to_owned()),
+            name: columns.get(i).cloned().unwrap_or_else(|| f.name.clone()),
+            data_type: f.data_type,
+            hidden: f.hidden,
+        })
+        .collect())
+}
+
+fn items_schema(items: &[(Expr, Field)]) -> Vec<Field> {
+    items.iter().map(|(_, f)| f.clone()).collect()
+}
+
+/// An ORDER BY term naming an output column: `ORDER BY 2` or a bare name.
+fn output_position(e: &Expr, schema: &[Field]) -> Result<Option<usize>> {
+    match e {
+        Expr::Literal(Value::Int(n)) => usize::try_from(*n)
+            .ok()
+            .filter(|i| (1..=schema.len()).contains(i))
+            .map(|i| Some(i - 1))
+            .ok_or_else(|| {
+                SqlError::new(
+                    "42P10",
+                    format!("ORDER BY position {n} is not in select list"),
+                )
+            }),
+        Expr::Column { table: None, name } => {
+            Ok(schema.iter().position(|f| &f.name == name && !f.hidden))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn sort_key(o: &OrderBy, column: usize) -> SortKey {
+    SortKey {
+        column,
+        desc: o.desc,
+        nulls_first: o.nulls_first.unwrap_or(o.desc),
+    }
+}
+
+/// The name PostgreSQL gives an unaliased select-list expression.
+pub(super) fn output_name(e: &Expr) -> String {
+    match e {
+        Expr::Column { name, .. } => name.clone(),
+        Expr::Function { name, .. } => name.clone(),
+        Expr::Cast { expr, .. } => match &**expr {
+            Expr::Column { .. } | Expr::Function { .. } => output_name(expr),
+            _ => "?column?".into(),
+        },
+        Expr::Case { .. } => "case".into(),
+        Expr::Exists { .. } => "exists".into(),
+        Expr::Subquery(q) => match &q.body {
+            SetExpr::Select(s) => match s.items.as_slice() {
+                [SelectItem::Expr { alias: Some(a), .. }] => a.clone(),
+                [SelectItem::Expr { expr, .. }] => output_name(expr),
+                _ => "?column?".into(),
+            },
+            _ => "?column?".into(),
+        },
+        _ => "?column?".into(),
+    }
+}
+
+/// Common type of two set-operation columns.
+fn unify_types(a: DataType, b: DataType) -> DataType {
+    use DataType as T;
+    match (a, b) {
+        (x, y) if x == y => x,
+        (T::Float4 | T::Float8, _) | (_, T::Float4 | T::Float8) => T::Float8,
+        (T::Int8, T::Int2 | T::Int4) | (T::Int2 | T::Int4, T::Int8) => T::Int8,
+        (T::Int4, T::Int2) | (T::Int2, T::Int4) => T::Int4,
+        (T::Text, other) | (other, T::Text) => other,
+        (x, _) => x,
+    }
+}
+
+/// Whether a bound expression contains an aggregate call (not counting
+/// those inside subqueries).
+pub(super) fn has_aggregate(e: &Expr) -> bool {
+    let mut found = false;
+    visit(e, &mut |x| {
+        if let Expr::Function { name, .. } = x
+            && expr::is_aggregate(name)
+        {
+            found = true;
+        }
+    });
+    found
+}
+
+/// Calls `f` on `e` and every sub-expression (not entering subqueries).
+pub(super) fn visit(e: &Expr, f: &mut dyn FnMut(&Expr)) {
+    f(e);
+    match e {
+        Expr::Binary { left, right, .. } => {
+            visit(left, f);
+            visit(right, f);
+        }
+        Expr::Not(x)
+        | Expr::Negate(x)
+        | Expr::IsNull { expr: x, .. }
+        | Expr::Cast { expr: x, .. } => visit(x, f),
+        Expr::Like { expr, pattern, .. } => {
+            visit(expr, f);
+            visit(pattern, f);
+        }
+        Expr::InList { expr, list, .. } => {
+            visit(expr, f);
+            list.iter().for_each(|x| visit(x, f));
+        }
+        Expr::Between {
+            expr, low, high, ..
+        } => {
+            visit(expr, f);
+            visit(low, f);
+            visit(high, f);
+        }
+        Expr::Function { args, .. } => args.iter().for_each(|x| visit(x, f)),
+        Expr::Case {
+            operand,
+            branches,
+            otherwise,
+        } => {
+            if let Some(o) = operand {
+                visit(o, f);
+            }
+            for (w, t) in branches {
+                visit(w, f);
+                visit(t, f);
+            }
+            if let Some(o) = otherwise {
+                visit(o, f);
+            }
+        }
+        Expr::SubPlan(sub) => {
+            if let SubKind::In { expr, .. } = &sub.kind {
+                visit(expr, f);
+            }
+        }
+        Expr::InSubquery { expr, .. } => visit(expr, f),
+        Expr::Literal(_)
+        | Expr::Column { .. }
+        | Expr::Parameter(_)
+        | Expr::Bound(_)
+        | Expr::Outer { .. }
+        | Expr::Subquery(_)
+        | Expr::Exists { .. } => {}
+    }
+}
+
+/// Rebuilds `e` bottom-up, letting `f` replace any node first.
+pub(super) fn transform(
+    e: &Expr,
+    f: &mut dyn FnMut(&Expr) -> Result<Option<Expr>>,
+) -> Result<Expr> {
+    if let Some(replaced) = f(e)? {
+        return Ok(replaced);
+    }
+    Ok(match e {
+        Expr::Binary { op, left, right } => Expr::Binary {
+            op: *op,
+            left: tb(left, f)?,
+            right: tb(right, f)?,
+        },
+        Expr::Not(x) => Expr::Not(tb(x, f)?),
+        Expr::Negate(x) => Expr::Negate(tb(x, f)?),
+        Expr::IsNull { expr, negated } => Expr::IsNull {
+            expr: tb(expr, f)?,
+            negated: *negated,
+        },
+        Expr::Cast { expr, to } => Expr::Cast {
+            expr: tb(expr, f)?,
+            to: *to,
+        },
+        Expr::Like {
+            expr,
+            pattern,
+            negated,
+            case_insensitive,
+        } => Expr::Like {
+            expr: tb(expr, f)?,
+            pattern: tb(pattern, f)?,
+            negated: *negated,
+            case_insensitive: *case_insensitive,
+        },
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => Expr::InList {
+            expr: tb(expr, f)?,
+            list: list
+                .iter()
+                .map(|x| transform(x, f))
+                .collect::<Result<_>>()?,
+            negated: *negated,
+        },
+        Expr::Between {
+            expr,
+            low,
+            high,
+            negated,
+        } => Expr::Between {
+            expr: tb(expr, f)?,
+            low: tb(low, f)?,
+            high: tb(high, f)?,
+            negated: *negated,
+        },
+        Expr::Function {
+            name,
+            args,
+            star,
+            distinct,
+        } => Expr::Function {
+            name: name.clone(),
+            args: args
+                .iter()
+                .map(|x| transform(x, f))
+                .collect::<Result<_>>()?,
+            star: *star,
+            distinct: *distinct,
+        },
+        Expr::Case {
+            operand,
+            branches,
+            otherwise,
+        } => Expr::Case {
+            operand: operand.as_ref().map(|o| tb(o, f)).transpose()?,
+            branches: branches
+                .iter()
+                .map(|(w, x)| Ok((transform(w, f)?, transform(x, f)?)))
+                .collect::<Result<_>>()?,
+            otherwise: otherwise.as_ref().map(|o| tb(o, f)).transpose()?,
+        },
+        Expr::SubPlan(sub) => match &sub.kind {
+            SubKind::In { expr, negated } => {
+                let new_expr = transform(expr, f)?;
+                if new_expr == *expr {
+                    e.clone()
+                } else {
+                    subplan_expr(SubPlan {
+                        id: sub.id,
+                        kind: SubKind::In {
+                            expr: new_expr,
+                            negated: *negated,
+                        },
+                        plan: sub.plan.clone(),
+                        correlated: sub.correlated,
+                    })
+                }
+            }
+            _ => e.clone(),
+        },
+        other => other.clone(),
+    })
+}
+
+fn tb(e: &Expr, f: &mut dyn FnMut(&Expr) -> Result<Option<Expr>>) -> Result<Box<Expr>> {
+    transform(e, f).map(Box::new)
+}
+
+fn collect_aggregates(e: &Expr, out: &mut Vec<AggCall>) -> Result<()> {
+    let mut failure = None;
+    visit(e, &mut |x| {
+        if let Expr::Function {
+            name,
+            args,
+            distinct,
+            ..
+        } = x
+            && expr::is_aggregate(name)
+        {
+            if args.iter().any(has_aggregate) {
+                failure.get_or_insert_with(|| {
+                    SqlError::new("42803", "aggregate function calls cannot be nested")
+                });
+            }
+            let call = AggCall {
+                name: name.clone(),
+                args: args.clone(),
+                distinct: *distinct,
+            };
+            if !out.contains(&call) {
+                out.push(call);
+            }
+        }
+    });
+    failure.map_or(Ok(()), Err)
+}
+
+/// Rewrites a post-aggregation expression over the Aggregate node's output:
+/// GROUP BY expressions and aggregate calls become its columns; any other
+/// input column is an error.
+fn rewrite_grouped(e: &Expr, group_by: &[Expr], aggs: &[AggCall], input: &[Field]) -> Result<Expr> {
+    transform(e, &mut |x| {
+        if let Some(i) = group_by.iter().position(|g| g == x) {
+            return Ok(Some(Expr::Bound(i)));
+        }
+        match x {
+            Expr::Function {
+                name,
+                args,
+                distinct,
+                ..
+            } if expr::is_aggregate(name) => {
+                let call = AggCall {
+                    name: name.clone(),
+                    args: args.clone(),
+                    distinct: *distinct,
+                };
+                let j = aggs.iter().position(|a| *a == call).expect("collected");
+                Ok(Some(Expr::Bound(group_by.len() + j)))
+            }
+            Expr::Bound(i) => Err(grouping_error(
+                input.get(*i).map_or("?", |f| f.name.as_str()),
+            )),
+            Expr::SubPlan(sub) if sub.correlated => Err(SqlError::new(
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                "correlated subqueries in an aggregated select list are not supported",
+            )),
+            _ => Ok(None),
+        }
+    })
+}
+
+/// Splits a predicate into its AND-ed terms.
+pub(super) fn conjuncts(e: Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::Binary {
+            op: BinaryOp::And,
+            left,
+            right,
+        } => {
+            conjuncts(*left, out);
+            conjuncts(*right, out);
+        }
+        other => out.push(other),
+    }
+}
+
+/// AND-s terms back together.
+pub(super) fn conjoin(terms: Vec<Expr>) -> Option<Expr> {
+    terms.into_iter().reduce(|a, b| Expr::Binary {
+        op: BinaryOp::And,
+        left: Box::new(a),
+        right: Box::new(b),
+    })
+}
