@@ -24,6 +24,8 @@ pub enum Statement {
         primary_key: Vec<String>,
         /// Table-level `UNIQUE (...)` constraints, by column names.
         unique: Vec<Vec<String>>,
+        /// Table-level CHECK constraints.
+        checks: Vec<Check>,
     },
     /// `DROP TABLE [IF EXISTS] names`
     DropTable {
@@ -57,6 +59,8 @@ pub enum Statement {
         rows: Vec<Vec<Expr>>,
         /// `INSERT ... SELECT`: the rows come from this query.
         query: Option<Box<Query>>,
+        /// `ON CONFLICT ...`
+        on_conflict: Option<OnConflict>,
         /// RETURNING list (empty if none).
         returning: Vec<SelectItem>,
     },
@@ -140,6 +144,43 @@ pub struct ColumnSpec {
     pub default: Option<Expr>,
     /// SERIAL / BIGSERIAL / GENERATED ... AS IDENTITY.
     pub serial: bool,
+    /// The DEFAULT expression's SQL text (kept for defaults evaluated per
+    /// row, such as `now()`).
+    pub default_sql: Option<String>,
+    /// Column-level CHECK constraints.
+    pub checks: Vec<Check>,
+}
+
+/// A CHECK constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// Its name, if given.
+    pub name: Option<String>,
+    /// The condition's SQL text (stored in the catalog, parsed on use).
+    pub sql: String,
+}
+
+/// `ON CONFLICT [(columns)] DO NOTHING | DO UPDATE SET ... [WHERE ...]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnConflict {
+    /// The unique columns whose conflict is handled (empty: any).
+    pub columns: Vec<String>,
+    /// What to do.
+    pub action: ConflictAction,
+}
+
+/// The action of ON CONFLICT.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConflictAction {
+    /// Skip the row.
+    Nothing,
+    /// Update the existing row (`excluded.col` is the proposed row).
+    Update {
+        /// Assignments.
+        set: Vec<(String, Expr)>,
+        /// Only update when this holds.
+        filter: Option<Expr>,
+    },
 }
 
 /// Transaction isolation levels.

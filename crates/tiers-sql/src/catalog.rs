@@ -35,6 +35,19 @@ pub struct ColumnDef {
     pub default: Option<String>,
     /// Filled from a sequence when not given (SERIAL, GENERATED ... AS IDENTITY).
     pub serial: bool,
+    /// A default evaluated for each row (such as `now()`), as SQL text;
+    /// takes the place of `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_expr: Option<String>,
+}
+
+/// A CHECK constraint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckDef {
+    /// Constraint name (reported on violation).
+    pub name: String,
+    /// The condition as SQL text over the table's columns.
+    pub sql: String,
 }
 
 /// Index access method.
@@ -74,6 +87,9 @@ pub struct TableDef {
     pub primary_key: Vec<usize>,
     /// Secondary indexes.
     pub indexes: Vec<IndexDef>,
+    /// CHECK constraints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckDef>,
 }
 
 impl TableDef {

@@ -24,6 +24,7 @@ fn col(name: &str, data_type: DataType) -> ColumnDef {
         not_null: false,
         default: None,
         serial: false,
+        default_expr: None,
     }
 }
 
@@ -57,6 +58,7 @@ fn posts(tx: &mut WriteTxn) -> TableDef {
                     kind: IndexKind::BTree,
                 },
             ],
+            checks: vec![],
         },
     )
     .unwrap()
@@ -229,6 +231,7 @@ fn tables_without_a_primary_key_and_indexes_built_later() {
             columns: vec![col("level", DataType::Int2), col("msg", DataType::Text)],
             primary_key: vec![],
             indexes: vec![],
+            checks: vec![],
         },
     )
     .unwrap();

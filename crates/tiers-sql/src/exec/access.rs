@@ -1,5 +1,6 @@
-//! Access paths: which rows a filter may match, through the primary key,
-//! an index, or a scan; and the filter itself.
+//! Access paths for UPDATE and DELETE: which rows a filter may match,
+//! through the primary key, an index, or a scan (the filter itself is
+//! checked by the caller).
 
 use super::*;
 
@@ -65,30 +66,4 @@ pub(super) fn equalities(def: &TableDef, e: &Expr, params: &[Value]) -> Vec<(usi
         }
     }
     out
-}
-
-pub(super) fn matches(
-    def: &TableDef,
-    filter: Option<&Expr>,
-    row: &[Value],
-    params: &[Value],
-) -> Result<bool> {
-    let Some(f) = filter else { return Ok(true) };
-    let scope = Scope::row(def, row, params);
-    Ok(expr::truth(&expr::eval(f, &scope)?)? == Some(true))
-}
-
-pub(super) fn matching_rows(
-    r: &dyn Reads,
-    def: &TableDef,
-    filter: Option<&Expr>,
-    params: &[Value],
-) -> Result<Vec<StoredRow>> {
-    let mut out = Vec::new();
-    for row in candidates(r, def, filter, params)? {
-        if matches(def, filter, row.columns(def), params)? {
-            out.push(row);
-        }
-    }
-    Ok(out)
 }

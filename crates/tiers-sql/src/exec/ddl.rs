@@ -14,6 +14,31 @@ pub(super) fn constant(e: &Expr) -> Result<Value> {
     })
 }
 
+/// Functions whose value changes between calls: a DEFAULT using them is
+/// evaluated for each row rather than once at CREATE TABLE.
+fn is_volatile(e: &Expr) -> bool {
+    let mut found = false;
+    crate::query::visit_expr(e, &mut |x| {
+        if let Expr::Function { name, .. } = x
+            && matches!(
+                name.as_str(),
+                "now"
+                    | "current_timestamp"
+                    | "current_date"
+                    | "random"
+                    | "clock_timestamp"
+                    | "statement_timestamp"
+                    | "transaction_timestamp"
+                    | "localtimestamp"
+                    | "gen_random_uuid"
+            )
+        {
+            found = true;
+        }
+    });
+    found
+}
+
 pub(super) fn create_table(
     tx: &mut WriteTxn,
     name: &str,
@@ -21,17 +46,20 @@ pub(super) fn create_table(
     specs: &[ColumnSpec],
     table_pk: &[String],
     unique: &[Vec<String>],
+    table_checks: &[Check],
 ) -> Result<QueryResult> {
     if catalog::table(tx, name)?.is_some() && if_not_exists {
         return Ok(QueryResult::command("CREATE TABLE"));
     }
     let mut columns = Vec::with_capacity(specs.len());
+    let mut checks = Vec::new();
     for spec in specs {
-        let default = match &spec.default {
-            None => None,
+        let (default, default_expr) = match &spec.default {
+            None => (None, None),
+            Some(e) if is_volatile(e) => (None, spec.default_sql.clone()),
             Some(e) => {
                 let v = spec.data_type.assign(constant(e)?)?;
-                (!v.is_null()).then(|| v.to_text())
+                ((!v.is_null()).then(|| v.to_text()), None)
             }
         };
         columns.push(ColumnDef {
@@ -40,7 +68,34 @@ pub(super) fn create_table(
             not_null: spec.not_null,
             default,
             serial: spec.serial,
+            default_expr,
         });
+        for (i, c) in spec.checks.iter().enumerate() {
+            let suffix = if i == 0 { String::new() } else { i.to_string() };
+            checks.push(CheckDef {
+                name: c
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("{name}_{}_check{suffix}", spec.name)),
+                sql: c.sql.clone(),
+            });
+        }
+    }
+    for (i, c) in table_checks.iter().enumerate() {
+        let suffix = if i == 0 { String::new() } else { i.to_string() };
+        checks.push(CheckDef {
+            name: c
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{name}_check{suffix}")),
+            sql: c.sql.clone(),
+        });
+    }
+    // Every CHECK must name this table's columns only.
+    for c in &checks {
+        let e = crate::parse::expression(&c.sql)?;
+        let fields = crate::query::table_fields_of(&columns, name);
+        crate::query::bind_exprs(tx, fields, &[&e])?;
     }
     let find = |c: &String| {
         columns
@@ -100,6 +155,7 @@ pub(super) fn create_table(
             columns,
             primary_key,
             indexes,
+            checks,
         },
     )?;
     Ok(QueryResult::command("CREATE TABLE"))

@@ -58,6 +58,7 @@ pub fn parameter_types(r: &dyn Reads, stmt: &Statement) -> Result<Vec<DataType>>
             rows,
             query,
             returning,
+            ..
         } => {
             let def = table_of(table);
             if let Some(q) = query {

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use tiers_storage::{Engine, WriteTxn};
 
-use crate::ast::{BinaryOp, ColumnSpec, Expr, Isolation, SelectItem, Statement};
-use crate::catalog::{self, ColumnDef, IndexDef, TableDef};
+use crate::ast::{BinaryOp, Check, ColumnSpec, Expr, Isolation, SelectItem, Statement};
+use crate::catalog::{self, CheckDef, ColumnDef, IndexDef, TableDef};
 use crate::error::{Result, SqlError, sqlstate};
 use crate::expr::{self, Scope};
 use crate::locks::RowLocks;
@@ -492,7 +492,16 @@ fn execute(
             columns,
             primary_key,
             unique,
-        } => create_table(tx, name, *if_not_exists, columns, primary_key, unique),
+            checks,
+        } => create_table(
+            tx,
+            name,
+            *if_not_exists,
+            columns,
+            primary_key,
+            unique,
+            checks,
+        ),
         Statement::DropTable { names, if_exists } => {
             for name in names {
                 if catalog::table(tx, name)?.is_none() && *if_exists {
@@ -539,9 +548,19 @@ fn execute(
             columns,
             rows,
             query,
+            on_conflict,
             returning,
         } => match query {
-            None => insert(tx, table, columns, rows, returning, params, ctx),
+            None => insert(
+                tx,
+                table,
+                columns,
+                rows,
+                on_conflict.as_ref(),
+                returning,
+                params,
+                ctx,
+            ),
             Some(q) => {
                 let plan = crate::query::plan_query(tx, q)?;
                 let values = crate::query::run(tx, &plan, params)?.rows;
@@ -549,7 +568,16 @@ fn execute(
                     .into_iter()
                     .map(|r| r.into_iter().map(Expr::Literal).collect())
                     .collect();
-                insert(tx, table, columns, &rows, returning, &[], ctx)
+                insert(
+                    tx,
+                    table,
+                    columns,
+                    &rows,
+                    on_conflict.as_ref(),
+                    returning,
+                    params,
+                    ctx,
+                )
             }
         },
         Statement::Select(q) => {

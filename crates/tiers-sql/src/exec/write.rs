@@ -1,12 +1,75 @@
-//! INSERT, UPDATE and DELETE: row locks, READ COMMITTED re-checks, RETURNING.
+//! INSERT, UPDATE and DELETE: row locks, READ COMMITTED re-checks, CHECK
+//! constraints, per-row defaults, ON CONFLICT and RETURNING.
+//!
+//! Expressions are bound by the query planner ([`crate::query::bind_exprs`]),
+//! so WHERE, SET, VALUES and RETURNING may hold subqueries. Each statement
+//! reads first and writes after: evaluation borrows the transaction for
+//! reading, and is done before each write.
 
 use super::*;
+use crate::ast::{ConflictAction, OnConflict};
+use crate::query::{self, BoundExprs};
 
+/// A table's CHECK constraints and per-row defaults, ready for one statement.
+struct Rules {
+    checks: BoundExprs,
+    names: Vec<String>,
+    defaults: Vec<(usize, Expr)>,
+}
+
+fn rules(r: &dyn Reads, def: &TableDef) -> Result<Rules> {
+    let parsed = def
+        .checks
+        .iter()
+        .map(|c| crate::parse::expression(&c.sql))
+        .collect::<Result<Vec<_>>>()?;
+    let checks = query::bind_exprs(
+        r,
+        query::table_fields(def, &def.name),
+        &parsed.iter().collect::<Vec<_>>(),
+    )?;
+    let mut defaults = Vec::new();
+    for (i, c) in def.columns.iter().enumerate() {
+        if let Some(sql) = &c.default_expr {
+            defaults.push((i, crate::parse::expression(sql)?));
+        }
+    }
+    Ok(Rules {
+        checks,
+        names: def.checks.iter().map(|c| c.name.clone()).collect(),
+        defaults,
+    })
+}
+
+impl Rules {
+    /// Fails with 23514 when a CHECK constraint is false for `row` (NULL passes).
+    fn check(&self, r: &dyn Reads, def: &TableDef, row: &[Value], params: &[Value]) -> Result<()> {
+        if self.names.is_empty() {
+            return Ok(());
+        }
+        let ev = self.checks.evaluator(r, params);
+        for (i, name) in self.names.iter().enumerate() {
+            if expr::truth(&ev.eval(i, &row[..def.columns.len()])?)? == Some(false) {
+                return Err(SqlError::new(
+                    "23514",
+                    format!(
+                        "new row for relation \"{}\" violates check constraint \"{name}\"",
+                        def.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(super) fn insert(
     tx: &mut WriteTxn,
     table_name: &str,
     columns: &[String],
     rows: &[Vec<Expr>],
+    on_conflict: Option<&OnConflict>,
     returning: &[SelectItem],
     params: &[Value],
     ctx: &mut WriteCtx<'_>,
@@ -20,8 +83,14 @@ pub(super) fn insert(
             .map(|c| def.column(c))
             .collect::<Result<_>>()?
     };
-    let scope = Scope::constant(params);
+    let rules = rules(tx, &def)?;
+    let conflict = on_conflict
+        .map(|c| Conflict::new(tx, &def, c))
+        .transpose()?;
+    let exprs: Vec<&Expr> = rows.iter().flatten().collect();
+    let values = query::bind_exprs(tx, Vec::new(), &exprs)?;
     let mut stored = Vec::with_capacity(rows.len());
+    let mut next = 0;
     for row in rows {
         if row.len() > targets.len() {
             return Err(SqlError::new(
@@ -29,26 +98,199 @@ pub(super) fn insert(
                 "INSERT has more expressions than target columns",
             ));
         }
-        let mut values: Vec<Option<Value>> = vec![None; def.columns.len()];
-        for (e, &col) in row.iter().zip(&targets) {
-            values[col] = Some(expr::eval(e, &scope)?);
+        let mut given: Vec<Option<Value>> = vec![None; def.columns.len()];
+        {
+            let ev = values.evaluator(tx, params);
+            for &col in targets.iter().take(row.len()) {
+                given[col] = Some(ev.eval(next, &[])?);
+                next += 1;
+            }
         }
-        let row = table::prepare_insert(&def, values, &ctx.db.sequences)?;
+        for (col, e) in &rules.defaults {
+            if given[*col].is_none() {
+                given[*col] = Some(expr::eval(e, &Scope::constant(params))?);
+            }
+        }
+        let row = table::prepare_insert(&def, given, &ctx.db.sequences)?;
+        rules.check(tx, &def, &row, params)?;
         ctx.lock(tx, table::lock_keys(&def, &row))?;
+        if let Some(conflict) = &conflict
+            && let Some(existing) = conflict.existing(tx, &def, &row)?
+        {
+            if let Some(new) = conflict.update(tx, &def, &rules, &existing, &row, params, ctx)? {
+                stored.push(new);
+            }
+            continue;
+        }
         stored.push(table::insert_prepared(tx, &def, row)?);
     }
     let n = stored.len();
-    returning_result(&def, stored, returning, params, format!("INSERT 0 {n}"))
+    returning_result(tx, &def, stored, returning, params, format!("INSERT 0 {n}"))
+}
+
+/// ON CONFLICT: which unique constraint, and the bound DO UPDATE.
+struct Conflict {
+    /// None: the primary key; Some(i): unique index `i`; empty `any` list
+    /// checks them all.
+    targets: Vec<Option<usize>>,
+    /// SET expressions then the WHERE, over existing ++ excluded columns.
+    update: Option<(Vec<usize>, BoundExprs, bool)>,
+}
+
+impl Conflict {
+    fn new(r: &dyn Reads, def: &TableDef, c: &OnConflict) -> Result<Conflict> {
+        let mut wanted: Vec<usize> = c
+            .columns
+            .iter()
+            .map(|n| def.column(n))
+            .collect::<Result<_>>()?;
+        wanted.sort_unstable();
+        let sorted = |cols: &[usize]| {
+            let mut v = cols.to_vec();
+            v.sort_unstable();
+            v
+        };
+        let mut targets = Vec::new();
+        if !def.primary_key.is_empty() && (wanted.is_empty() || sorted(&def.primary_key) == wanted)
+        {
+            targets.push(None);
+        }
+        for (i, index) in def.indexes.iter().enumerate() {
+            if index.unique && (wanted.is_empty() || sorted(&index.columns) == wanted) {
+                targets.push(Some(i));
+            }
+        }
+        if !wanted.is_empty() && targets.is_empty() {
+            return Err(SqlError::new(
+                "42P10",
+                "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+            ));
+        }
+        let update = match &c.action {
+            ConflictAction::Nothing => None,
+            ConflictAction::Update { set, filter } => {
+                let mut fields = query::table_fields(def, &def.name);
+                fields.extend(query::table_fields(def, "excluded"));
+                let cols = set
+                    .iter()
+                    .map(|(n, _)| def.column(n))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut exprs: Vec<&Expr> = set.iter().map(|(_, e)| e).collect();
+                exprs.extend(filter.iter());
+                let bound = query::bind_exprs(r, fields, &exprs)?;
+                Some((cols, bound, filter.is_some()))
+            }
+        };
+        Ok(Conflict { targets, update })
+    }
+
+    /// The row that `row` conflicts with, if any.
+    fn existing(&self, tx: &WriteTxn, def: &TableDef, row: &[Value]) -> Result<Option<StoredRow>> {
+        for target in &self.targets {
+            let found = match target {
+                None => {
+                    let key: Vec<Value> = def.primary_key.iter().map(|&c| row[c].clone()).collect();
+                    table::get(tx, def, &table::primary_key(def, &key)?)?
+                }
+                Some(i) => {
+                    let index = &def.indexes[*i];
+                    let key: Vec<Value> = index.columns.iter().map(|&c| row[c].clone()).collect();
+                    table::lookup(tx, def, index, &key)?.into_iter().next()
+                }
+            };
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    /// DO UPDATE of `existing` with the proposed `row` (None for DO NOTHING
+    /// or when the WHERE is not met).
+    #[allow(clippy::too_many_arguments)]
+    fn update(
+        &self,
+        tx: &mut WriteTxn,
+        def: &TableDef,
+        rules: &Rules,
+        existing: &StoredRow,
+        row: &[Value],
+        params: &[Value],
+        ctx: &mut WriteCtx<'_>,
+    ) -> Result<Option<Vec<Value>>> {
+        let Some((cols, bound, has_filter)) = &self.update else {
+            return Ok(None);
+        };
+        ctx.lock(
+            tx,
+            vec![table::lock_keys(def, &existing.values).swap_remove(0)],
+        )?;
+        let Some(current) = table::get(tx, def, &existing.key)? else {
+            return Ok(None);
+        };
+        let n = def.columns.len();
+        let mut both = current.columns(def).to_vec();
+        both.extend(row[..n].iter().cloned());
+        let mut new = current.columns(def).to_vec();
+        {
+            let ev = bound.evaluator(tx, params);
+            if *has_filter && !ev.holds(cols.len(), &both)? {
+                return Ok(None);
+            }
+            for (i, &c) in cols.iter().enumerate() {
+                new[c] = ev.eval(i, &both)?;
+            }
+        }
+        write_update(tx, def, rules, &current, new, params, ctx).map(Some)
+    }
+}
+
+/// Coerces, checks, locks and writes an updated row.
+fn write_update(
+    tx: &mut WriteTxn,
+    def: &TableDef,
+    rules: &Rules,
+    row: &StoredRow,
+    new: Vec<Value>,
+    params: &[Value],
+    ctx: &mut WriteCtx<'_>,
+) -> Result<Vec<Value>> {
+    // A changed key or unique value must be locked too before it is written.
+    let mut checked = table::coerce_row(def, new)?;
+    rules.check(tx, def, &checked, params)?;
+    checked.extend(row.values[def.columns.len()..].iter().cloned());
+    ctx.lock(tx, table::lock_keys(def, &checked))?;
+    checked.truncate(def.columns.len());
+    table::update(tx, def, row, checked)
+}
+
+/// The rows of `def` the statement's WHERE (expression 0 of `bound`, when
+/// `filtered`) selects, through the best access path.
+fn selected(
+    r: &dyn Reads,
+    def: &TableDef,
+    filter: Option<&Expr>,
+    bound: &BoundExprs,
+    params: &[Value],
+) -> Result<Vec<StoredRow>> {
+    let ev = bound.evaluator(r, params);
+    let mut out = Vec::new();
+    for row in candidates(r, def, filter, params)? {
+        if filter.is_none() || ev.holds(0, row.columns(def))? {
+            out.push(row);
+        }
+    }
+    Ok(out)
 }
 
 /// Locks a row found at the statement's snapshot and reads it again at
 /// the newest one (the lock holder before us may have changed or deleted
 /// it); None when it is gone or no longer matches the filter.
-pub(super) fn lock_and_recheck(
+fn lock_and_recheck(
     tx: &mut WriteTxn,
     def: &TableDef,
     row: &StoredRow,
-    filter: Option<&Expr>,
+    filter: Option<&BoundExprs>,
     params: &[Value],
     ctx: &mut WriteCtx<'_>,
 ) -> Result<Option<StoredRow>> {
@@ -59,9 +301,14 @@ pub(super) fn lock_and_recheck(
     let Some(current) = table::get(tx, def, &row.key)? else {
         return Ok(None);
     };
-    Ok(matches(def, filter, current.columns(def), params)?.then_some(current))
+    let keep = match filter {
+        None => true,
+        Some(b) => b.evaluator(tx, params).holds(0, current.columns(def))?,
+    };
+    Ok(keep.then_some(current))
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn update(
     tx: &mut WriteTxn,
     table_name: &str,
@@ -72,32 +319,38 @@ pub(super) fn update(
     ctx: &mut WriteCtx<'_>,
 ) -> Result<QueryResult> {
     let def = catalog::require_table(tx, table_name)?;
-    let targets: Vec<(usize, &Expr)> = set
+    let cols: Vec<usize> = set
         .iter()
-        .map(|(c, e)| def.column(c).map(|i| (i, e)))
+        .map(|(c, _)| def.column(c))
         .collect::<Result<_>>()?;
+    let rules = rules(tx, &def)?;
+    let fields = query::table_fields(&def, &def.name);
+    let mut exprs: Vec<&Expr> = filter.iter().copied().collect();
+    let first_set = exprs.len();
+    exprs.extend(set.iter().map(|(_, e)| e));
+    let bound = query::bind_exprs(tx, fields.clone(), &exprs)?;
+    let filter_only = filter
+        .map(|f| query::bind_exprs(tx, fields, &[f]))
+        .transpose()?;
     // Collect first, then write: a scan must not see its own updates.
-    let rows = matching_rows(tx, &def, filter, params)?;
+    let rows = selected(tx, &def, filter, &bound, params)?;
     let mut stored = Vec::with_capacity(rows.len());
     for row in &rows {
-        let Some(row) = lock_and_recheck(tx, &def, row, filter, params, ctx)? else {
+        let Some(row) = lock_and_recheck(tx, &def, row, filter_only.as_ref(), params, ctx)? else {
             continue;
         };
         let old = row.columns(&def);
-        let scope = Scope::row(&def, old, params);
         let mut new = old.to_vec();
-        for (col, e) in &targets {
-            new[*col] = expr::eval(e, &scope)?;
+        {
+            let ev = bound.evaluator(tx, params);
+            for (i, &col) in cols.iter().enumerate() {
+                new[col] = ev.eval(first_set + i, old)?;
+            }
         }
-        // A changed key or unique value must be locked too before it is written.
-        let mut checked = table::coerce_row(&def, new)?;
-        checked.extend(row.values[def.columns.len()..].iter().cloned());
-        ctx.lock(tx, table::lock_keys(&def, &checked))?;
-        checked.truncate(def.columns.len());
-        stored.push(table::update(tx, &def, &row, checked)?);
+        stored.push(write_update(tx, &def, &rules, &row, new, params, ctx)?);
     }
     let n = stored.len();
-    returning_result(&def, stored, returning, params, format!("UPDATE {n}"))
+    returning_result(tx, &def, stored, returning, params, format!("UPDATE {n}"))
 }
 
 pub(super) fn delete(
@@ -109,20 +362,25 @@ pub(super) fn delete(
     ctx: &mut WriteCtx<'_>,
 ) -> Result<QueryResult> {
     let def = catalog::require_table(tx, table_name)?;
-    let rows = matching_rows(tx, &def, filter, params)?;
+    let fields = query::table_fields(&def, &def.name);
+    let bound = query::bind_exprs(tx, fields, &filter.iter().copied().collect::<Vec<_>>())?;
+    let rows = selected(tx, &def, filter, &bound, params)?;
+    let recheck = filter.is_some().then_some(&bound);
     let mut gone = Vec::with_capacity(rows.len());
     for row in &rows {
-        let Some(row) = lock_and_recheck(tx, &def, row, filter, params, ctx)? else {
+        let Some(row) = lock_and_recheck(tx, &def, row, recheck, params, ctx)? else {
             continue;
         };
         table::delete(tx, &def, &row)?;
         gone.push(row.columns(&def).to_vec());
     }
     let n = gone.len();
-    returning_result(&def, gone, returning, params, format!("DELETE {n}"))
+    returning_result(tx, &def, gone, returning, params, format!("DELETE {n}"))
 }
 
-pub(super) fn returning_result(
+/// The RETURNING list over the written rows.
+fn returning_result(
+    r: &dyn Reads,
     def: &TableDef,
     rows: Vec<Vec<Value>>,
     items: &[SelectItem],
@@ -132,14 +390,21 @@ pub(super) fn returning_result(
     if items.is_empty() {
         return Ok(QueryResult::command(tag));
     }
-    let (columns, exprs) = output_columns(Some(def), items)?;
+    let (mut columns, exprs) = output_columns(Some(def), items)?;
+    let bound = query::bind_exprs(
+        r,
+        query::table_fields(def, &def.name),
+        &exprs.iter().collect::<Vec<_>>(),
+    )?;
+    for (c, t) in columns.iter_mut().zip(&bound.types) {
+        c.data_type = *t;
+    }
+    let ev = bound.evaluator(r, params);
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
-        let scope = Scope::row(def, row, params);
         out.push(
-            exprs
-                .iter()
-                .map(|e| expr::eval(e, &scope))
+            (0..exprs.len())
+                .map(|i| ev.eval(i, row))
                 .collect::<Result<_>>()?,
         );
     }

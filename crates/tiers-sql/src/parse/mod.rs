@@ -26,8 +26,8 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser, ParserError};
 
 use crate::ast::{
-    Alias, BinaryOp, ColumnSpec, Cte, Expr, Isolation, JoinCondition, JoinKind, OrderBy, Query,
-    Select, SelectItem, SetExpr, SetOp, Statement, TableRef,
+    Alias, BinaryOp, Check, ColumnSpec, ConflictAction, Cte, Expr, Isolation, JoinCondition,
+    JoinKind, OnConflict, OrderBy, Query, Select, SelectItem, SetExpr, SetOp, Statement, TableRef,
 };
 use crate::catalog::IndexKind;
 use crate::error::{Result, SqlError, sqlstate};
@@ -336,7 +336,7 @@ fn create_table(mut ct: sql::CreateTable) -> Result<Statement> {
         .into_iter()
         .map(|def| column_spec(&name, def))
         .collect::<Result<Vec<_>>>()?;
-    let (primary_key, unique) = table_constraints(&name, constraints)?;
+    let (primary_key, unique, checks) = table_constraints(&name, constraints)?;
     check_keys(&name, &mut columns, &primary_key, &unique)?;
     Ok(Statement::CreateTable {
         name,
@@ -344,6 +344,7 @@ fn create_table(mut ct: sql::CreateTable) -> Result<Statement> {
         columns,
         primary_key,
         unique,
+        checks,
     })
 }
 
@@ -381,6 +382,8 @@ fn column_spec(table: &str, def: sql::ColumnDef) -> Result<ColumnSpec> {
         unique: false,
         default: None,
         serial,
+        default_sql: None,
+        checks: Vec::new(),
     };
     check_null_conflict(&spec.name, &def.options)?;
     for option in def.options {
@@ -420,7 +423,15 @@ fn column_option(table: &str, spec: &mut ColumnSpec, option: sql::ColumnOption) 
                 );
                 return Err(invalid(message));
             }
+            spec.default_sql = Some(e.to_string());
             spec.default = Some(Scope::default().expr(e)?);
+        }
+        O::Check(c) => {
+            refuse(
+                c.no_inherit || c.enforced == Some(false),
+                "this CHECK option",
+            )?;
+            spec.checks.push(check(c)?);
         }
         O::PrimaryKey(pk) => {
             check_key_extras(
@@ -508,12 +519,32 @@ fn multiple_primary_keys(table: &str) -> SqlError {
 }
 
 /// Table-level constraints: the PRIMARY KEY columns and the UNIQUE lists.
-fn table_constraints(
-    table: &str,
-    constraints: Vec<sql::TableConstraint>,
-) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+/// A CHECK constraint: its condition must translate now (so errors show at
+/// CREATE TABLE); the catalog keeps its SQL text.
+fn check(c: sql::CheckConstraint) -> Result<Check> {
+    let sql = c.expr.to_string();
+    Scope::default().expr(*c.expr)?;
+    Ok(Check {
+        name: c.name.map(ident),
+        sql,
+    })
+}
+
+/// Parses one expression (a stored DEFAULT or CHECK).
+pub fn expression(sql: &str) -> Result<Expr> {
+    let mut parser = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .map_err(parser_error)?;
+    let e = parser.parse_expr().map_err(parser_error)?;
+    Scope::default().expr(e)
+}
+
+type Constraints = (Vec<String>, Vec<Vec<String>>, Vec<Check>);
+
+fn table_constraints(table: &str, constraints: Vec<sql::TableConstraint>) -> Result<Constraints> {
     let mut primary_key: Option<Vec<String>> = None;
     let mut unique = Vec::new();
+    let mut checks = Vec::new();
     for constraint in constraints {
         match constraint {
             sql::TableConstraint::PrimaryKey(pk) => {
@@ -532,10 +563,17 @@ fn table_constraints(
                 check_unique_extras(&u)?;
                 unique.push(index_columns(u.columns)?);
             }
+            sql::TableConstraint::Check(c) => {
+                refuse(
+                    c.no_inherit || c.enforced == Some(false),
+                    "this CHECK option",
+                )?;
+                checks.push(check(c)?);
+            }
             other => return Err(unsupported(table_constraint_name(&other))),
         }
     }
-    Ok((primary_key.unwrap_or_default(), unique))
+    Ok((primary_key.unwrap_or_default(), unique, checks))
 }
 
 fn table_constraint_name(constraint: &sql::TableConstraint) -> &'static str {
@@ -673,7 +711,8 @@ fn index_kind(using: Option<sql::IndexType>) -> Result<IndexKind> {
 // INSERT, UPDATE, DELETE
 // ---------------------------------------------------------------------------
 
-fn insert(ins: sql::Insert) -> Result<Statement> {
+fn insert(mut ins: sql::Insert) -> Result<Statement> {
+    let on = ins.on.take();
     check_insert_clauses(&ins)?;
     let table = match ins.table {
         sql::TableObject::TableName(name) => relation_name(name)?,
@@ -690,32 +729,75 @@ fn insert(ins: sql::Insert) -> Result<Statement> {
             SetExpr::Values(rows) => rows,
             body => {
                 let returning = Scope::table(&table).returning(ins.returning)?;
+                let on_conflict = on_conflict(on, &table)?;
                 return Ok(Statement::Insert {
                     table,
                     columns,
                     rows: Vec::new(),
                     query: Some(Box::new(Query::plain(body))),
+                    on_conflict,
                     returning,
                 });
             }
         },
     };
     let returning = Scope::table(&table).returning(ins.returning)?;
+    let on_conflict = on_conflict(on, &table)?;
     Ok(Statement::Insert {
         table,
         columns,
         rows,
         query: None,
+        on_conflict,
         returning,
     })
 }
 
-fn check_insert_clauses(ins: &sql::Insert) -> Result<()> {
-    match &ins.on {
-        Some(sql::OnInsert::OnConflict(_)) => return Err(unsupported("ON CONFLICT")),
+/// `ON CONFLICT [(columns)] DO NOTHING | DO UPDATE SET ... [WHERE ...]`.
+fn on_conflict(on: Option<sql::OnInsert>, table: &str) -> Result<Option<OnConflict>> {
+    let c = match on {
+        None => return Ok(None),
+        Some(sql::OnInsert::OnConflict(c)) => c,
         Some(_) => return Err(unsupported("ON DUPLICATE KEY UPDATE")),
-        None => {}
-    }
+    };
+    let columns = match c.conflict_target {
+        None => Vec::new(),
+        Some(sql::ConflictTarget::Columns { columns, .. }) => {
+            columns.into_iter().map(ident).collect()
+        }
+        Some(_) => return Err(unsupported("ON CONFLICT ON CONSTRAINT (name the columns)")),
+    };
+    let action = match c.action {
+        sql::OnConflictAction::DoNothing => ConflictAction::Nothing,
+        sql::OnConflictAction::DoUpdate(u) => {
+            if columns.is_empty() {
+                return Err(syntax(
+                    "ON CONFLICT DO UPDATE requires inference specification or constraint name",
+                ));
+            }
+            // Qualifiers stay: `excluded.x` and `<table>.x` are both in scope.
+            let _ = table;
+            let scope = Scope::default();
+            let mut set: Vec<(String, Expr)> = Vec::new();
+            for a in u.assignments {
+                let (column, value) = scope.assignment(a)?;
+                if set.iter().any(|(c, _)| *c == column) {
+                    return Err(invalid(format!(
+                        "multiple assignments to same column \"{column}\""
+                    )));
+                }
+                set.push((column, value));
+            }
+            ConflictAction::Update {
+                set,
+                filter: scope.opt_expr(u.selection)?,
+            }
+        }
+    };
+    Ok(Some(OnConflict { columns, action }))
+}
+
+fn check_insert_clauses(ins: &sql::Insert) -> Result<()> {
     refuse(ins.table_alias.is_some(), "an alias on the INSERT target")?;
     refuse(ins.overriding.is_some(), "OVERRIDING")?;
     refuse(!ins.assignments.is_empty(), "INSERT ... SET")?;

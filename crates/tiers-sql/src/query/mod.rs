@@ -286,3 +286,78 @@ impl PartialEq for SubPlan {
 pub(crate) fn subplan_expr(sub: SubPlan) -> Expr {
     Expr::SubPlan(Arc::new(sub))
 }
+
+/// Expressions over one row of known columns (UPDATE's SET and WHERE,
+/// RETURNING, ON CONFLICT), bound like a query's so they may hold
+/// subqueries.
+#[derive(Debug)]
+pub struct BoundExprs {
+    /// The bound expressions, in the order given.
+    pub exprs: Vec<Expr>,
+    /// Their result types.
+    pub types: Vec<DataType>,
+    plan: QueryPlan,
+}
+
+impl BoundExprs {
+    /// An evaluator reading through `r` (holds the statement's subquery caches).
+    pub fn evaluator<'a>(
+        &'a self,
+        r: &'a dyn crate::reads::Reads,
+        params: &'a [crate::value::Value],
+    ) -> Evaluator<'a> {
+        Evaluator {
+            exec: run::Exec::new(r, &self.plan, params, false),
+            exprs: &self.exprs,
+        }
+    }
+}
+
+/// Evaluates [`BoundExprs`] over rows.
+pub struct Evaluator<'a> {
+    exec: run::Exec<'a>,
+    exprs: &'a [Expr],
+}
+
+impl Evaluator<'_> {
+    /// The value of expression `i` over `row`.
+    pub fn eval(
+        &self,
+        i: usize,
+        row: &[crate::value::Value],
+    ) -> crate::error::Result<crate::value::Value> {
+        self.exec.eval_row(&self.exprs[i], row)
+    }
+
+    /// Whether expression `i` is true over `row` (NULL is not).
+    pub fn holds(&self, i: usize, row: &[crate::value::Value]) -> crate::error::Result<bool> {
+        Ok(crate::expr::truth(&self.eval(i, row)?)? == Some(true))
+    }
+}
+
+/// Binds expressions over a row with these columns.
+pub fn bind_exprs(
+    r: &dyn crate::reads::Reads,
+    fields: Vec<Field>,
+    exprs: &[&Expr],
+) -> crate::error::Result<BoundExprs> {
+    plan::bind_exprs(r, fields, exprs)
+}
+
+/// The columns of a table as a row's fields, qualified by `label`.
+pub fn table_fields(def: &TableDef, label: &str) -> Vec<Field> {
+    table_fields_of(&def.columns, label)
+}
+
+/// Columns as a row's fields, qualified by `label`.
+pub fn table_fields_of(columns: &[crate::catalog::ColumnDef], label: &str) -> Vec<Field> {
+    columns
+        .iter()
+        .map(|c| Field::new(Some(label.to_owned()), c.name.clone(), c.data_type))
+        .collect()
+}
+
+/// Calls `f` on `e` and each of its sub-expressions (not inside subqueries).
+pub fn visit_expr(e: &Expr, f: &mut dyn FnMut(&Expr)) {
+    plan::visit(e, f)
+}

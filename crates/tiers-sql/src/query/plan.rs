@@ -59,6 +59,50 @@ pub fn plan_query(r: &dyn Reads, q: &Query) -> Result<QueryPlan> {
     })
 }
 
+/// Binds standalone expressions over a row of `fields`.
+pub(super) fn bind_exprs(
+    r: &dyn Reads,
+    fields: Vec<Field>,
+    exprs: &[&Expr],
+) -> Result<super::BoundExprs> {
+    let planner = Planner {
+        reads: r,
+        next_node: Cell::new(0),
+        next_sub: Cell::new(0),
+        ctes: RefCell::new(Vec::new()),
+        params: RefCell::new(Vec::new()),
+    };
+    let frame = Frame {
+        fields: &fields,
+        parent: None,
+    };
+    let env = Env::default();
+    let mut bound = Vec::with_capacity(exprs.len());
+    let mut types = Vec::with_capacity(exprs.len());
+    for e in exprs {
+        let b = planner.bind(e, &frame, &env)?;
+        if has_aggregate(&b) {
+            return Err(SqlError::new(
+                "42803",
+                "aggregate functions are not allowed here",
+            ));
+        }
+        types.push(planner.type_of(&b, &frame));
+        bound.push(b);
+    }
+    let root = planner.node(Node::Single, Vec::new());
+    Ok(super::BoundExprs {
+        exprs: bound,
+        types,
+        plan: QueryPlan {
+            root,
+            ctes: planner.ctes.into_inner(),
+            param_types: planner.params.into_inner(),
+            nodes: planner.next_node.get(),
+        },
+    })
+}
+
 /// One query level's names: its input columns, and the enclosing level.
 pub(super) struct Frame<'p> {
     pub fields: &'p [Field],

@@ -509,6 +509,11 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// Evaluates an expression over a row (no enclosing query).
+    pub(super) fn eval_row(&self, e: &crate::ast::Expr, row: &[Value]) -> Result<Value> {
+        expr::eval(e, &self.scope(Some(row), &[]))
+    }
+
     fn passes(
         &self,
         predicate: &crate::ast::Expr,
