@@ -34,6 +34,27 @@ pub enum Statement {
         /// No error if absent.
         if_exists: bool,
     },
+    /// `DROP INDEX [IF EXISTS] names`
+    DropIndex {
+        /// Indexes.
+        names: Vec<String>,
+        /// No error if absent.
+        if_exists: bool,
+    },
+    /// `ALTER TABLE [IF EXISTS] name action`
+    AlterTable {
+        /// Table.
+        table: String,
+        /// No error if the table is absent.
+        if_exists: bool,
+        /// What to change.
+        action: AlterAction,
+    },
+    /// `TRUNCATE [TABLE] names`
+    Truncate {
+        /// Tables.
+        tables: Vec<String>,
+    },
     /// `CREATE [UNIQUE] INDEX [IF NOT EXISTS] name ON table [USING kind] (columns)`
     CreateIndex {
         /// Index name (generated as `<table>_<cols>_idx` when omitted).
@@ -149,6 +170,34 @@ pub struct ColumnSpec {
     pub default_sql: Option<String>,
     /// Column-level CHECK constraints.
     pub checks: Vec<Check>,
+}
+
+/// One ALTER TABLE action.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlterAction {
+    /// `ADD [COLUMN] [IF NOT EXISTS] column`
+    AddColumn {
+        /// The new column.
+        column: ColumnSpec,
+        /// Do nothing if it exists.
+        if_not_exists: bool,
+    },
+    /// `DROP [COLUMN] [IF EXISTS] name`
+    DropColumn {
+        /// Column.
+        name: String,
+        /// No error if absent.
+        if_exists: bool,
+    },
+    /// `RENAME [COLUMN] from TO to`
+    RenameColumn {
+        /// Old name.
+        from: String,
+        /// New name.
+        to: String,
+    },
+    /// `RENAME TO name`
+    RenameTo(String),
 }
 
 /// A CHECK constraint.

@@ -270,6 +270,28 @@ fn put_def(tx: &mut WriteTxn, def: &TableDef) -> Result<()> {
     Ok(())
 }
 
+/// Stores a changed definition (ALTER TABLE, DROP INDEX), under a new name
+/// when it was renamed from `old_name`.
+pub fn replace_table(tx: &mut WriteTxn, old_name: &str, def: &TableDef) -> Result<()> {
+    if old_name != def.name {
+        if table(tx, &def.name)?.is_some() {
+            return Err(SqlError::new(
+                sqlstate::DUPLICATE_TABLE,
+                format!("relation \"{}\" already exists", def.name),
+            ));
+        }
+        tx.delete(TABLES_TREE, old_name.as_bytes())?;
+    }
+    put_def(tx, def)
+}
+
+/// The table that owns the index named `index`.
+pub fn index_owner(r: &dyn Reads, index: &str) -> Result<Option<TableDef>> {
+    Ok(tables(r)?
+        .into_iter()
+        .find(|t| t.indexes.iter().any(|i| i.name == index)))
+}
+
 /// Drops a table, its rows and its indexes.
 pub fn drop_table(tx: &mut WriteTxn, name: &str) -> Result<()> {
     let def = require_table(tx, name)?;

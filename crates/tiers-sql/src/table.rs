@@ -467,6 +467,28 @@ pub fn range_rows<'a>(
     }
 }
 
+/// Re-encodes every row of `old` as a row of `new` (ALTER TABLE ADD/DROP
+/// COLUMN): `map` turns the old column values into the new ones; any
+/// hidden row id is kept. Both definitions share the data tree.
+pub fn rewrite_rows(
+    tx: &mut WriteTxn,
+    old: &TableDef,
+    new: &TableDef,
+    mut map: impl FnMut(Vec<Value>) -> Result<Vec<Value>>,
+) -> Result<()> {
+    let rows: Vec<StoredRow> = scan_stored(tx, old)?.collect::<Result<_>>()?;
+    let types = stored_types(new);
+    let n = old.columns.len();
+    for row in rows {
+        let mut values = row.values;
+        let hidden = values.split_off(n);
+        let mut mapped = map(values)?;
+        mapped.extend(hidden);
+        tx.put(&new.data_tree(), &row.key, &row::encode(&types, &mapped))?;
+    }
+    Ok(())
+}
+
 /// Deletes a row read with [`scan_stored`], [`get`] or [`lookup`].
 pub fn delete(tx: &mut WriteTxn, def: &TableDef, row: &StoredRow) -> Result<()> {
     for index in &def.indexes {

@@ -584,6 +584,13 @@ fn execute(
             let plan = crate::query::plan_query(tx, q)?;
             crate::query::run(tx, &plan, params)
         }
+        Statement::AlterTable {
+            table,
+            if_exists,
+            action,
+        } => alter_table(tx, table, *if_exists, action),
+        Statement::Truncate { tables } => truncate(tx, tables),
+        Statement::DropIndex { names, if_exists } => drop_index(tx, names, *if_exists),
         Statement::Explain { analyze, statement } => match &**statement {
             Statement::Select(q) => {
                 let plan = crate::query::plan_query(tx, q)?;

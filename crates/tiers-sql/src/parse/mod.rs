@@ -26,8 +26,9 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser, ParserError};
 
 use crate::ast::{
-    Alias, BinaryOp, Check, ColumnSpec, ConflictAction, Cte, Expr, Isolation, JoinCondition,
-    JoinKind, OnConflict, OrderBy, Query, Select, SelectItem, SetExpr, SetOp, Statement, TableRef,
+    Alias, AlterAction, BinaryOp, Check, ColumnSpec, ConflictAction, Cte, Expr, Isolation,
+    JoinCondition, JoinKind, OnConflict, OrderBy, Query, Select, SelectItem, SetExpr, SetOp,
+    Statement, TableRef,
 };
 use crate::catalog::IndexKind;
 use crate::error::{Result, SqlError, sqlstate};
@@ -125,6 +126,20 @@ fn statement(stmt: sql::Statement) -> Result<Statement> {
             drop_table(object_type, if_exists, names)
         }
         S::Insert(ins) => insert(ins),
+        S::AlterTable(at) => alter_table(at),
+        S::Truncate(t) => {
+            refuse(
+                t.partitions.is_some() || t.identity.is_some() || t.cascade.is_some(),
+                "this form of TRUNCATE",
+            )?;
+            refuse(t.on_cluster.is_some(), "this form of TRUNCATE")?;
+            let tables = t
+                .table_names
+                .into_iter()
+                .map(|n| relation_name(n.name))
+                .collect::<Result<_>>()?;
+            Ok(Statement::Truncate { tables })
+        }
         S::Query(q) => Ok(Statement::Select(Box::new(query(*q)?))),
         S::Explain {
             analyze,
@@ -308,19 +323,88 @@ fn isolation(modes: &[sql::TransactionMode]) -> Result<Option<Isolation>> {
     Ok(level)
 }
 
+fn alter_table(at: sql::AlterTable) -> Result<Statement> {
+    refuse(
+        at.only || at.on_cluster.is_some(),
+        "this form of ALTER TABLE",
+    )?;
+    let table = relation_name(at.name)?;
+    let mut ops = at.operations.into_iter();
+    let (Some(op), None) = (ops.next(), ops.next()) else {
+        return Err(unsupported(
+            "several actions in one ALTER TABLE (use one per statement)",
+        ));
+    };
+    use sql::AlterTableOperation as O;
+    let action = match op {
+        O::AddColumn {
+            if_not_exists,
+            column_def,
+            column_position,
+            ..
+        } => {
+            refuse(column_position.is_some(), "a column position")?;
+            let column = column_spec(&table, column_def)?;
+            refuse(
+                column.primary_key || column.unique || column.serial,
+                "adding a PRIMARY KEY, UNIQUE or serial column (add the column, then CREATE UNIQUE INDEX)",
+            )?;
+            AlterAction::AddColumn {
+                column,
+                if_not_exists,
+            }
+        }
+        O::DropColumn {
+            column_names,
+            if_exists,
+            drop_behavior,
+            ..
+        } => {
+            refuse(drop_behavior.is_some(), "CASCADE/RESTRICT")?;
+            let mut names = column_names.into_iter();
+            let (Some(name), None) = (names.next(), names.next()) else {
+                return Err(unsupported("dropping several columns at once"));
+            };
+            AlterAction::DropColumn {
+                name: ident(name),
+                if_exists,
+            }
+        }
+        O::RenameColumn {
+            old_column_name,
+            new_column_name,
+        } => AlterAction::RenameColumn {
+            from: ident(old_column_name),
+            to: ident(new_column_name),
+        },
+        O::RenameTable { table_name } => {
+            let (sql::RenameTableNameKind::As(name) | sql::RenameTableNameKind::To(name)) =
+                table_name;
+            AlterAction::RenameTo(relation_name(name)?)
+        }
+        _ => return Err(unsupported("this ALTER TABLE action")),
+    };
+    Ok(Statement::AlterTable {
+        table,
+        if_exists: at.if_exists,
+        action,
+    })
+}
+
 fn drop_table(
     kind: sql::ObjectType,
     if_exists: bool,
     names: Vec<sql::ObjectName>,
 ) -> Result<Statement> {
-    if kind != sql::ObjectType::Table {
-        return Err(unsupported(format!("DROP {kind}")));
-    }
     let names = names
         .into_iter()
         .map(relation_name)
         .collect::<Result<_>>()?;
-    Ok(Statement::DropTable { names, if_exists })
+    match kind {
+        sql::ObjectType::Table => Ok(Statement::DropTable { names, if_exists }),
+        sql::ObjectType::Index => Ok(Statement::DropIndex { names, if_exists }),
+        other => Err(unsupported(format!("DROP {other}"))),
+    }
 }
 
 // ---------------------------------------------------------------------------
