@@ -232,7 +232,7 @@ pub fn eval(e: &Expr, scope: &Scope<'_>) -> Result<Value> {
                 ));
             }
             let values: Vec<Value> = args.iter().map(|a| eval(a, scope)).collect::<Result<_>>()?;
-            call(name, values)
+            crate::functions::call(name, values)
         }
         Expr::Case {
             operand,
@@ -475,97 +475,6 @@ pub fn like(s: &str, pattern: &str) -> bool {
         pi += 1;
     }
     pi == p.len()
-}
-
-fn arity(name: &str, args: &[Value], range: std::ops::RangeInclusive<usize>) -> Result<()> {
-    if range.contains(&args.len()) {
-        Ok(())
-    } else {
-        Err(undefined_function(format!(
-            "function {name} with {} arguments does not exist",
-            args.len()
-        )))
-    }
-}
-
-/// Calls a scalar function.
-fn call(name: &str, args: Vec<Value>) -> Result<Value> {
-    // Functions that look at NULLs themselves.
-    match name {
-        "coalesce" => {
-            return Ok(args
-                .into_iter()
-                .find(|v| !v.is_null())
-                .unwrap_or(Value::Null));
-        }
-        "nullif" => {
-            arity(name, &args, 2..=2)?;
-            let equal = compare(&args[0], &args[1])? == Some(Ordering::Equal);
-            return Ok(if equal { Value::Null } else { args[0].clone() });
-        }
-        "concat" => return Ok(Value::Text(args.iter().map(Value::to_text).collect())),
-        "now" | "current_timestamp" => {
-            arity(name, &args, 0..=0)?;
-            return Ok(Value::TimestampTz(now_micros()));
-        }
-        _ => {}
-    }
-    if args.iter().any(Value::is_null) {
-        return Ok(Value::Null);
-    }
-    match name {
-        "lower" | "upper" | "length" | "char_length" | "trim" | "abs" | "round" => {
-            arity(name, &args, 1..=2)?
-        }
-        "substr" | "substring" => arity(name, &args, 2..=3)?,
-        _ => {}
-    }
-    match name {
-        "lower" => Ok(Value::Text(args[0].to_text().to_lowercase())),
-        "upper" => Ok(Value::Text(args[0].to_text().to_uppercase())),
-        "length" | "char_length" => Ok(Value::Int(args[0].to_text().chars().count() as i64)),
-        "trim" => Ok(Value::Text(args[0].to_text().trim().to_string())),
-        "abs" => match &args[0] {
-            Value::Int(i) => i.checked_abs().map(Value::Int).ok_or_else(out_of_range),
-            v => Ok(Value::Float(v.to_f64()?.abs())),
-        },
-        "round" => {
-            let digits = args.get(1).map(Value::to_i64).transpose()?.unwrap_or(0);
-            let scale = 10f64.powi(digits.clamp(-300, 300) as i32);
-            match &args[0] {
-                Value::Int(i) if digits >= 0 => Ok(Value::Int(*i)),
-                v => Ok(Value::Float((v.to_f64()? * scale).round() / scale)),
-            }
-        }
-        "substr" | "substring" => {
-            let s: Vec<char> = args[0].to_text().chars().collect();
-            let from = args[1].to_i64()?;
-            let len = args.get(2).map(Value::to_i64).transpose()?;
-            if len.is_some_and(|l| l < 0) {
-                return Err(SqlError::new(
-                    "22011",
-                    "negative substring length not allowed",
-                ));
-            }
-            // SQL positions start at 1; a start before 1 eats into the length.
-            let end = len.map_or(i64::MAX, |l| from.saturating_add(l));
-            let start = from.max(1);
-            let take = end.saturating_sub(start).max(0) as usize;
-            let skip = (start - 1).min(s.len() as i64) as usize;
-            Ok(Value::Text(s.iter().skip(skip).take(take).collect()))
-        }
-        _ => Err(undefined_function(format!(
-            "function {name}() does not exist"
-        ))),
-    }
-}
-
-fn now_micros() -> i64 {
-    let since_unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0);
-    since_unix - 946_684_800_000_000
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod error;
 pub mod exec;
 pub mod expr;
+pub mod functions;
 pub mod locks;
 pub mod parse;
 pub mod query;

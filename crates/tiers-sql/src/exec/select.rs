@@ -85,7 +85,19 @@ pub fn type_of_function(name: &str, args: &[DataType]) -> DataType {
         | "trunc" | "greatest" | "least" | "sign" | "mod" => {
             args.first().copied().unwrap_or(DataType::Text)
         }
-        "now" | "current_timestamp" | "date_trunc" => DataType::TimestampTz,
+        "now"
+        | "current_timestamp"
+        | "clock_timestamp"
+        | "statement_timestamp"
+        | "transaction_timestamp" => DataType::TimestampTz,
+        "date_trunc" => match args.get(1) {
+            Some(DataType::Timestamp) => DataType::Timestamp,
+            _ => DataType::TimestampTz,
+        },
+        "lower" | "upper" | "initcap" | "btrim" | "ltrim" | "rtrim" | "trim" | "substr"
+        | "substring" | "replace" | "left" | "right" | "repeat" | "reverse" | "lpad" | "rpad"
+        | "split_part" | "concat" | "concat_ws" | "version" | "current_database"
+        | "current_schema" => DataType::Text,
         "current_date" => DataType::Date,
         "bool_and" | "bool_or" | "every" | "starts_with" => DataType::Bool,
         "extract" | "date_part" => DataType::Float8,

@@ -1679,6 +1679,47 @@ impl Scope {
                 negated,
             }),
             E::Floor { expr, field } => self.rounding("floor", expr, field, depth),
+            E::Extract { field, expr, .. } => {
+                let field = Expr::Literal(Value::Text(field.to_string().to_lowercase()));
+                Ok(Expr::Function {
+                    name: "date_part".into(),
+                    args: vec![field, *self.sub(expr, depth)?],
+                    star: false,
+                    distinct: false,
+                })
+            }
+            E::Position { expr, r#in } => {
+                // POSITION(a IN b) is strpos(b, a).
+                Ok(Expr::Function {
+                    name: "strpos".into(),
+                    args: vec![*self.sub(r#in, depth)?, *self.sub(expr, depth)?],
+                    star: false,
+                    distinct: false,
+                })
+            }
+            E::Trim {
+                trim_where,
+                trim_what,
+                expr,
+                trim_characters,
+            } => {
+                refuse(trim_characters.is_some(), "TRIM with a character list")?;
+                let name = match trim_where {
+                    None | Some(sql::TrimWhereField::Both) => "btrim",
+                    Some(sql::TrimWhereField::Leading) => "ltrim",
+                    Some(sql::TrimWhereField::Trailing) => "rtrim",
+                };
+                let mut args = vec![*self.sub(expr, depth)?];
+                if let Some(what) = trim_what {
+                    args.push(*self.sub(what, depth)?);
+                }
+                Ok(Expr::Function {
+                    name: name.into(),
+                    args,
+                    star: false,
+                    distinct: false,
+                })
+            }
             other => Err(unsupported(expr_name(&other))),
         }
     }
