@@ -1,10 +1,15 @@
 //! The connection handling: startup ("trust"), the simple and extended
 //! query protocols, and the mapping of results and errors to messages.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
 
 use async_trait::async_trait;
 use futures::SinkExt;
@@ -13,17 +18,18 @@ use pgwire::api::auth::{
     DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
     save_startup_parameters_to_metadata,
 };
-use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::cancel::CancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionGuard, ConnectionHandle, ConnectionManager,
-    DEFAULT_NAME, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type,
+    ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireServerHandlers, PidSecretKeyGenerator,
+    RandomPidSecretKeyGenerator, Type,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::extendedquery::{Bind, BindComplete};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::process_socket;
@@ -44,6 +50,23 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Storage engine settings.
     pub storage: tiers_storage::Config,
+    /// Client connections served at once; more are refused with 53300.
+    pub max_connections: usize,
+    /// The longest SQL text accepted in one message (bytes); longer is 54000.
+    pub max_statement_bytes: usize,
+}
+
+impl ServerConfig {
+    /// Defaults for everything but the address and the data directory.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> ServerConfig {
+        ServerConfig {
+            listen,
+            data_dir,
+            storage: tiers_storage::Config::default(),
+            max_connections: 100,
+            max_statement_bytes: 16 << 20,
+        }
+    }
 }
 
 /// A running DB server.
@@ -57,7 +80,55 @@ struct Shared {
     database: Arc<tiers_sql::exec::Database>,
     params: DefaultServerParameterProvider,
     pids: RandomPidSecretKeyGenerator,
-    connections: Arc<ConnectionManager>,
+    cancels: Arc<Cancels>,
+    /// Connections open now (accepted, not yet closed).
+    active: AtomicUsize,
+    max_connections: usize,
+    max_statement_bytes: usize,
+}
+
+/// Running sessions by backend pid, for cancel requests: the secret key
+/// the client was given, and the session's interrupt flag.
+#[derive(Default)]
+struct Cancels {
+    map: Mutex<HashMap<i32, (Bytes, Arc<AtomicBool>)>>,
+}
+
+/// Unregisters a session from [`Cancels`] when its connection ends.
+struct CancelRegistration {
+    pid: i32,
+    cancels: Arc<Cancels>,
+}
+
+impl Drop for CancelRegistration {
+    fn drop(&mut self) {
+        self.cancels
+            .map
+            .lock()
+            .expect("cancel registry")
+            .remove(&self.pid);
+    }
+}
+
+#[async_trait]
+impl CancelHandler for Cancels {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        let map = self.map.lock().expect("cancel registry");
+        if let Some((key, flag)) = map.get(&request.pid)
+            && *key == request.secret_key.to_bytes()
+        {
+            flag.store(true, AtomicOrdering::Relaxed);
+        }
+    }
+}
+
+/// Counts a connection as active until dropped.
+struct ActiveConnection(Arc<Shared>);
+
+impl Drop for ActiveConnection {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, AtomicOrdering::Relaxed);
+    }
 }
 
 impl Server {
@@ -82,7 +153,10 @@ impl Server {
             database,
             params,
             pids: RandomPidSecretKeyGenerator::default(),
-            connections: Arc::new(ConnectionManager::new()),
+            cancels: Arc::default(),
+            active: AtomicUsize::new(0),
+            max_connections: config.max_connections,
+            max_statement_bytes: config.max_statement_bytes,
         });
         Ok(Server {
             engine,
@@ -106,28 +180,37 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> std::io::Result<()> {
-        let cancel = Arc::new(DefaultCancelHandler::new(self.shared.connections.clone()));
         tokio::pin!(shutdown);
         loop {
             let (socket, _) = tokio::select! {
                 accepted = self.listener.accept() => accepted?,
                 () = &mut shutdown => return Ok(()),
             };
+            self.shared.active.fetch_add(1, AtomicOrdering::Relaxed);
+            let active = ActiveConnection(self.shared.clone());
             let session = Session::open(&self.shared.database);
             let backend = Arc::new(Backend {
                 shared: self.shared.clone(),
+                interrupt: session.interrupt_flag(),
                 session: Arc::new(Mutex::new(session)),
                 parser: Arc::new(Parser {
                     engine: self.engine.clone(),
+                    max_statement_bytes: self.shared.max_statement_bytes,
                 }),
+                last_active: Mutex::new(Instant::now()),
             });
+            let watchdog = idle_watchdog(backend.clone(), &socket);
             let handlers = Handlers {
                 backend,
-                cancel: cancel.clone(),
+                cancel: self.shared.cancels.clone(),
             };
             tokio::spawn(async move {
                 // A client that vanishes or sends garbage ends its own connection only.
                 let _ = process_socket(socket, None, handlers).await;
+                if let Some(w) = watchdog {
+                    w.abort();
+                }
+                drop(active);
             });
         }
     }
@@ -155,6 +238,7 @@ pub struct Prepared {
 
 struct Parser {
     engine: Arc<Engine>,
+    max_statement_bytes: usize,
 }
 
 fn fields(columns: &[Column], format: Option<&Format>) -> Vec<FieldInfo> {
@@ -181,6 +265,16 @@ impl QueryParser for Parser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        if sql.len() > self.max_statement_bytes {
+            return Err(user_error(&SqlError::new(
+                "54000",
+                format!(
+                    "statement is {} bytes, more than the server's limit of {} bytes",
+                    sql.len(),
+                    self.max_statement_bytes
+                ),
+            )));
+        }
         let mut statements = tiers_sql::parse::parse(sql).map_err(|e| user_error(&e))?;
         if statements.len() > 1 {
             return Err(user_error(&SqlError::new(
@@ -230,6 +324,42 @@ struct Backend {
     shared: Arc<Shared>,
     session: Arc<Mutex<Session>>,
     parser: Arc<Parser>,
+    /// Set by a cancel request for this session's running statement.
+    interrupt: Arc<AtomicBool>,
+    /// When the last statement ended (idle_in_transaction_session_timeout).
+    last_active: Mutex<Instant>,
+}
+
+/// Ends a session that sits idle inside a transaction for longer than its
+/// `idle_in_transaction_session_timeout`: rolls the transaction back (its
+/// row locks go with it) and shuts the socket, as PostgreSQL does (25P03).
+fn idle_watchdog(
+    backend: Arc<Backend>,
+    socket: &tokio::net::TcpStream,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let std_socket = socket2::SockRef::from(socket).try_clone().ok()?;
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+        loop {
+            tick.tick().await;
+            let Ok(mut session) = backend.session.try_lock() else {
+                continue; // A statement is running: not idle.
+            };
+            let Some(limit) = session.idle_in_transaction_timeout() else {
+                continue;
+            };
+            let idle = backend
+                .last_active
+                .lock()
+                .expect("activity clock")
+                .elapsed();
+            if session.in_transaction() && idle >= limit {
+                session.abort_transaction();
+                let _ = std_socket.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+        }
+    }))
 }
 
 impl Backend {
@@ -245,6 +375,7 @@ impl Backend {
     ) -> Vec<Result<QueryResult, SqlError>> {
         let reads_only = statements.iter().all(|s| matches!(s, Statement::Select(_)));
         let session = self.session.clone();
+        *self.last_active.lock().expect("activity clock") = Instant::now();
         let work = move || {
             let mut s = session.lock().expect("session lock");
             let mut out = Vec::new();
@@ -258,15 +389,33 @@ impl Backend {
             }
             out
         };
-        if reads_only {
-            return work();
+        let out = if reads_only {
+            work()
+        } else {
+            tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+                vec![Err(SqlError::new(
+                    tiers_sql::error::sqlstate::INTERNAL_ERROR,
+                    format!("statement aborted: {e}"),
+                ))]
+            })
+        };
+        *self.last_active.lock().expect("activity clock") = Instant::now();
+        out
+    }
+
+    /// Refuses SQL text longer than the configured limit.
+    fn check_size(&self, sql: &str) -> Result<(), SqlError> {
+        if sql.len() > self.shared.max_statement_bytes {
+            return Err(SqlError::new(
+                "54000",
+                format!(
+                    "statement is {} bytes, more than the server's limit of {} bytes",
+                    sql.len(),
+                    self.shared.max_statement_bytes
+                ),
+            ));
         }
-        tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
-            vec![Err(SqlError::new(
-                tiers_sql::error::sqlstate::INTERNAL_ERROR,
-                format!("statement aborted: {e}"),
-            ))]
-        })
+        Ok(())
     }
 }
 
@@ -351,13 +500,29 @@ impl StartupHandler for Backend {
         if let PgWireFrontendMessage::Startup(ref startup) = message {
             protocol_negotiation(client, startup).await?;
             save_startup_parameters_to_metadata(client, startup);
+            let active = self.shared.active.load(AtomicOrdering::Relaxed);
+            if active > self.shared.max_connections {
+                return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "FATAL".to_string(),
+                    "53300".to_string(),
+                    format!(
+                        "sorry, too many clients already ({} connections allowed)",
+                        self.shared.max_connections
+                    ),
+                ))));
+            }
             let (pid, key) = self.shared.pids.generate(client);
             client.set_pid_and_secret_key(pid, key.clone());
-            let (handle, guard) = self.shared.connections.register(pid, key);
-            client
-                .session_extensions()
-                .insert::<Arc<ConnectionHandle>>(handle);
-            client.session_extensions().insert::<ConnectionGuard>(guard);
+            self.shared
+                .cancels
+                .map
+                .lock()
+                .expect("cancel registry")
+                .insert(pid, (key.to_bytes(), self.interrupt.clone()));
+            client.session_extensions().insert(CancelRegistration {
+                pid,
+                cancels: self.shared.cancels.clone(),
+            });
             finish_authentication(client, &self.shared.params).await?;
         }
         Ok(())
@@ -373,6 +538,9 @@ impl SimpleQueryHandler for Backend {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        if let Err(e) = self.check_size(query) {
+            return Ok(vec![Response::Error(wire_error(&e))]);
+        }
         let statements = match tiers_sql::parse::parse(query) {
             Ok(s) => s,
             Err(e) => return Ok(vec![Response::Error(wire_error(&e))]),
@@ -478,7 +646,7 @@ impl ExtendedQueryHandler for Backend {
 
 struct Handlers {
     backend: Arc<Backend>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancel: Arc<Cancels>,
 }
 
 impl PgWireServerHandlers for Handlers {

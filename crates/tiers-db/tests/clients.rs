@@ -10,11 +10,10 @@ async fn start() -> (
     tokio::sync::oneshot::Sender<()>,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::bind(ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        storage: tiers_storage::Config::default(),
-    })
+    let server = Server::bind(ServerConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().to_path_buf(),
+    ))
     .await
     .unwrap();
     let addr = server.local_addr();
@@ -190,4 +189,143 @@ async fn garbage_frames_end_only_their_own_connection() {
     let client = connect(addr).await;
     let n: i32 = client.query_one("SELECT 1 + 1", &[]).await.unwrap().get(0);
     assert_eq!(n, 2);
+}
+
+async fn start_with(
+    config: impl FnOnce(&mut ServerConfig),
+) -> (
+    tempfile::TempDir,
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
+    config(&mut c);
+    let server = Server::bind(c).await.unwrap();
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.serve(async {
+        let _ = stopped.await;
+    }));
+    (dir, addr, stop)
+}
+
+/// A query that would run for hours: counts a huge series.
+const ENDLESS: &str = "SELECT count(*) FROM generate_series(1, 100000000000)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_requests_and_statement_timeout_stop_a_running_query() {
+    let (_dir, addr, _stop) = start().await;
+    let client = connect(addr).await;
+    let token = client.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        token.cancel_query(NoTls).await.unwrap();
+    });
+    let started = std::time::Instant::now();
+    let e = client.simple_query(ENDLESS).await.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    canceller.await.unwrap();
+    // The session is usable afterwards.
+    let rows = client.simple_query("SELECT 1").await.unwrap();
+    assert_eq!(rows.len(), 3);
+
+    client
+        .batch_execute("SET statement_timeout = 200")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let e = client.simple_query(ENDLESS).await.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED));
+    let message = e.as_db_error().map(|d| d.message().to_string());
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("statement timeout")),
+        "{message:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // A timed-out statement inside a transaction fails the transaction only.
+    client.batch_execute("BEGIN").await.unwrap();
+    assert!(client.simple_query(ENDLESS).await.is_err());
+    let e = client.simple_query("SELECT 1").await.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::IN_FAILED_SQL_TRANSACTION));
+    client.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        client
+            .batch_execute("SET statement_timeout = 'soon'")
+            .await
+            .unwrap_err()
+            .code(),
+        Some(&SqlState::INVALID_PARAMETER_VALUE)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_connections_are_refused_with_53300() {
+    let (_dir, addr, _stop) = start_with(|c| c.max_connections = 2).await;
+    let a = connect(addr).await;
+    let _b = connect(addr).await;
+    let conn = format!("host=127.0.0.1 port={} user=app dbname=tiers", addr.port());
+    let e = tokio_postgres::connect(&conn, NoTls)
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(e.code(), Some(&SqlState::TOO_MANY_CONNECTIONS), "{e}");
+    // The admitted sessions keep working; a closed one frees its slot.
+    a.simple_query("SELECT 1").await.unwrap();
+    drop(a);
+    let mut admitted = false;
+    for _ in 0..50 {
+        if tokio_postgres::connect(&conn, NoTls).await.is_ok() {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(admitted, "a slot frees when a client disconnects");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_statements_are_refused_with_54000() {
+    let (_dir, addr, _stop) = start_with(|c| c.max_statement_bytes = 1000).await;
+    let client = connect(addr).await;
+    let long = format!("SELECT '{}'", "x".repeat(2000));
+    let e = client.simple_query(&long).await.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::PROGRAM_LIMIT_EXCEEDED));
+    let e = client.prepare(&long).await.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::PROGRAM_LIMIT_EXCEEDED));
+    client.simple_query("SELECT 1").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_in_transaction_sessions_are_ended_and_rolled_back() {
+    let (_dir, addr, _stop) = start().await;
+    let client = connect(addr).await;
+    client
+        .batch_execute(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER);
+             INSERT INTO t VALUES (1, 0);
+             SET idle_in_transaction_session_timeout = 300;
+             BEGIN;
+             UPDATE t SET v = 1 WHERE id = 1;",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert!(
+        client.simple_query("COMMIT").await.is_err(),
+        "the idle session was ended"
+    );
+    // Its row lock went with it: another session updates the row at once.
+    let other = connect(addr).await;
+    let started = std::time::Instant::now();
+    other
+        .batch_execute("UPDATE t SET v = 2 WHERE id = 1")
+        .await
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let row = other.query_one("SELECT v FROM t", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), 2);
 }

@@ -199,11 +199,10 @@ async fn run_all(protocol: Protocol) {
     let mut failures = Vec::new();
     for file in slt_files() {
         let dir = tempfile::tempdir().unwrap();
-        let server = Server::bind(ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
-            storage: tiers_storage::Config::default(),
-        })
+        let server = Server::bind(ServerConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            dir.path().to_path_buf(),
+        ))
         .await
         .unwrap();
         let addr = server.local_addr();

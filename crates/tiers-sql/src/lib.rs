@@ -16,6 +16,7 @@ pub mod error;
 pub mod exec;
 pub mod expr;
 pub mod functions;
+pub mod limits;
 pub mod locks;
 pub mod parse;
 pub mod query;

@@ -31,6 +31,9 @@ enum Command {
         /// Buffer pool size in MiB.
         #[arg(long, default_value_t = 128)]
         cache_mib: usize,
+        /// Client connections served at once (more get SQLSTATE 53300).
+        #[arg(long, default_value_t = 100)]
+        max_connections: usize,
     },
     /// Check every page and journal record of a data directory and report
     /// corruption precisely. Exits 1 if anything is wrong.
@@ -53,7 +56,8 @@ fn main() -> ExitCode {
             listen,
             data_dir,
             cache_mib,
-        } => run_db(listen, data_dir, cache_mib),
+            max_connections,
+        } => run_db(listen, data_dir, cache_mib, max_connections),
         Command::Verify { dir } => match verify::verify(&dir) {
             Ok(report) => {
                 print_report(&report);
@@ -96,7 +100,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_db(listen: std::net::SocketAddr, data_dir: PathBuf, cache_mib: usize) -> ExitCode {
+fn run_db(
+    listen: std::net::SocketAddr,
+    data_dir: PathBuf,
+    cache_mib: usize,
+    max_connections: usize,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -109,12 +118,12 @@ fn run_db(listen: std::net::SocketAddr, data_dir: PathBuf, cache_mib: usize) -> 
     };
     runtime.block_on(async move {
         let config = tiers_db::ServerConfig {
-            listen,
-            data_dir: data_dir.clone(),
             storage: tiers_storage::Config {
                 cache_bytes: cache_mib << 20,
                 ..tiers_storage::Config::default()
             },
+            max_connections,
+            ..tiers_db::ServerConfig::new(listen, data_dir.clone())
         };
         let server = match tiers_db::Server::bind(config).await {
             Ok(s) => s,

@@ -118,6 +118,8 @@ pub struct Session {
     failed: bool,
     /// SQL savepoints of the open transaction, oldest first.
     savepoints: Vec<(String, tiers_storage::Savepoint)>,
+    /// Set to cancel the running statement (a client's cancel request).
+    interrupt: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What a writing statement needs besides its transaction.
@@ -163,7 +165,37 @@ impl Session {
             read_committed: true,
             failed: false,
             savepoints: Vec::new(),
+            interrupt: Arc::default(),
         }
+    }
+
+    /// The flag that cancels this session's running statement when set.
+    pub fn interrupt_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.interrupt.clone()
+    }
+
+    /// The session's `statement_timeout` (None: no limit).
+    fn statement_timeout(&self) -> Option<Duration> {
+        self.settings
+            .get("statement_timeout")
+            .and_then(|v| crate::limits::parse_duration(v))
+            .flatten()
+    }
+
+    /// The session's `idle_in_transaction_session_timeout` (None: no limit).
+    pub fn idle_in_transaction_timeout(&self) -> Option<Duration> {
+        self.settings
+            .get("idle_in_transaction_session_timeout")
+            .and_then(|v| crate::limits::parse_duration(v))
+            .flatten()
+    }
+
+    /// Rolls back the open transaction, if any (a session ended by the server).
+    pub fn abort_transaction(&mut self) {
+        if let Some(tx) = self.txn.take() {
+            tx.rollback();
+        }
+        self.end_transaction();
     }
 
     /// Whether new transactions start in READ COMMITTED (the session's
@@ -227,6 +259,11 @@ impl Session {
 
     /// Runs one statement with parameter values for `$1`, `$2`, ...
     pub fn run(&mut self, stmt: &Statement, params: &[Value]) -> Result<QueryResult> {
+        let _limits = crate::limits::enter(self.interrupt.clone(), self.statement_timeout());
+        self.run_statement(stmt, params)
+    }
+
+    fn run_statement(&mut self, stmt: &Statement, params: &[Value]) -> Result<QueryResult> {
         match stmt {
             Statement::Begin { isolation } => {
                 if self.txn.is_none() {
@@ -424,6 +461,17 @@ impl Session {
             "client_encoding" => fixed(&["UTF8", "UTF-8", "UNICODE", "DEFAULT"])?,
             "standard_conforming_strings" => fixed(&["on", "true", "DEFAULT"])?,
             "timezone" => fixed(&["UTC", "Etc/UTC", "GMT", "Z", "DEFAULT"])?,
+            "statement_timeout" | "idle_in_transaction_session_timeout" | "lock_timeout"
+                if !value.eq_ignore_ascii_case("default")
+                    && crate::limits::parse_duration(value).is_none() =>
+            {
+                return Err(SqlError::new(
+                    "22023",
+                    format!(
+                        "invalid value for parameter \"{name}\": \"{value}\" (use milliseconds, or a unit: ms, s, min, h)"
+                    ),
+                ));
+            }
             "default_transaction_isolation" => fixed(&[
                 "read committed",
                 "repeatable read",

@@ -276,6 +276,7 @@ fn selected(
     let ev = bound.evaluator(r, params);
     let mut out = Vec::new();
     for row in candidates(r, def, filter, params)? {
+        crate::limits::check()?;
         if filter.is_none() || ev.holds(0, row.columns(def))? {
             out.push(row);
         }

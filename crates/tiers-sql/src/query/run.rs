@@ -548,6 +548,7 @@ impl<'a> Exec<'a> {
                 let l = l?;
                 let mut out = Vec::new();
                 for i in candidates(&l)? {
+                    crate::limits::check()?;
                     let mut joined = l.clone();
                     joined.extend(rr[i].iter().cloned());
                     if let Some(c) = condition
@@ -672,6 +673,9 @@ impl<'a> Exec<'a> {
         };
         let n = def.columns.len();
         Ok(Box::new(source.filter_map(move |row| {
+            if let Err(e) = crate::limits::check() {
+                return Some(Err(e));
+            }
             let mut values = match row {
                 Ok(r) => r.values,
                 Err(e) => return Some(Err(e)),
@@ -709,6 +713,10 @@ impl<'a> Exec<'a> {
             let current = next?;
             if (step > 0 && current > stop) || (step < 0 && current < stop) {
                 return None;
+            }
+            if let Err(e) = crate::limits::check() {
+                next = None;
+                return Some(Err(e));
             }
             next = current.checked_add(step);
             Some(Ok(vec![Value::Int(current)]))
