@@ -5,81 +5,191 @@
 //! transactions may both decide to update the same row. The second one to
 //! reach the row waits here for the first to finish, then re-reads the row
 //! and re-checks its WHERE clause before writing (as PostgreSQL does),
-//! instead of failing at commit. A wait that lasts longer than the lock
-//! timeout ends with an error (a deadlock, most likely).
+//! instead of failing at commit.
+//!
+//! Deadlocks are detected when they form: before waiting, a transaction
+//! follows the chain of who waits for whom from the lock's holder; if the
+//! chain comes back to itself, waiting would never end, and it fails at
+//! once with 40P01 (its statement rolls back, the other goes on). A wait
+//! also ends on `lock_timeout` (55P03), on a cancel request and on
+//! `statement_timeout` (57014).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Result, SqlError};
 
+#[derive(Default)]
+struct Table {
+    /// Lock key → owner.
+    held: HashMap<Vec<u8>, u64>,
+    /// Owner → the key it waits for.
+    waiting: HashMap<u64, Vec<u8>>,
+}
+
 /// The lock table of one database.
 #[derive(Default)]
 pub struct RowLocks {
-    held: Mutex<HashMap<Vec<u8>, u64>>,
+    table: Mutex<Table>,
     released: Condvar,
+    waits: AtomicU64,
+    deadlocks: AtomicU64,
 }
+
+/// How often a waiter looks at its cancel flag and deadlines.
+const POLL: Duration = Duration::from_millis(50);
 
 impl RowLocks {
     /// Takes the lock on `key` for `owner`, waiting while another owner
-    /// holds it. Returns whether it had to wait (then the caller must
-    /// re-read what it locked: the other owner may have changed it).
-    pub fn acquire(&self, key: &[u8], owner: u64, timeout: Duration) -> Result<bool> {
-        let deadline = Instant::now() + timeout;
-        let mut held = self.held.lock().expect("lock table poisoned");
+    /// holds it (at most `timeout`, if given). Returns whether it had to
+    /// wait (then the caller must re-read what it locked: the other owner
+    /// may have changed it).
+    pub fn acquire(&self, key: &[u8], owner: u64, timeout: Option<Duration>) -> Result<bool> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut table = self.table.lock().expect("lock table poisoned");
         let mut waited = false;
         loop {
-            match held.get(key) {
+            let holder = match table.held.get(key) {
                 None => {
-                    held.insert(key.to_vec(), owner);
+                    table.held.insert(key.to_vec(), owner);
+                    table.waiting.remove(&owner);
                     return Ok(waited);
                 }
-                Some(o) if *o == owner => return Ok(waited),
-                Some(_) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(SqlError::new(
-                            "40P01",
-                            format!(
-                                "gave up waiting {} ms for a row lock (a deadlock, or a long transaction holds the row); retry the transaction",
-                                timeout.as_millis()
-                            ),
-                        ));
-                    }
-                    waited = true;
-                    held = self
-                        .released
-                        .wait_timeout(held, deadline - now)
-                        .expect("lock table poisoned")
-                        .0;
+                Some(o) if *o == owner => {
+                    table.waiting.remove(&owner);
+                    return Ok(waited);
                 }
+                Some(o) => *o,
+            };
+            if !waited {
+                self.waits.fetch_add(1, Ordering::Relaxed);
             }
+            waited = true;
+            table.waiting.insert(owner, key.to_vec());
+            if closes_cycle(&table, owner, holder) {
+                table.waiting.remove(&owner);
+                self.deadlocks.fetch_add(1, Ordering::Relaxed);
+                return Err(SqlError::new(
+                    "40P01",
+                    "deadlock detected: this transaction and another each wait for a row the \
+                     other has locked; this one was rolled back, retry it",
+                ));
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                table.waiting.remove(&owner);
+                return Err(SqlError::new(
+                    "55P03",
+                    "canceling statement due to lock timeout",
+                ));
+            }
+            if let Err(e) = crate::limits::check_now() {
+                table.waiting.remove(&owner);
+                return Err(e);
+            }
+            let pause = deadline.map_or(POLL, |d| (d - now).min(POLL));
+            table = self
+                .released
+                .wait_timeout(table, pause)
+                .expect("lock table poisoned")
+                .0;
         }
     }
 
     /// Releases `keys` held by `owner` and wakes the waiters.
     pub fn release(&self, owner: u64, keys: &[Vec<u8>]) {
+        let mut table = self.table.lock().expect("lock table poisoned");
+        table.waiting.remove(&owner);
         if keys.is_empty() {
             return;
         }
-        let mut held = self.held.lock().expect("lock table poisoned");
         for key in keys {
-            if held.get(key) == Some(&owner) {
-                held.remove(key);
+            if table.held.get(key) == Some(&owner) {
+                table.held.remove(key);
             }
         }
-        drop(held);
+        drop(table);
         self.released.notify_all();
     }
 
     /// Number of locks held (for metrics and tests).
     pub fn len(&self) -> usize {
-        self.held.lock().expect("lock table poisoned").len()
+        self.table.lock().expect("lock table poisoned").held.len()
     }
 
     /// Whether no lock is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Lock waits so far (each wait for a held lock counts once).
+    pub fn waits(&self) -> u64 {
+        self.waits.load(Ordering::Relaxed)
+    }
+
+    /// Deadlocks detected so far.
+    pub fn deadlocks(&self) -> u64 {
+        self.deadlocks.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether `holder`, following who-waits-for-whom, reaches `owner`.
+fn closes_cycle(table: &Table, owner: u64, holder: u64) -> bool {
+    let mut current = holder;
+    for _ in 0..=table.waiting.len() {
+        if current == owner {
+            return true;
+        }
+        let Some(key) = table.waiting.get(&current) else {
+            return false;
+        };
+        let Some(&next) = table.held.get(key) else {
+            return false;
+        };
+        current = next;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_deadlock_fails_one_waiter_at_once() {
+        let locks = Arc::new(RowLocks::default());
+        locks.acquire(b"a", 1, None).unwrap();
+        locks.acquire(b"b", 2, None).unwrap();
+        let l = locks.clone();
+        let first = std::thread::spawn(move || l.acquire(b"b", 1, None));
+        // Let owner 1 start waiting for "b".
+        while locks.waits() == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let started = Instant::now();
+        let e = locks.acquire(b"a", 2, None).unwrap_err();
+        assert_eq!(e.code, "40P01");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(locks.deadlocks(), 1);
+        // Owner 2 gives up its locks (its transaction rolls back): 1 goes on.
+        locks.release(2, &[b"b".to_vec()]);
+        assert!(
+            first.join().unwrap().unwrap(),
+            "owner 1 waited, then got the lock"
+        );
+    }
+
+    #[test]
+    fn lock_timeout() {
+        let locks = RowLocks::default();
+        locks.acquire(b"k", 1, None).unwrap();
+        let e = locks
+            .acquire(b"k", 2, Some(Duration::from_millis(30)))
+            .unwrap_err();
+        assert_eq!(e.code, "55P03");
+        assert!(!locks.acquire(b"k", 1, None).unwrap());
     }
 }

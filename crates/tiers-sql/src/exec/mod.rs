@@ -101,9 +101,6 @@ impl Database {
     }
 }
 
-/// How long a statement waits for a row lock before giving up.
-const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// One client session.
 pub struct Session {
     db: Arc<Database>,
@@ -128,6 +125,9 @@ struct WriteCtx<'a> {
     owner: u64,
     held: &'a mut HashSet<Vec<u8>>,
     read_committed: bool,
+    /// `lock_timeout` (None: wait until the lock frees, a deadlock is
+    /// found, or the statement is cancelled or times out).
+    lock_timeout: Option<Duration>,
 }
 
 impl WriteCtx<'_> {
@@ -138,7 +138,7 @@ impl WriteCtx<'_> {
     fn lock(&mut self, tx: &mut WriteTxn, mut keys: Vec<Vec<u8>>) -> Result<()> {
         keys.sort();
         for key in keys {
-            self.db.locks.acquire(&key, self.owner, LOCK_TIMEOUT)?;
+            self.db.locks.acquire(&key, self.owner, self.lock_timeout)?;
             self.held.insert(key);
         }
         if self.read_committed {
@@ -368,6 +368,11 @@ impl Session {
             owner: self.id,
             held: &mut self.held,
             read_committed: self.read_committed,
+            lock_timeout: self
+                .settings
+                .get("lock_timeout")
+                .and_then(|v| crate::limits::parse_duration(v))
+                .flatten(),
         };
         let result = execute(&mut tx, stmt, params, &mut ctx);
         if result.is_err() {
