@@ -52,7 +52,7 @@ pub use catalog::TreeInfo;
 pub use config::{Config, Durability};
 pub use engine::{CheckpointInfo, DATA_FILE, Engine, JOURNAL_DIR};
 pub use error::{Error, Result};
-pub use metrics::MetricsSnapshot;
+pub use metrics::{MetricKind, MetricsSnapshot};
 pub use pool::thread_buffer_counts;
 pub use record::{Op, TreeKind};
 pub use txn::{Entry, MAX_TREE_NAME, ReadTxn, Savepoint, WriteTxn};

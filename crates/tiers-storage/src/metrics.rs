@@ -77,7 +77,142 @@ pub struct MetricsSnapshot {
     pub checkpoint_lsn: u64,
 }
 
+/// Whether a metric only grows (a counter) or goes up and down (a gauge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only grows.
+    Counter,
+    /// Goes up and down.
+    Gauge,
+}
+
 impl MetricsSnapshot {
+    /// Every metric as (name, help, kind, value), for exporters.
+    pub fn fields(&self) -> Vec<(&'static str, &'static str, MetricKind, u64)> {
+        use MetricKind::{Counter as C, Gauge as G};
+        vec![
+            (
+                "pool_hits",
+                "Buffer pool lookups answered from memory",
+                C,
+                self.pool_hits,
+            ),
+            (
+                "pool_misses",
+                "Buffer pool lookups that read the disk",
+                C,
+                self.pool_misses,
+            ),
+            (
+                "pool_evictions",
+                "Pages evicted from the buffer pool",
+                C,
+                self.pool_evictions,
+            ),
+            (
+                "pool_pages_written",
+                "Pages written to the data file",
+                C,
+                self.pool_pages_written,
+            ),
+            (
+                "pool_pages_cached",
+                "Pages currently cached",
+                G,
+                self.pool_pages_cached,
+            ),
+            (
+                "pool_pages_dirty",
+                "Cached pages not yet written",
+                G,
+                self.pool_pages_dirty,
+            ),
+            (
+                "pool_capacity_pages",
+                "Buffer pool capacity in pages",
+                G,
+                self.pool_capacity_pages,
+            ),
+            (
+                "journal_bytes",
+                "Bytes appended to the journal",
+                C,
+                self.journal_bytes,
+            ),
+            (
+                "journal_records",
+                "Commit records appended to the journal",
+                C,
+                self.journal_records,
+            ),
+            (
+                "journal_fsyncs",
+                "fsyncs of the journal",
+                C,
+                self.journal_fsyncs,
+            ),
+            (
+                "journal_bytes_saved_by_compression",
+                "Bytes LZ4 compression saved in the journal",
+                C,
+                self.journal_bytes_saved_by_compression,
+            ),
+            ("commits", "Write transactions committed", C, self.commits),
+            (
+                "conflicts",
+                "Commits refused by snapshot-isolation conflict checks",
+                C,
+                self.conflicts,
+            ),
+            (
+                "rollbacks",
+                "Write transactions rolled back",
+                C,
+                self.rollbacks,
+            ),
+            ("checkpoints", "Checkpoints taken", C, self.checkpoints),
+            (
+                "checkpoint_micros_last",
+                "Duration of the last checkpoint (us)",
+                G,
+                self.checkpoint_micros_last,
+            ),
+            (
+                "checkpoint_micros_total",
+                "Total checkpoint time (us)",
+                C,
+                self.checkpoint_micros_total,
+            ),
+            (
+                "recovery_micros",
+                "Time the last open spent in recovery (us)",
+                G,
+                self.recovery_micros,
+            ),
+            (
+                "recovery_records",
+                "Commit records replayed by the last recovery",
+                G,
+                self.recovery_records,
+            ),
+            ("file_pages", "Pages in the data file", G, self.file_pages),
+            ("free_pages", "Pages free for reuse", G, self.free_pages),
+            ("last_lsn", "Highest committed LSN", G, self.last_lsn),
+            (
+                "durable_lsn",
+                "Highest LSN known durable in the journal",
+                G,
+                self.durable_lsn,
+            ),
+            (
+                "checkpoint_lsn",
+                "LSN of the last checkpoint",
+                G,
+                self.checkpoint_lsn,
+            ),
+        ]
+    }
+
     /// Average commits made durable per journal fsync (group commit efficiency).
     pub fn commits_per_fsync(&self) -> f64 {
         if self.journal_fsyncs == 0 {

@@ -1,13 +1,15 @@
 //! `tiers`: the one binary of the three-tier system.
 //!
-//! Today it carries the storage engine's offline tools; the web, AP and DB
-//! tiers and `tiers up` join it as they land. The binary only wires crates
+//! Today it runs the DB tier (`tiers db`) and carries the storage engine's
+//! offline tools; the web and AP tiers and `tiers up` join it as they land. The binary only wires crates
 //! together and reports errors with context; the work lives in the crates.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod config;
 use tiers_storage::verify::{self, Report};
 
 #[derive(Parser)]
@@ -22,18 +24,29 @@ enum Command {
     /// Run the DB tier: a SQL database server speaking the PostgreSQL wire
     /// protocol. Clients are trusted (bind loopback unless you know better).
     Db {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:5433")]
-        listen: std::net::SocketAddr,
-        /// Data directory (created and initialised if empty or missing).
-        #[arg(long, default_value = "./tiers-data/db")]
-        data_dir: PathBuf,
-        /// Buffer pool size in MiB.
-        #[arg(long, default_value_t = 128)]
-        cache_mib: usize,
-        /// Client connections served at once (more get SQLSTATE 53300).
-        #[arg(long, default_value_t = 100)]
-        max_connections: usize,
+        /// The configuration file (default: ./tiers.toml if it exists);
+        /// flags override its `[db]` section.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on [default: 127.0.0.1:5433].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Admin endpoint: /health, /metrics, /status [default: 127.0.0.1:6433].
+        #[arg(long)]
+        admin: Option<std::net::SocketAddr>,
+        /// Data directory, created and initialised if empty or missing
+        /// [default: ./tiers-data/db].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Buffer pool size in MiB [default: 128].
+        #[arg(long)]
+        cache_mib: Option<usize>,
+        /// Client connections served at once; more get SQLSTATE 53300 [default: 100].
+        #[arg(long)]
+        max_connections: Option<usize>,
+        /// Print the effective configuration and exit.
+        #[arg(long)]
+        print_config: bool,
     },
     /// Check every page and journal record of a data directory and report
     /// corruption precisely. Exits 1 if anything is wrong.
@@ -53,11 +66,33 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Db {
+            config,
             listen,
+            admin,
             data_dir,
             cache_mib,
             max_connections,
-        } => run_db(listen, data_dir, cache_mib, max_connections),
+            print_config,
+        } => {
+            let mut file = match config::load(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("tiers db: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let db = &mut file.db;
+            db.listen = listen.unwrap_or(db.listen);
+            db.admin = admin.unwrap_or(db.admin);
+            db.data_dir = data_dir.unwrap_or(db.data_dir.clone());
+            db.cache_mib = cache_mib.unwrap_or(db.cache_mib);
+            db.max_connections = max_connections.unwrap_or(db.max_connections);
+            if print_config {
+                print!("{}", config::render(&file));
+                return ExitCode::SUCCESS;
+            }
+            run_db(file.db)
+        }
         Command::Verify { dir } => match verify::verify(&dir) {
             Ok(report) => {
                 print_report(&report);
@@ -100,12 +135,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_db(
-    listen: std::net::SocketAddr,
-    data_dir: PathBuf,
-    cache_mib: usize,
-    max_connections: usize,
-) -> ExitCode {
+fn run_db(db: config::DbConfig) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -117,13 +147,15 @@ fn run_db(
         }
     };
     runtime.block_on(async move {
+        let data_dir = db.data_dir.clone();
         let config = tiers_db::ServerConfig {
             storage: tiers_storage::Config {
-                cache_bytes: cache_mib << 20,
+                cache_bytes: db.cache_mib << 20,
                 ..tiers_storage::Config::default()
             },
-            max_connections,
-            ..tiers_db::ServerConfig::new(listen, data_dir.clone())
+            max_connections: db.max_connections,
+            max_statement_bytes: db.max_statement_bytes,
+            ..tiers_db::ServerConfig::new(db.listen, data_dir.clone())
         };
         let server = match tiers_db::Server::bind(config).await {
             Ok(s) => s,
@@ -133,8 +165,21 @@ fn run_db(
             }
         };
         let engine = server.engine().clone();
+        let admin_listener = match tokio::net::TcpListener::bind(db.admin).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("tiers db: admin endpoint on {}: {e}", db.admin);
+                return ExitCode::from(2);
+            }
+        };
+        let admin_addr = admin_listener.local_addr().map_or(db.admin, |a| a);
+        tokio::spawn(tiers_telemetry::serve_admin(
+            admin_listener,
+            server.admin(),
+            std::future::pending(),
+        ));
         println!(
-            "tiers db listening on {} (data in {}); connect with: psql -h {} -p {}",
+            "tiers db listening on {} (data in {}); connect with: psql -h {} -p {}; admin on http://{admin_addr}/status",
             server.local_addr(),
             data_dir.display(),
             server.local_addr().ip(),

@@ -84,3 +84,31 @@ fn verify_of_a_missing_directory_says_what_is_wrong() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("does not exist"), "{out}");
 }
+
+#[test]
+fn db_config_file_flags_and_print_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tiers.toml");
+    std::fs::write(&file, "[db]\nlisten = \"127.0.0.1:7777\"\ncache_mib = 64\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiers"))
+        .args(["db", "--print-config", "--cache-mib", "32", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("listen = \"127.0.0.1:7777\""), "{text}");
+    assert!(text.contains("cache_mib = 32"), "the flag wins: {text}");
+    std::fs::write(&file, "[db]\nlisten_port = 1\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiers"))
+        .args(["db", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("tiers.toml") && err.contains("listen_port"),
+        "{err}"
+    );
+}

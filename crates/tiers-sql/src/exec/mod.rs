@@ -83,6 +83,8 @@ pub struct Database {
     pub sequences: Arc<Sequences>,
     /// Row locks.
     pub locks: RowLocks,
+    /// Explicit transactions open now (BEGIN without COMMIT/ROLLBACK yet).
+    pub open_transactions: AtomicU64,
     next_session: AtomicU64,
 }
 
@@ -96,6 +98,7 @@ impl Database {
             sequences: Sequences::new(engine.clone()),
             engine,
             locks: RowLocks::default(),
+            open_transactions: AtomicU64::new(0),
             next_session: AtomicU64::new(1),
         }))
     }
@@ -117,6 +120,16 @@ pub struct Session {
     savepoints: Vec<(String, tiers_storage::Savepoint)>,
     /// Set to cancel the running statement (a client's cancel request).
     interrupt: Arc<std::sync::atomic::AtomicBool>,
+    /// An explicit transaction (BEGIN) is open and counted.
+    explicit: bool,
+}
+
+impl Drop for Session {
+    /// A session that ends mid-transaction (its client went away) rolls
+    /// back and frees its row locks.
+    fn drop(&mut self) {
+        self.abort_transaction();
+    }
 }
 
 /// What a writing statement needs besides its transaction.
@@ -166,6 +179,7 @@ impl Session {
             failed: false,
             savepoints: Vec::new(),
             interrupt: Arc::default(),
+            explicit: false,
         }
     }
 
@@ -226,6 +240,11 @@ impl Session {
 
     /// Ends the transaction's session state (after COMMIT or ROLLBACK).
     fn end_transaction(&mut self) {
+        if std::mem::take(&mut self.explicit) {
+            self.db
+                .open_transactions
+                .fetch_sub(1, AtomicOrdering::Relaxed);
+        }
         self.release_locks();
         self.savepoints.clear();
         self.failed = false;
@@ -271,6 +290,10 @@ impl Session {
                         self.set_isolation(*level)?;
                     }
                     self.txn = Some(self.db.engine.begin_write()?);
+                    self.db
+                        .open_transactions
+                        .fetch_add(1, AtomicOrdering::Relaxed);
+                    self.explicit = true;
                     self.failed = false;
                 }
                 return Ok(QueryResult::command("BEGIN"));

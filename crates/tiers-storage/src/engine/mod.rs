@@ -410,6 +410,11 @@ impl Engine {
         self.shared.metrics_snapshot()
     }
 
+    /// Why the engine refuses writes (after an fsync failure), if it does.
+    pub fn write_failure(&self) -> Option<String> {
+        self.shared.poison_reason()
+    }
+
     /// The page size of the data file.
     pub fn page_size(&self) -> usize {
         self.shared.page_size

@@ -1,0 +1,16 @@
+//! `tiers-telemetry`: what every tier exposes about itself — the book's
+//! bird's-eye view (조감도) starts here.
+//!
+//! - [`Histogram`]: a lock-free latency histogram with fixed buckets.
+//! - [`Prometheus`]: a builder for the Prometheus text exposition format.
+//! - [`serve_admin`]: the admin HTTP endpoint, `/health`, `/metrics`
+//!   (Prometheus text) and `/status` (JSON), answering from an [`Admin`]
+//!   implementation the tier provides.
+
+mod admin;
+mod histogram;
+mod prometheus;
+
+pub use admin::{Admin, Health, serve_admin};
+pub use histogram::Histogram;
+pub use prometheus::Prometheus;

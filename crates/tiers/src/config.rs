@@ -1,0 +1,96 @@
+//! `tiers.toml`: every setting of every tier in one optional file.
+//!
+//! Precedence: a command-line flag beats the file, which beats the
+//! built-in default. Unknown keys are errors (a misspelt setting must not
+//! be silently ignored), reported with the file name and the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[db]`
+    pub db: DbConfig,
+}
+
+/// `[db]`: the DB tier.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DbConfig {
+    /// PostgreSQL wire protocol address.
+    pub listen: SocketAddr,
+    /// Admin endpoint address (`/health`, `/metrics`, `/status`).
+    pub admin: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Buffer pool size in MiB.
+    pub cache_mib: usize,
+    /// Client connections served at once.
+    pub max_connections: usize,
+    /// The longest SQL text accepted, in bytes.
+    pub max_statement_bytes: usize,
+}
+
+impl Default for DbConfig {
+    fn default() -> DbConfig {
+        DbConfig {
+            listen: "127.0.0.1:5433".parse().expect("valid address"),
+            admin: "127.0.0.1:6433".parse().expect("valid address"),
+            data_dir: PathBuf::from("./tiers-data/db"),
+            cache_mib: 128,
+            max_connections: 100,
+            max_statement_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Reads `path`, or `./tiers.toml` when no path is given and it exists,
+/// or the defaults.
+pub fn load(path: Option<&Path>) -> Result<Config, String> {
+    let (path, required) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from("tiers.toml"), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok(Config::default());
+        }
+        Err(e) => return Err(format!("reading {}: {e}", path.display())),
+    };
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Parses the file's text.
+pub fn parse(text: &str) -> Result<Config, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}
+
+/// The effective configuration as TOML (for `--print-config`).
+pub fn render(config: &Config) -> String {
+    toml::to_string(config).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_file_values_and_unknown_keys() {
+        let c = parse("").unwrap();
+        assert_eq!(c.db.listen.port(), 5433);
+        let c = parse("[db]\nlisten = \"127.0.0.1:7000\"\ncache_mib = 8\n").unwrap();
+        assert_eq!((c.db.listen.port(), c.db.cache_mib), (7000, 8));
+        assert_eq!(c.db.max_connections, 100, "unset keys keep defaults");
+        let e = parse("[db]\nlisten_addr = \"x\"\n").unwrap_err();
+        assert!(e.contains("listen_addr"), "{e}");
+        let e = parse("[db]\ncache_mib = \"lots\"\n").unwrap_err();
+        assert!(e.contains("cache_mib"), "{e}");
+        let round = parse(&render(&c)).unwrap();
+        assert_eq!(round.db.listen, c.db.listen);
+    }
+}
