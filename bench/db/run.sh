@@ -39,7 +39,7 @@ mkdir -p "$WORK/pg" && chown postgres "$WORK/pg"
 runuser -u postgres -- "$PG_BIN/initdb" -D "$WORK/pg" -U bench --auth=trust -E UTF8 >/dev/null
 runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/server.log" \
     -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c max_connections=100" -w start >/dev/null
-"$TIERS" db --listen "127.0.0.1:$TIERS_PORT" --data-dir "$WORK/tiers" --cache-mib 512 >"$WORK/tiers.log" 2>&1 &
+"$TIERS" db --listen "127.0.0.1:$TIERS_PORT" --admin 127.0.0.1:0 --data-dir "$WORK/tiers" --cache-mib 512 >"$WORK/tiers.log" 2>&1 &
 TIERS_PID=$!
 sleep 1
 

@@ -366,6 +366,8 @@ pub struct Prepared {
     statement: Option<Statement>,
     params: Vec<DataType>,
     columns: Vec<Column>,
+    /// The query's plan, reused across executions.
+    plan: Arc<exec::PlanCache>,
 }
 
 struct Parser {
@@ -436,6 +438,7 @@ impl QueryParser for Parser {
             statement,
             params,
             columns,
+            plan: Arc::default(),
         }))
     }
 
@@ -504,6 +507,7 @@ impl Backend {
         &self,
         statements: Vec<Statement>,
         params: Vec<Value>,
+        plan: Option<Arc<exec::PlanCache>>,
     ) -> Vec<Result<QueryResult, SqlError>> {
         let reads_only = statements.iter().all(|s| matches!(s, Statement::Select(_)));
         let session = self.session.clone();
@@ -514,7 +518,10 @@ impl Backend {
             let mut out = Vec::new();
             for stmt in &statements {
                 let started = Instant::now();
-                let r = s.run(stmt, &params);
+                let r = match &plan {
+                    Some(cache) => s.run_prepared(stmt, &params, cache),
+                    None => s.run(stmt, &params),
+                };
                 shared.latency.observe(started.elapsed());
                 shared.statements.fetch_add(1, AtomicOrdering::Relaxed);
                 let failed = r.is_err();
@@ -686,7 +693,7 @@ impl SimpleQueryHandler for Backend {
             Ok(s) => s,
             Err(e) => return Ok(vec![Response::Error(wire_error(&e))]),
         };
-        let results = self.run(statements, Vec::new()).await;
+        let results = self.run(statements, Vec::new(), None).await;
         Ok(results.into_iter().map(|r| response(r, None)).collect())
     }
 }
@@ -774,13 +781,25 @@ impl ExtendedQueryHandler for Backend {
             return Ok(Response::EmptyQuery);
         };
         let params = decode_params(portal).map_err(|e| user_error(&e))?;
-        let mut results = self.run(vec![statement], params).await;
-        let result = results.pop().unwrap_or_else(|| {
+        let plan = portal.statement.statement.plan.clone();
+        let mut results = self.run(vec![statement], params, Some(plan)).await;
+        let mut result = results.pop().unwrap_or_else(|| {
             Err(SqlError::new(
                 tiers_sql::error::sqlstate::INTERNAL_ERROR,
                 "no result",
             ))
         });
+        // The client was told the row shape at Parse; a table changed since
+        // then must not change it under the client (as in PostgreSQL).
+        if let Ok(r) = &result
+            && !r.columns.is_empty()
+            && r.columns != portal.statement.statement.columns
+        {
+            result = Err(SqlError::new(
+                tiers_sql::error::sqlstate::FEATURE_NOT_SUPPORTED,
+                "cached plan must not change result type (a table changed since the statement was prepared; prepare it again)",
+            ));
+        }
         Ok(response(result, Some(&portal.result_column_format)))
     }
 }

@@ -329,3 +329,64 @@ async fn idle_in_transaction_sessions_are_ended_and_rolled_back() {
     let row = other.query_one("SELECT v FROM t", &[]).await.unwrap();
     assert_eq!(row.get::<_, i32>(0), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_plans_are_reused_and_replanned_after_ddl() {
+    let (_dir, addr, _stop) = start().await;
+    let client = connect(addr).await;
+    client
+        .batch_execute(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, tag TEXT);
+             INSERT INTO t SELECT g, 'tag' || (g % 10) FROM generate_series(1, 200) g;",
+        )
+        .await
+        .unwrap();
+    let by_tag = client
+        .prepare("SELECT count(*) FROM t WHERE tag = $1")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let n: i64 = client.query_one(&by_tag, &[&"tag3"]).await.unwrap().get(0);
+        assert_eq!(n, 20);
+    }
+    // A new index (DDL) makes the next execution plan again, and use it.
+    client
+        .batch_execute("CREATE INDEX t_tag ON t USING hash (tag)")
+        .await
+        .unwrap();
+    let n: i64 = client.query_one(&by_tag, &[&"tag3"]).await.unwrap().get(0);
+    assert_eq!(n, 20);
+    let plan = client
+        .simple_query("EXPLAIN SELECT count(*) FROM t WHERE tag = 'tag3'")
+        .await
+        .unwrap();
+    let text: Vec<String> = plan
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        text.iter()
+            .any(|l| l.contains("Hash Index Scan using t_tag")),
+        "{text:?}"
+    );
+    // A changed row shape is refused, as PostgreSQL does; preparing again works.
+    let all = client
+        .prepare("SELECT * FROM t WHERE id = $1")
+        .await
+        .unwrap();
+    assert_eq!(client.query_one(&all, &[&1i32]).await.unwrap().len(), 2);
+    client
+        .batch_execute("ALTER TABLE t ADD COLUMN extra INTEGER")
+        .await
+        .unwrap();
+    let e = client.query_one(&all, &[&1i32]).await.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED), "{e}");
+    let all = client
+        .prepare("SELECT * FROM t WHERE id = $1")
+        .await
+        .unwrap();
+    assert_eq!(client.query_one(&all, &[&1i32]).await.unwrap().len(), 3);
+}

@@ -85,6 +85,9 @@ pub struct Database {
     pub locks: RowLocks,
     /// Explicit transactions open now (BEGIN without COMMIT/ROLLBACK yet).
     pub open_transactions: AtomicU64,
+    /// Bumped by every DDL statement and again when its transaction ends:
+    /// a cached plan made at another epoch may see an old catalog.
+    ddl_epoch: AtomicU64,
     next_session: AtomicU64,
 }
 
@@ -99,6 +102,7 @@ impl Database {
             engine,
             locks: RowLocks::default(),
             open_transactions: AtomicU64::new(0),
+            ddl_epoch: AtomicU64::new(0),
             next_session: AtomicU64::new(1),
         }))
     }
@@ -122,6 +126,22 @@ pub struct Session {
     interrupt: Arc<std::sync::atomic::AtomicBool>,
     /// An explicit transaction (BEGIN) is open and counted.
     explicit: bool,
+    /// The open transaction ran DDL (the DDL epoch moves again at its end).
+    did_ddl: bool,
+}
+
+/// A prepared query's plan, kept between executions (the extended
+/// protocol's named statements). It is planned again when any DDL ran
+/// since it was made.
+#[derive(Default)]
+pub struct PlanCache {
+    plan: std::sync::Mutex<Option<(u64, Arc<crate::query::QueryPlan>)>>,
+}
+
+impl std::fmt::Debug for PlanCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlanCache")
+    }
 }
 
 impl Drop for Session {
@@ -180,6 +200,7 @@ impl Session {
             savepoints: Vec::new(),
             interrupt: Arc::default(),
             explicit: false,
+            did_ddl: false,
         }
     }
 
@@ -240,6 +261,9 @@ impl Session {
 
     /// Ends the transaction's session state (after COMMIT or ROLLBACK).
     fn end_transaction(&mut self) {
+        if std::mem::take(&mut self.did_ddl) {
+            self.db.ddl_epoch.fetch_add(1, AtomicOrdering::Release);
+        }
         if std::mem::take(&mut self.explicit) {
             self.db
                 .open_transactions
@@ -279,10 +303,27 @@ impl Session {
     /// Runs one statement with parameter values for `$1`, `$2`, ...
     pub fn run(&mut self, stmt: &Statement, params: &[Value]) -> Result<QueryResult> {
         let _limits = crate::limits::enter(self.interrupt.clone(), self.statement_timeout());
-        self.run_statement(stmt, params)
+        self.run_statement(stmt, params, None)
     }
 
-    fn run_statement(&mut self, stmt: &Statement, params: &[Value]) -> Result<QueryResult> {
+    /// Runs a prepared statement, reusing its plan from `cache` while no
+    /// DDL has run since it was made.
+    pub fn run_prepared(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        cache: &PlanCache,
+    ) -> Result<QueryResult> {
+        let _limits = crate::limits::enter(self.interrupt.clone(), self.statement_timeout());
+        self.run_statement(stmt, params, Some(cache))
+    }
+
+    fn run_statement(
+        &mut self,
+        stmt: &Statement,
+        params: &[Value],
+        cache: Option<&PlanCache>,
+    ) -> Result<QueryResult> {
         match stmt {
             Statement::Begin { isolation } => {
                 if self.txn.is_none() {
@@ -375,6 +416,10 @@ impl Session {
         if self.failed {
             return Err(aborted());
         }
+        // Read the DDL epoch before the snapshot: a plan cached under this
+        // epoch then never reflects an older catalog than the epoch says.
+        let epoch = self.db.ddl_epoch.load(AtomicOrdering::Acquire);
+        let fresh_snapshot = self.txn.is_none() || self.read_committed;
         let (mut tx, autocommit) = match self.txn.take() {
             Some(mut tx) => {
                 if self.read_committed {
@@ -397,7 +442,33 @@ impl Session {
                 .and_then(|v| crate::limits::parse_duration(v))
                 .flatten(),
         };
-        let result = execute(&mut tx, stmt, params, &mut ctx);
+        if is_ddl(stmt) {
+            self.did_ddl = true;
+            self.db.ddl_epoch.fetch_add(1, AtomicOrdering::Release);
+        }
+        let result = match (stmt, cache) {
+            (Statement::Select(q), Some(cache)) if fresh_snapshot => {
+                let cached = cache
+                    .plan
+                    .lock()
+                    .expect("plan cache")
+                    .as_ref()
+                    .filter(|(e, _)| *e == epoch && !self.did_ddl)
+                    .map(|(_, p)| p.clone());
+                let plan = match cached {
+                    Some(p) => Ok(p),
+                    None => crate::query::plan_query(&tx, q).map(|p| {
+                        let p = Arc::new(p);
+                        if !self.did_ddl {
+                            *cache.plan.lock().expect("plan cache") = Some((epoch, p.clone()));
+                        }
+                        p
+                    }),
+                };
+                plan.and_then(|p| crate::query::run(&tx, &p, params))
+            }
+            _ => execute(&mut tx, stmt, params, &mut ctx),
+        };
         if result.is_err() {
             tx.rollback_to(savepoint);
         }
@@ -553,6 +624,18 @@ impl Session {
             tag: "SHOW".into(),
         })
     }
+}
+
+/// Statements that change the catalog.
+fn is_ddl(stmt: &Statement) -> bool {
+    matches!(
+        stmt,
+        Statement::CreateTable { .. }
+            | Statement::DropTable { .. }
+            | Statement::CreateIndex { .. }
+            | Statement::DropIndex { .. }
+            | Statement::AlterTable { .. }
+    )
 }
 
 fn execute(
