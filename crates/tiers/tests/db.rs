@@ -144,3 +144,152 @@ async fn admin_endpoint_reports_health_metrics_and_status() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// One money transfer in its own transaction; Ok(true) once COMMIT is
+/// acknowledged, Ok(false) when the server refused it (deadlock, conflict).
+async fn transfer(
+    c: &tokio_postgres::Client,
+    id: i64,
+    from: i32,
+    to: i32,
+    amount: i64,
+) -> Result<bool, tokio_postgres::Error> {
+    let body = async {
+        c.batch_execute("BEGIN").await?;
+        c.execute(
+            "UPDATE accounts SET balance = balance - $1 WHERE id = $2",
+            &[&amount, &from],
+        )
+        .await?;
+        c.execute(
+            "UPDATE accounts SET balance = balance + $1 WHERE id = $2",
+            &[&amount, &to],
+        )
+        .await?;
+        c.execute(
+            "INSERT INTO transfers VALUES ($1, $2, $3, $4)",
+            &[&id, &from, &to, &amount],
+        )
+        .await?;
+        c.batch_execute("COMMIT").await
+    };
+    match body.await {
+        Ok(()) => Ok(true),
+        Err(e) if e.as_db_error().is_some() => {
+            let _ = c.batch_execute("ROLLBACK").await;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Concurrent money transfers; SIGKILL the server in the middle; restart.
+/// The total is unchanged, every acknowledged transfer is there, and every
+/// balance agrees with the transfers recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_during_concurrent_transfers_loses_no_acknowledged_commit() {
+    const ACCOUNTS: i32 = 20;
+    const START: i64 = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start(dir.path(), port);
+    client(port)
+        .await
+        .batch_execute(&format!(
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance BIGINT NOT NULL);
+             CREATE TABLE transfers (id BIGINT PRIMARY KEY, src INTEGER, dst INTEGER, amount BIGINT);
+             INSERT INTO accounts SELECT g, {START} FROM generate_series(1, {ACCOUNTS}) g;"
+        ))
+        .await
+        .unwrap();
+    let mut acknowledged: Vec<i64> = Vec::new();
+    let mut next_id = 0i64;
+    for cycle in 0..3u64 {
+        let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut workers = Vec::new();
+        for w in 0..4i64 {
+            let acked = acked.clone();
+            let first_id = next_id + w * 1_000_000;
+            workers.push(tokio::spawn(async move {
+                let c = client(port).await;
+                let mut rng = (cycle * 131 + w as u64 + 7).wrapping_mul(6_364_136_223_846_793_005);
+                for i in 0..1_000_000i64 {
+                    rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    let from = (rng >> 33) as i32 % ACCOUNTS + 1;
+                    let to = (rng >> 45) as i32 % ACCOUNTS + 1;
+                    let amount = (rng >> 20) as i64 % 50 + 1;
+                    match transfer(&c, first_id + i, from, to, amount).await {
+                        Ok(true) => acked.lock().unwrap().push(first_id + i),
+                        Ok(false) => {}
+                        Err(_) => return, // The server is gone.
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        server.kill().unwrap();
+        server.wait().unwrap();
+        for w in workers {
+            w.await.unwrap();
+        }
+        next_id += 4_000_000;
+        acknowledged.extend(acked.lock().unwrap().iter());
+        assert!(
+            !acked.lock().unwrap().is_empty(),
+            "cycle {cycle} made progress"
+        );
+
+        let port2 = free_port();
+        server = start(dir.path(), port2);
+        let c = client(port2).await;
+        let total: i64 = c
+            .query_one("SELECT sum(balance)::bigint FROM accounts", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            total,
+            START * ACCOUNTS as i64,
+            "cycle {cycle}: money was created or lost"
+        );
+        let ids: std::collections::HashSet<i64> = c
+            .query("SELECT id FROM transfers", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for id in &acknowledged {
+            assert!(
+                ids.contains(id),
+                "cycle {cycle}: acknowledged transfer {id} is missing"
+            );
+        }
+        // Each balance equals the start plus what the recorded transfers moved.
+        let rows = c
+            .query(
+                "SELECT a.id, a.balance, \
+                   coalesce((SELECT sum(amount) FROM transfers WHERE dst = a.id), 0) \
+                 - coalesce((SELECT sum(amount) FROM transfers WHERE src = a.id), 0) \
+                 FROM accounts a",
+                &[],
+            )
+            .await
+            .unwrap();
+        for r in rows {
+            let (id, balance, net): (i32, i64, i64) = (r.get(0), r.get(1), r.get(2));
+            assert_eq!(
+                balance,
+                START + net,
+                "cycle {cycle}: account {id} disagrees with its transfers"
+            );
+        }
+        drop(c);
+        // The next cycle runs against the restarted server.
+        server.kill().unwrap();
+        server.wait().unwrap();
+        server = start(dir.path(), port);
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
