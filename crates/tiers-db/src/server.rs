@@ -19,9 +19,12 @@ use pgwire::api::auth::{
     save_startup_parameters_to_metadata,
 };
 use pgwire::api::cancel::CancelHandler;
+use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::{
+    CopyResponse, DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
+};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{
@@ -30,6 +33,7 @@ use pgwire::api::{
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::extendedquery::{Bind, BindComplete};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::process_socket;
@@ -218,6 +222,7 @@ impl Server {
                     max_statement_bytes: self.shared.max_statement_bytes,
                 }),
                 last_active: Mutex::new(Instant::now()),
+                copy_in: Mutex::new(None),
             });
             let watchdog = idle_watchdog(backend.clone(), &socket);
             let handlers = Handlers {
@@ -463,6 +468,8 @@ struct Backend {
     interrupt: Arc<AtomicBool>,
     /// When the last statement ended (idle_in_transaction_session_timeout).
     last_active: Mutex<Instant>,
+    /// A COPY FROM STDIN receiving data.
+    copy_in: Mutex<Option<CopyIn>>,
 }
 
 /// Ends a session that sits idle inside a transaction for longer than its
@@ -693,8 +700,163 @@ impl SimpleQueryHandler for Backend {
             Ok(s) => s,
             Err(e) => return Ok(vec![Response::Error(wire_error(&e))]),
         };
-        let results = self.run(statements, Vec::new(), None).await;
-        Ok(results.into_iter().map(|r| response(r, None)).collect())
+        let mut responses = Vec::new();
+        let mut batch = Vec::new();
+        for stmt in statements {
+            let copy = match &stmt {
+                Statement::Copy(c) if c.to || c.payload.is_none() => c.clone(),
+                _ => {
+                    batch.push(stmt);
+                    continue;
+                }
+            };
+            // Run what came before the COPY; stop at an error.
+            let results = self.run(std::mem::take(&mut batch), Vec::new(), None).await;
+            let failed = results.iter().any(Result::is_err);
+            responses.extend(results.into_iter().map(|r| response(r, None)));
+            if failed {
+                return Ok(responses);
+            }
+            if copy.to {
+                let mut results = self.run(vec![stmt], Vec::new(), None).await;
+                match results.pop() {
+                    Some(Ok(r)) => responses.push(copy_out_response(r, &copy.options)),
+                    Some(Err(e)) => {
+                        responses.push(Response::Error(wire_error(&e)));
+                        return Ok(responses);
+                    }
+                    None => {}
+                }
+            } else {
+                // The data follows as CopyData messages; statements after a
+                // COPY FROM STDIN in the same query string are not run.
+                responses.push(self.start_copy_in(copy));
+                return Ok(responses);
+            }
+        }
+        let results = self.run(batch, Vec::new(), None).await;
+        responses.extend(results.into_iter().map(|r| response(r, None)));
+        Ok(responses)
+    }
+}
+
+/// Rows of a `COPY ... TO STDOUT` as CopyData messages.
+fn copy_out_response(r: QueryResult, options: &tiers_sql::ast::CopyOptions) -> Response {
+    let mut lines = Vec::with_capacity(r.rows.len() + 1);
+    if options.csv && options.header {
+        let names: Vec<String> = r.columns.iter().map(|c| c.name.clone()).collect();
+        lines.push(tiers_sql::copy::encode_header(&names, options));
+    }
+    for row in &r.rows {
+        lines.push(tiers_sql::copy::encode_row(row, options));
+    }
+    let columns = r.columns.len();
+    let data = lines
+        .into_iter()
+        .map(|l| Ok(CopyData::new(Bytes::from(l.into_bytes()))));
+    Response::CopyOut(CopyResponse::new(0, columns, stream::iter(data)))
+}
+
+fn is_copy_result(r: &QueryResult) -> bool {
+    r.tag.starts_with("COPY")
+}
+
+/// The most COPY FROM STDIN data held for one statement.
+const MAX_COPY_BYTES: usize = 1 << 30;
+
+/// A COPY FROM STDIN waiting for its data.
+struct CopyIn {
+    copy: Box<tiers_sql::ast::Copy>,
+    data: Vec<u8>,
+}
+
+impl Backend {
+    fn start_copy_in(&self, copy: Box<tiers_sql::ast::Copy>) -> Response {
+        let columns = match &copy.source {
+            tiers_sql::ast::CopySource::Table { columns, .. } => columns.len(),
+            tiers_sql::ast::CopySource::Query(_) => 0,
+        };
+        *self.copy_in.lock().expect("copy state") = Some(CopyIn {
+            copy,
+            data: Vec::new(),
+        });
+        Response::CopyIn(CopyResponse::new(0, columns, stream::empty()))
+    }
+}
+
+#[async_trait]
+impl CopyHandler for Backend {
+    async fn on_copy_data<C>(&self, _client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut state = self.copy_in.lock().expect("copy state");
+        let Some(copy) = state.as_mut() else {
+            return Err(user_error(&SqlError::new(
+                "08P01",
+                "CopyData without a COPY FROM STDIN in progress",
+            )));
+        };
+        if copy.data.len() + copy_data.data.len() > MAX_COPY_BYTES {
+            *state = None;
+            return Err(user_error(&SqlError::new(
+                "54000",
+                format!(
+                    "COPY data over {} MiB in one statement; split it into several COPY statements",
+                    MAX_COPY_BYTES >> 20
+                ),
+            )));
+        }
+        copy.data.extend_from_slice(&copy_data.data);
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(CopyIn { mut copy, data }) = self.copy_in.lock().expect("copy state").take()
+        else {
+            return Err(user_error(&SqlError::new(
+                "08P01",
+                "CopyDone without a COPY FROM STDIN in progress",
+            )));
+        };
+        let text = String::from_utf8(data)
+            .map_err(|_| user_error(&SqlError::new("22021", "COPY data is not valid UTF-8")))?;
+        copy.payload = Some(text);
+        let mut results = self
+            .run(vec![Statement::Copy(copy)], Vec::new(), None)
+            .await;
+        match results.pop() {
+            Some(Ok(r)) => {
+                client
+                    .send(PgWireBackendMessage::CommandComplete(
+                        command_tag(&r.tag).into(),
+                    ))
+                    .await?;
+                Ok(())
+            }
+            Some(Err(e)) => Err(user_error(&e)),
+            None => Ok(()),
+        }
+    }
+
+    async fn on_copy_fail<C>(&self, _client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.copy_in.lock().expect("copy state").take();
+        user_error(&SqlError::new(
+            "57014",
+            format!("COPY from stdin failed: {}", fail.message),
+        ))
     }
 }
 
@@ -781,6 +943,18 @@ impl ExtendedQueryHandler for Backend {
             return Ok(Response::EmptyQuery);
         };
         let params = decode_params(portal).map_err(|e| user_error(&e))?;
+        if let Statement::Copy(copy) = &statement {
+            if !copy.to && copy.payload.is_none() {
+                return Ok(self.start_copy_in(copy.clone()));
+            }
+            let options = copy.options.clone();
+            let mut results = self.run(vec![statement], params, None).await;
+            return Ok(match results.pop() {
+                Some(Ok(r)) if is_copy_result(&r) => copy_out_response(r, &options),
+                Some(other) => response(other, None),
+                None => Response::EmptyQuery,
+            });
+        }
         let plan = portal.statement.statement.plan.clone();
         let mut results = self.run(vec![statement], params, Some(plan)).await;
         let mut result = results.pop().unwrap_or_else(|| {
@@ -824,5 +998,9 @@ impl PgWireServerHandlers for Handlers {
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
         self.cancel.clone()
+    }
+
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        self.backend.clone()
     }
 }

@@ -390,3 +390,97 @@ async fn prepared_plans_are_reused_and_replanned_after_ddl() {
         .unwrap();
     assert_eq!(client.query_one(&all, &[&1i32]).await.unwrap().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_from_stdin_and_to_stdout_in_text_and_csv() {
+    use futures::{SinkExt, StreamExt};
+    let (_dir, addr, _stop) = start().await;
+    let client = connect(addr).await;
+    client
+        .batch_execute(
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price DOUBLE PRECISION)",
+        )
+        .await
+        .unwrap();
+    // Text format, through the COPY sub-protocol.
+    let sink = client.copy_in("COPY items FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    let mut data = String::new();
+    for i in 1..=1000 {
+        data.push_str(&format!("{i}\titem\\t{i}\t{}.5\n", i % 7));
+    }
+    data.push_str("1001\t\\N\t\\N\n");
+    sink.send(bytes::Bytes::from(data)).await.unwrap();
+    let n = sink.finish().await.unwrap();
+    assert_eq!(n, 1001);
+    let row = client
+        .query_one("SELECT name, price FROM items WHERE id = 8", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "item\t8");
+    assert_eq!(row.get::<_, f64>(1), 1.5);
+    // CSV with a header, some columns.
+    let sink = client
+        .copy_in("COPY items (id, name) FROM STDIN WITH (FORMAT csv, HEADER true)")
+        .await
+        .unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(
+        b"id,name\n2000,\"a, quoted \"\"name\"\"\"\n2001,\n",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 2);
+    let row = client
+        .query_one("SELECT name, name IS NULL FROM items WHERE id = 2001", &[])
+        .await
+        .unwrap();
+    assert!(row.get::<_, Option<String>>(0).is_none());
+    // Bad data rolls the whole COPY back.
+    let sink = client.copy_in("COPY items FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from_static(
+        b"3000\tok\t1\n3001\tbad\tnot-a-number\n",
+    ))
+    .await
+    .unwrap();
+    let e = sink.finish().await.unwrap_err();
+    assert!(e.code().is_some(), "{e}");
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM items WHERE id >= 3000", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    // Out, in both formats.
+    let stream = client
+        .copy_out(
+            "COPY (SELECT id, name FROM items WHERE id IN (1, 2000, 1001) ORDER BY id) TO STDOUT",
+        )
+        .await
+        .unwrap();
+    let chunks: Vec<bytes::Bytes> = stream.map(|c| c.unwrap()).collect().await;
+    let text: String = chunks
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).to_string())
+        .collect();
+    assert_eq!(text, "1\titem\\t1\n1001\t\\N\n2000\ta, quoted \"name\"\n");
+    let stream = client
+        .copy_out("COPY items (id, name) TO STDOUT WITH (FORMAT csv, HEADER)")
+        .await
+        .unwrap();
+    let chunks: Vec<bytes::Bytes> = stream.map(|c| c.unwrap()).collect().await;
+    let csv: String = chunks
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).to_string())
+        .collect();
+    assert!(csv.starts_with("id,name\n1,item\t1\n"), "{csv}");
+    assert!(csv.contains("2000,\"a, quoted \"\"name\"\"\"\n"), "{csv}");
+    // The session goes on normally.
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM items", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1003);
+}

@@ -50,6 +50,8 @@ pub enum Statement {
         /// What to change.
         action: AlterAction,
     },
+    /// `COPY table [(columns)] FROM STDIN | COPY {table | (query)} TO STDOUT`
+    Copy(Box<Copy>),
     /// `TRUNCATE [TABLE] names`
     Truncate {
         /// Tables.
@@ -170,6 +172,64 @@ pub struct ColumnSpec {
     pub default_sql: Option<String>,
     /// Column-level CHECK constraints.
     pub checks: Vec<Check>,
+}
+
+/// A COPY statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Copy {
+    /// What is copied.
+    pub source: CopySource,
+    /// TO STDOUT (else FROM STDIN).
+    pub to: bool,
+    /// Format options.
+    pub options: CopyOptions,
+    /// Rows written inline after the statement (a script's `COPY ... FROM
+    /// stdin;` followed by data and `\.`).
+    pub payload: Option<String>,
+}
+
+/// The table (and columns) or query of a COPY.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CopySource {
+    /// A table, optionally some of its columns.
+    Table {
+        /// Table.
+        name: String,
+        /// Columns (empty: all).
+        columns: Vec<String>,
+    },
+    /// `COPY (query) TO STDOUT`.
+    Query(Box<Query>),
+}
+
+/// COPY's format options (PostgreSQL's defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyOptions {
+    /// CSV (else PostgreSQL's text format).
+    pub csv: bool,
+    /// Field separator (tab for text, comma for CSV).
+    pub delimiter: char,
+    /// The text of a NULL (`\N` for text, empty for CSV).
+    pub null: String,
+    /// A header line (CSV).
+    pub header: bool,
+    /// CSV quote character.
+    pub quote: char,
+    /// CSV escape character (the quote by default).
+    pub escape: char,
+}
+
+impl Default for CopyOptions {
+    fn default() -> CopyOptions {
+        CopyOptions {
+            csv: false,
+            delimiter: '\t',
+            null: "\\N".into(),
+            header: false,
+            quote: '"',
+            escape: '"',
+        }
+    }
 }
 
 /// One ALTER TABLE action.

@@ -12,6 +12,7 @@
 
 pub mod ast;
 pub mod catalog;
+pub mod copy;
 pub mod error;
 pub mod exec;
 pub mod expr;

@@ -626,6 +626,83 @@ impl Session {
     }
 }
 
+/// `COPY ... TO STDOUT`: the rows, for the server to encode.
+fn copy_out(tx: &mut WriteTxn, copy: &crate::ast::Copy, params: &[Value]) -> Result<QueryResult> {
+    let query = match &copy.source {
+        crate::ast::CopySource::Query(q) => (**q).clone(),
+        crate::ast::CopySource::Table { name, columns } => {
+            let items = if columns.is_empty() {
+                vec![SelectItem::Wildcard]
+            } else {
+                columns
+                    .iter()
+                    .map(|c| SelectItem::Expr {
+                        expr: Expr::Column {
+                            table: None,
+                            name: c.clone(),
+                        },
+                        alias: None,
+                    })
+                    .collect()
+            };
+            crate::ast::Query::plain(crate::ast::SetExpr::Select(Box::new(crate::ast::Select {
+                items,
+                from: vec![crate::ast::TableRef::Table {
+                    name: name.clone(),
+                    alias: None,
+                }],
+                ..crate::ast::Select::default()
+            })))
+        }
+    };
+    let plan = crate::query::plan_query(tx, &query)?;
+    let mut result = crate::query::run(tx, &plan, params)?;
+    result.tag = format!("COPY {}", result.rows.len());
+    Ok(result)
+}
+
+/// `COPY table FROM STDIN` with its rows parsed: one INSERT of them all.
+fn copy_in(
+    tx: &mut WriteTxn,
+    copy: &crate::ast::Copy,
+    rows: Vec<Vec<Option<String>>>,
+    ctx: &mut WriteCtx<'_>,
+) -> Result<QueryResult> {
+    let crate::ast::CopySource::Table { name, columns } = &copy.source else {
+        return Err(SqlError::new(
+            sqlstate::SYNTAX_ERROR,
+            "COPY FROM needs a table",
+        ));
+    };
+    let def = catalog::require_table(tx, name)?;
+    let width = if columns.is_empty() {
+        def.columns.len()
+    } else {
+        columns.len()
+    };
+    let mut exprs = Vec::with_capacity(rows.len());
+    for (i, row) in rows.into_iter().enumerate() {
+        if row.len() != width {
+            return Err(SqlError::new(
+                "22P04",
+                format!(
+                    "COPY row {} has {} fields, the table expects {width}",
+                    i + 1,
+                    row.len()
+                ),
+            ));
+        }
+        exprs.push(
+            row.into_iter()
+                .map(|f| Expr::Literal(f.map_or(Value::Null, Value::Text)))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let n = exprs.len();
+    insert(tx, name, columns, &exprs, None, &[], &[], ctx)?;
+    Ok(QueryResult::command(format!("COPY {n}")))
+}
+
 /// Statements that change the catalog.
 fn is_ddl(stmt: &Statement) -> bool {
     matches!(
@@ -749,6 +826,19 @@ fn execute(
             action,
         } => alter_table(tx, table, *if_exists, action),
         Statement::Truncate { tables } => truncate(tx, tables),
+        Statement::Copy(copy) => {
+            if copy.to {
+                return copy_out(tx, copy, params);
+            }
+            let Some(payload) = &copy.payload else {
+                return Err(SqlError::new(
+                    sqlstate::FEATURE_NOT_SUPPORTED,
+                    "COPY FROM STDIN needs the COPY sub-protocol of a client connection",
+                ));
+            };
+            let rows = crate::copy::parse_rows(payload, &copy.options)?;
+            copy_in(tx, copy, rows, ctx)
+        }
         Statement::DropIndex { names, if_exists } => drop_index(tx, names, *if_exists),
         Statement::Explain { analyze, statement } => match &**statement {
             Statement::Select(q) => {

@@ -26,9 +26,9 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser, ParserError};
 
 use crate::ast::{
-    Alias, AlterAction, BinaryOp, Check, ColumnSpec, ConflictAction, Cte, Expr, Isolation,
-    JoinCondition, JoinKind, OnConflict, OrderBy, Query, Select, SelectItem, SetExpr, SetOp,
-    Statement, TableRef,
+    Alias, AlterAction, BinaryOp, Check, ColumnSpec, ConflictAction, Copy, CopyOptions, CopySource,
+    Cte, Expr, Isolation, JoinCondition, JoinKind, OnConflict, OrderBy, Query, Select, SelectItem,
+    SetExpr, SetOp, Statement, TableRef,
 };
 use crate::catalog::IndexKind;
 use crate::error::{Result, SqlError, sqlstate};
@@ -127,6 +127,14 @@ fn statement(stmt: sql::Statement) -> Result<Statement> {
         }
         S::Insert(ins) => insert(ins),
         S::AlterTable(at) => alter_table(at),
+        S::Copy {
+            source,
+            to,
+            target,
+            options,
+            legacy_options,
+            payload,
+        } => copy(source, to, target, options, legacy_options, payload),
         S::Truncate(t) => {
             refuse(
                 t.partitions.is_some() || t.identity.is_some() || t.cascade.is_some(),
@@ -321,6 +329,104 @@ fn isolation(modes: &[sql::TransactionMode]) -> Result<Option<Isolation>> {
         }
     }
     Ok(level)
+}
+
+fn copy(
+    source: sql::CopySource,
+    to: bool,
+    target: sql::CopyTarget,
+    options: Vec<sql::CopyOption>,
+    legacy: Vec<sql::CopyLegacyOption>,
+    payload: Option<sql::CopyPayload>,
+) -> Result<Statement> {
+    match (&target, to) {
+        (sql::CopyTarget::Stdin, false) | (sql::CopyTarget::Stdout, true) => {}
+        (sql::CopyTarget::File { .. } | sql::CopyTarget::Program { .. }, _) => {
+            return Err(unsupported(
+                "COPY to or from a server file or program (use STDIN/STDOUT, e.g. psql's \\copy)",
+            ));
+        }
+        _ => return Err(syntax("COPY FROM reads STDIN and COPY TO writes STDOUT")),
+    }
+    let source = match source {
+        sql::CopySource::Table {
+            table_name,
+            columns,
+        } => CopySource::Table {
+            name: relation_name(table_name)?,
+            columns: columns.into_iter().map(ident).collect(),
+        },
+        sql::CopySource::Query(q) => {
+            if !to {
+                return Err(syntax("COPY (query) works only with TO"));
+            }
+            CopySource::Query(Box::new(query(*q)?))
+        }
+    };
+    let mut o = CopyOptions::default();
+    let mut delimiter = None;
+    let mut null = None;
+    for option in options {
+        match option {
+            sql::CopyOption::Format(f) => match f.value.to_ascii_lowercase().as_str() {
+                "csv" => o.csv = true,
+                "text" => o.csv = false,
+                other => return Err(unsupported(format!("COPY format {other}"))),
+            },
+            sql::CopyOption::Delimiter(c) => delimiter = Some(c),
+            sql::CopyOption::Null(n) => null = Some(n),
+            sql::CopyOption::Header(h) => o.header = h,
+            sql::CopyOption::Quote(c) => o.quote = c,
+            sql::CopyOption::Escape(c) => o.escape = c,
+            sql::CopyOption::Encoding(e)
+                if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+            sql::CopyOption::Freeze(_) => {}
+            _ => return Err(unsupported("this COPY option")),
+        }
+    }
+    for option in legacy {
+        match option {
+            sql::CopyLegacyOption::Csv(csv) => {
+                o.csv = true;
+                for c in csv {
+                    match c {
+                        sql::CopyLegacyCsvOption::Header => o.header = true,
+                        sql::CopyLegacyCsvOption::Quote(q) => o.quote = q,
+                        sql::CopyLegacyCsvOption::Escape(e) => o.escape = e,
+                        _ => return Err(unsupported("this COPY CSV option")),
+                    }
+                }
+            }
+            sql::CopyLegacyOption::Delimiter(c) => delimiter = Some(c),
+            sql::CopyLegacyOption::Null(n) => null = Some(n),
+            sql::CopyLegacyOption::Header => o.header = true,
+            sql::CopyLegacyOption::Binary => return Err(unsupported("COPY BINARY")),
+            _ => return Err(unsupported("this COPY option")),
+        }
+    }
+    if o.csv {
+        o.delimiter = ',';
+        o.null = String::new();
+    } else if o.header {
+        return Err(unsupported("COPY HEADER in text format (use CSV)"));
+    }
+    if let Some(d) = delimiter {
+        o.delimiter = d;
+    }
+    if let Some(n) = null {
+        o.null = n;
+    }
+    if o.delimiter == '\n' || o.delimiter == '\r' || (!o.csv && o.delimiter == '\\') {
+        return Err(invalid(
+            "COPY delimiter cannot be newline, carriage return or backslash",
+        ));
+    }
+    Ok(Statement::Copy(Box::new(Copy {
+        source,
+        to,
+        options: o,
+        payload: payload.map(|p| p.data),
+    })))
 }
 
 fn alter_table(at: sql::AlterTable) -> Result<Statement> {
