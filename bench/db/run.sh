@@ -76,6 +76,26 @@ echo "== loading scale $SCALE ($((SCALE * 100000)) accounts) with multi-row INSE
 PG_LOAD=$(load "${PG[@]}")
 TI_LOAD=$(load "${TI[@]}")
 
+# The same accounts again, through COPY FROM STDIN (psql's \copy).
+python3 - "$SCALE" >"$WORK/accounts.tsv" <<'PY'
+import sys
+n = int(sys.argv[1]) * 100000
+out = sys.stdout
+for a in range(1, n + 1):
+    out.write(f"{a}\t{(a - 1) // 100000 + 1}\t0\t\n")
+PY
+copy_load() {
+    local start end
+    "$@" -c "CREATE TABLE copy_accounts (aid INTEGER PRIMARY KEY, bid INTEGER, abalance INTEGER, filler CHAR(84))"
+    start=$(date +%s.%N)
+    "$@" -c "\\copy copy_accounts FROM '$WORK/accounts.tsv'"
+    end=$(date +%s.%N)
+    python3 -c "print($end - $start)"
+}
+echo "== loading the accounts again with COPY" >&2
+PG_COPY=$(copy_load "${PG[@]}")
+TI_COPY=$(copy_load "${TI[@]}")
+
 cat >"$WORK/select.sql" <<SQL
 \set aid random(1, 100000 * $SCALE)
 SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
@@ -122,4 +142,6 @@ done
 echo
 printf 'load of scale %s with multi-row INSERT: tiers %.1f s, PostgreSQL %.1f s (tiers/PostgreSQL speed %s)\n' \
     "$SCALE" "$TI_LOAD" "$PG_LOAD" "$(python3 -c "print(f'{$PG_LOAD / $TI_LOAD:.2f}')")"
+printf 'load of %s accounts with COPY FROM STDIN: tiers %.1f s, PostgreSQL %.1f s (tiers/PostgreSQL speed %s)\n' \
+    "$((SCALE * 100000))" "$TI_COPY" "$PG_COPY" "$(python3 -c "print(f'{$PG_COPY / $TI_COPY:.2f}')")"
 echo "each run: pgbench -n -f SCRIPT -M MODE -c CLIENTS -j 2 -T $SECS; PostgreSQL 15 default config, fsync on; tiers Durability::Full"

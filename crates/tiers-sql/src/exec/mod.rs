@@ -277,8 +277,15 @@ impl Session {
 
     /// Ends the transaction's hold on its row locks.
     fn release_locks(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
         let keys: Vec<Vec<u8>> = self.held.drain().collect();
         self.db.locks.release(self.id, &keys);
+        if self.held.capacity() > 4096 {
+            // After a bulk write: don't keep (and later scan) a huge empty table.
+            self.held = HashSet::new();
+        }
     }
 
     /// Whether an explicit transaction is open.
@@ -675,31 +682,34 @@ fn copy_in(
         ));
     };
     let def = catalog::require_table(tx, name)?;
-    let width = if columns.is_empty() {
-        def.columns.len()
+    let targets: Vec<usize> = if columns.is_empty() {
+        (0..def.columns.len()).collect()
     } else {
-        columns.len()
+        columns
+            .iter()
+            .map(|c| def.column(c))
+            .collect::<Result<_>>()?
     };
-    let mut exprs = Vec::with_capacity(rows.len());
+    let mut given_rows = Vec::with_capacity(rows.len());
     for (i, row) in rows.into_iter().enumerate() {
-        if row.len() != width {
+        if row.len() != targets.len() {
             return Err(SqlError::new(
                 "22P04",
                 format!(
-                    "COPY row {} has {} fields, the table expects {width}",
+                    "COPY row {} has {} fields, the table expects {}",
                     i + 1,
-                    row.len()
+                    row.len(),
+                    targets.len()
                 ),
             ));
         }
-        exprs.push(
-            row.into_iter()
-                .map(|f| Expr::Literal(f.map_or(Value::Null, Value::Text)))
-                .collect::<Vec<_>>(),
-        );
+        let mut given: Vec<Option<Value>> = vec![None; def.columns.len()];
+        for (field, &col) in row.into_iter().zip(&targets) {
+            given[col] = Some(field.map_or(Value::Null, Value::Text));
+        }
+        given_rows.push(given);
     }
-    let n = exprs.len();
-    insert(tx, name, columns, &exprs, None, &[], &[], ctx)?;
+    let n = insert_rows(tx, &def, given_rows, None, &[], ctx)?.len();
     Ok(QueryResult::command(format!("COPY {n}")))
 }
 

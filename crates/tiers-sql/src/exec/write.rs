@@ -83,49 +83,67 @@ pub(super) fn insert(
             .map(|c| def.column(c))
             .collect::<Result<_>>()?
     };
-    let rules = rules(tx, &def)?;
-    let conflict = on_conflict
-        .map(|c| Conflict::new(tx, &def, c))
-        .transpose()?;
     let exprs: Vec<&Expr> = rows.iter().flatten().collect();
     let values = query::bind_exprs(tx, Vec::new(), &exprs)?;
-    let mut stored = Vec::with_capacity(rows.len());
-    let mut next = 0;
-    for row in rows {
-        if row.len() > targets.len() {
-            return Err(SqlError::new(
-                sqlstate::SYNTAX_ERROR,
-                "INSERT has more expressions than target columns",
-            ));
-        }
-        let mut given: Vec<Option<Value>> = vec![None; def.columns.len()];
-        {
-            let ev = values.evaluator(tx, params);
+    let mut given_rows = Vec::with_capacity(rows.len());
+    {
+        let ev = values.evaluator(tx, params);
+        let mut next = 0;
+        for row in rows {
+            if row.len() > targets.len() {
+                return Err(SqlError::new(
+                    sqlstate::SYNTAX_ERROR,
+                    "INSERT has more expressions than target columns",
+                ));
+            }
+            let mut given: Vec<Option<Value>> = vec![None; def.columns.len()];
             for &col in targets.iter().take(row.len()) {
                 given[col] = Some(ev.eval(next, &[])?);
                 next += 1;
             }
+            given_rows.push(given);
         }
+    }
+    let stored = insert_rows(tx, &def, given_rows, on_conflict, params, ctx)?;
+    let n = stored.len();
+    returning_result(tx, &def, stored, returning, params, format!("INSERT 0 {n}"))
+}
+
+/// Inserts rows of values in table order (None: not given, so the
+/// default), with CHECK constraints, row locks and ON CONFLICT. Returns
+/// the rows written (inserted or updated).
+pub(super) fn insert_rows(
+    tx: &mut WriteTxn,
+    def: &TableDef,
+    rows: Vec<Vec<Option<Value>>>,
+    on_conflict: Option<&OnConflict>,
+    params: &[Value],
+    ctx: &mut WriteCtx<'_>,
+) -> Result<Vec<Vec<Value>>> {
+    let rules = rules(tx, def)?;
+    let conflict = on_conflict.map(|c| Conflict::new(tx, def, c)).transpose()?;
+    let mut stored = Vec::with_capacity(rows.len());
+    for mut given in rows {
+        crate::limits::check()?;
         for (col, e) in &rules.defaults {
             if given[*col].is_none() {
                 given[*col] = Some(expr::eval(e, &Scope::constant(params))?);
             }
         }
-        let row = table::prepare_insert(&def, given, &ctx.db.sequences)?;
-        rules.check(tx, &def, &row, params)?;
-        ctx.lock(tx, table::lock_keys(&def, &row))?;
+        let row = table::prepare_insert(def, given, &ctx.db.sequences)?;
+        rules.check(tx, def, &row, params)?;
+        ctx.lock(tx, table::lock_keys(def, &row))?;
         if let Some(conflict) = &conflict
-            && let Some(existing) = conflict.existing(tx, &def, &row)?
+            && let Some(existing) = conflict.existing(tx, def, &row)?
         {
-            if let Some(new) = conflict.update(tx, &def, &rules, &existing, &row, params, ctx)? {
+            if let Some(new) = conflict.update(tx, def, &rules, &existing, &row, params, ctx)? {
                 stored.push(new);
             }
             continue;
         }
-        stored.push(table::insert_prepared(tx, &def, row)?);
+        stored.push(table::insert_prepared(tx, def, row)?);
     }
-    let n = stored.len();
-    returning_result(tx, &def, stored, returning, params, format!("INSERT 0 {n}"))
+    Ok(stored)
 }
 
 /// ON CONFLICT: which unique constraint, and the bound DO UPDATE.
