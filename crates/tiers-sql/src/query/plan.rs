@@ -613,10 +613,26 @@ impl Planner<'_> {
             Expr::Binary { op, left, right } => {
                 let (l, r) = (b(left)?, b(right)?);
                 self.hint_pair(*op, &l, &r, frame);
-                Expr::Binary {
+                let small = |t: DataType| matches!(t, DataType::Int2 | DataType::Int4);
+                let int4_arithmetic = matches!(
+                    op,
+                    BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod
+                ) && small(self.type_of(&l, frame))
+                    && small(self.type_of(&r, frame));
+                let e = Expr::Binary {
                     op: *op,
                     left: l,
                     right: r,
+                };
+                if int4_arithmetic {
+                    // integer op integer is an integer in PostgreSQL: it
+                    // overflows at 32 bits (22003), not 64.
+                    Expr::Cast {
+                        expr: Box::new(e),
+                        to: DataType::Int4,
+                    }
+                } else {
+                    e
                 }
             }
             Expr::Not(x) => {
