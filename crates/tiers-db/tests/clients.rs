@@ -484,3 +484,82 @@ async fn copy_from_stdin_and_to_stdout_in_text_and_csv() {
         .get(0);
     assert_eq!(n, 1003);
 }
+
+/// After a proper startup, a client sends well-framed messages of every
+/// frontend type with random contents (truncated Parse/Bind fields, bad
+/// format codes, parameter counts, portal names, COPY data out of place).
+/// Each connection may get errors or be closed; the server keeps serving
+/// everyone else and the data stays intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_protocol_messages_after_startup_never_hurt_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_dir, addr, _stop) = start().await;
+    let keeper = connect(addr).await;
+    keeper
+        .batch_execute(
+            "CREATE TABLE kept (id INTEGER PRIMARY KEY); INSERT INTO kept VALUES (1), (2)",
+        )
+        .await
+        .unwrap();
+    let mut seed = 0xD1B5_4A32_D192_ED03u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let types = b"QPBDESHCXdcfp";
+    for _ in 0..60 {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let body = b"user\0fuzz\0database\0tiers\0\0";
+        let mut startup = ((8 + body.len()) as u32).to_be_bytes().to_vec();
+        startup.extend_from_slice(&196_608u32.to_be_bytes());
+        startup.extend_from_slice(body);
+        socket.write_all(&startup).await.unwrap();
+        // Read until ReadyForQuery ('Z').
+        let mut buf = vec![0u8; 4096];
+        let mut seen = Vec::new();
+        while !seen.contains(&b'Z') {
+            match tokio::time::timeout(std::time::Duration::from_secs(2), socket.read(&mut buf))
+                .await
+            {
+                Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        for _ in 0..20 {
+            let kind = types[(next() % types.len() as u64) as usize];
+            let len = (next() % 64) as usize;
+            let mut payload: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if next() % 3 == 0 {
+                // Mostly-plausible contents: a short name, NULs, small counts.
+                payload = vec![
+                    b's', 0, b'S', b'E', b'L', b'E', b'C', b'T', b' ', b'1', 0, 0, 1,
+                ];
+                payload.extend((0..(next() % 8)).map(|_| next() as u8));
+            }
+            let mut frame = vec![kind];
+            frame.extend_from_slice(&((payload.len() + 4) as u32).to_be_bytes());
+            frame.extend_from_slice(&payload);
+            if socket.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = socket.shutdown().await;
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            socket.read_to_end(&mut sink),
+        )
+        .await;
+    }
+    let n: i64 = keeper
+        .query_one("SELECT count(*) FROM kept", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2);
+    let fresh = connect(addr).await;
+    let n: i32 = fresh.query_one("SELECT 40 + 2", &[]).await.unwrap().get(0);
+    assert_eq!(n, 42);
+}
