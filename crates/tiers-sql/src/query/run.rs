@@ -340,13 +340,18 @@ impl<'a> Exec<'a> {
                                 stats.borrow_mut()[right.id].loops += 1;
                             }
                             let started = Instant::now();
+                            let before = tiers_storage::thread_buffer_counts();
                             let matches = self
                                 .scan(table, access, filter.as_ref(), Some(&l), outer)?
                                 .collect::<Result<Vec<_>>>()?;
                             if let Some(stats) = &self.stats {
+                                let after = tiers_storage::thread_buffer_counts();
                                 let mut s = stats.borrow_mut();
-                                s[right.id].rows += matches.len() as u64;
-                                s[right.id].nanos += started.elapsed().as_nanos() as u64;
+                                let slot = &mut s[right.id];
+                                slot.rows += matches.len() as u64;
+                                slot.nanos += started.elapsed().as_nanos() as u64;
+                                slot.hits += after.0 - before.0;
+                                slot.reads += after.1 - before.1;
                             }
                             let mut out = Vec::new();
                             for r in matches {
