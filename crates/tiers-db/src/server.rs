@@ -14,6 +14,8 @@ use bytes::Bytes;
 use async_trait::async_trait;
 use futures::SinkExt;
 use futures::{Sink, stream};
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::sasl::scram::ScramAuth;
 use pgwire::api::auth::{
     DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation,
     save_startup_parameters_to_metadata,
@@ -58,6 +60,10 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// The longest SQL text accepted in one message (bytes); longer is 54000.
     pub max_statement_bytes: usize,
+    /// Users and passwords for SCRAM-SHA-256; empty means trust.
+    pub users: Vec<(String, String)>,
+    /// TLS certificate chain and private key (PEM files), if TLS is offered.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl ServerConfig {
@@ -69,6 +75,8 @@ impl ServerConfig {
             storage: tiers_storage::Config::default(),
             max_connections: 100,
             max_statement_bytes: 16 << 20,
+            users: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -78,11 +86,13 @@ pub struct Server {
     engine: Arc<Engine>,
     listener: TcpListener,
     shared: Arc<Shared>,
+    tls: Option<pgwire::tokio::TlsAcceptor>,
 }
 
 struct Shared {
     database: Arc<tiers_sql::exec::Database>,
-    params: DefaultServerParameterProvider,
+    params: Arc<DefaultServerParameterProvider>,
+    users: Arc<crate::auth::Users>,
     pids: RandomPidSecretKeyGenerator,
     cancels: Arc<Cancels>,
     /// Connections open now (accepted, not yet closed).
@@ -133,6 +143,30 @@ impl CancelHandler for Cancels {
     }
 }
 
+/// Hands out backend pids and cancel keys, and registers each session's
+/// interrupt flag under them for cancel requests.
+struct RegisteringKeys {
+    shared: Arc<Shared>,
+    interrupt: Arc<AtomicBool>,
+}
+
+impl PidSecretKeyGenerator for RegisteringKeys {
+    fn generate(&self, client: &dyn ClientInfo) -> (i32, pgwire::messages::startup::SecretKey) {
+        let (pid, key) = self.shared.pids.generate(client);
+        self.shared
+            .cancels
+            .map
+            .lock()
+            .expect("cancel registry")
+            .insert(pid, (key.to_bytes(), self.interrupt.clone()));
+        client.session_extensions().insert(CancelRegistration {
+            pid,
+            cancels: self.shared.cancels.clone(),
+        });
+        (pid, key)
+    }
+}
+
 /// Counts a connection as active until dropped.
 struct ActiveConnection(Arc<Shared>);
 
@@ -160,9 +194,15 @@ impl Server {
         let mut params = DefaultServerParameterProvider::default();
         params.server_version = format!("15.0 (tiers {})", env!("CARGO_PKG_VERSION"));
         params.date_style = "ISO, MDY".to_string();
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|(cert, key)| crate::auth::tls_acceptor(cert, key))
+            .transpose()?;
         let shared = Arc::new(Shared {
             database,
-            params,
+            params: Arc::new(params),
+            users: Arc::new(crate::auth::Users::new(&config.users)),
             pids: RandomPidSecretKeyGenerator::default(),
             cancels: Arc::default(),
             active: AtomicUsize::new(0),
@@ -178,6 +218,7 @@ impl Server {
             engine,
             listener,
             shared,
+            tls,
         })
     }
 
@@ -213,9 +254,19 @@ impl Server {
             self.shared.active.fetch_add(1, AtomicOrdering::Relaxed);
             let active = ActiveConnection(self.shared.clone());
             let session = Session::open(&self.shared.database);
+            let interrupt = session.interrupt_flag();
+            let auth = (!self.shared.users.is_empty()).then(|| {
+                SASLAuthStartupHandler::new(self.shared.params.clone())
+                    .with_scram(ScramAuth::new(self.shared.users.clone()))
+                    .with_pid_secret_key_generator(Arc::new(RegisteringKeys {
+                        shared: self.shared.clone(),
+                        interrupt: interrupt.clone(),
+                    }))
+            });
             let backend = Arc::new(Backend {
                 shared: self.shared.clone(),
-                interrupt: session.interrupt_flag(),
+                auth,
+                interrupt,
                 session: Arc::new(Mutex::new(session)),
                 parser: Arc::new(Parser {
                     engine: self.engine.clone(),
@@ -225,13 +276,14 @@ impl Server {
                 copy_in: Mutex::new(None),
             });
             let watchdog = idle_watchdog(backend.clone(), &socket);
+            let tls = self.tls.clone();
             let handlers = Handlers {
                 backend,
                 cancel: self.shared.cancels.clone(),
             };
             tokio::spawn(async move {
                 // A client that vanishes or sends garbage ends its own connection only.
-                let _ = process_socket(socket, None, handlers).await;
+                let _ = process_socket(socket, tls, handlers).await;
                 if let Some(w) = watchdog {
                     w.abort();
                 }
@@ -462,6 +514,8 @@ impl QueryParser for Parser {
 
 struct Backend {
     shared: Arc<Shared>,
+    /// SCRAM-SHA-256 when users are configured (else trust).
+    auth: Option<SASLAuthStartupHandler<DefaultServerParameterProvider>>,
     session: Arc<Mutex<Session>>,
     parser: Arc<Parser>,
     /// Set by a cancel request for this session's running statement.
@@ -653,8 +707,6 @@ impl StartupHandler for Backend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let PgWireFrontendMessage::Startup(ref startup) = message {
-            protocol_negotiation(client, startup).await?;
-            save_startup_parameters_to_metadata(client, startup);
             let active = self.shared.active.load(AtomicOrdering::Relaxed);
             if active > self.shared.max_connections {
                 return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
@@ -666,19 +718,21 @@ impl StartupHandler for Backend {
                     ),
                 ))));
             }
-            let (pid, key) = self.shared.pids.generate(client);
-            client.set_pid_and_secret_key(pid, key.clone());
-            self.shared
-                .cancels
-                .map
-                .lock()
-                .expect("cancel registry")
-                .insert(pid, (key.to_bytes(), self.interrupt.clone()));
-            client.session_extensions().insert(CancelRegistration {
-                pid,
-                cancels: self.shared.cancels.clone(),
-            });
-            finish_authentication(client, &self.shared.params).await?;
+            if self.auth.is_none() {
+                protocol_negotiation(client, startup).await?;
+                save_startup_parameters_to_metadata(client, startup);
+                let (pid, key) = RegisteringKeys {
+                    shared: self.shared.clone(),
+                    interrupt: self.interrupt.clone(),
+                }
+                .generate(client);
+                client.set_pid_and_secret_key(pid, key);
+                finish_authentication(client, &*self.shared.params).await?;
+                return Ok(());
+            }
+        }
+        if let Some(auth) = &self.auth {
+            return auth.on_startup(client, message).await;
         }
         Ok(())
     }

@@ -33,6 +33,13 @@ pub struct DbConfig {
     pub max_connections: usize,
     /// The longest SQL text accepted, in bytes.
     pub max_statement_bytes: usize,
+    /// Users and their passwords: SCRAM-SHA-256 is required when any is
+    /// given; with none every client is trusted (keep `listen` on loopback).
+    pub users: std::collections::BTreeMap<String, String>,
+    /// TLS certificate chain (PEM); with `tls_key`, clients may use TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for DbConfig {
@@ -44,6 +51,9 @@ impl Default for DbConfig {
             cache_mib: 128,
             max_connections: 100,
             max_statement_bytes: 16 << 20,
+            users: Default::default(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -67,7 +77,11 @@ pub fn load(path: Option<&Path>) -> Result<Config, String> {
 
 /// Parses the file's text.
 pub fn parse(text: &str) -> Result<Config, String> {
-    toml::from_str(text).map_err(|e| e.to_string())
+    let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+    if config.db.tls_cert.is_some() != config.db.tls_key.is_some() {
+        return Err("[db] tls_cert and tls_key go together: give both or neither".into());
+    }
+    Ok(config)
 }
 
 /// The effective configuration as TOML (for `--print-config`).
@@ -92,5 +106,9 @@ mod tests {
         assert!(e.contains("cache_mib"), "{e}");
         let round = parse(&render(&c)).unwrap();
         assert_eq!(round.db.listen, c.db.listen);
+        let c = parse("[db.users]\napp = \"pw\"\n").unwrap();
+        assert_eq!(c.db.users.get("app").map(String::as_str), Some("pw"));
+        let e = parse("[db]\ntls_cert = \"c.pem\"\n").unwrap_err();
+        assert!(e.contains("tls_key"), "{e}");
     }
 }

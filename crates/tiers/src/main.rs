@@ -155,8 +155,17 @@ fn run_db(db: config::DbConfig) -> ExitCode {
             },
             max_connections: db.max_connections,
             max_statement_bytes: db.max_statement_bytes,
+            users: db.users.clone().into_iter().collect(),
+            tls: db.tls_cert.clone().zip(db.tls_key.clone()),
             ..tiers_db::ServerConfig::new(db.listen, data_dir.clone())
         };
+        if db.users.is_empty() && !db.listen.ip().is_loopback() {
+            eprintln!(
+                "tiers db: warning: no [db.users] configured, so every client on {} is trusted; \
+                 configure users (SCRAM-SHA-256) or listen on loopback",
+                db.listen
+            );
+        }
         let server = match tiers_db::Server::bind(config).await {
             Ok(s) => s,
             Err(e) => {
