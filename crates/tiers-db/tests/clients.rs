@@ -247,7 +247,9 @@ async fn cancel_requests_and_statement_timeout_stop_a_running_query() {
     assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED), "{e}");
     let message = e.as_db_error().map(|d| d.message().to_string());
     assert!(
-        message.as_deref().is_some_and(|m| m.contains("user request")),
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("user request")),
         "{message:?}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
@@ -617,7 +619,9 @@ async fn scram_sha_256_for_configured_users() {
     assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED));
     let message = e.as_db_error().map(|d| d.message().to_string());
     assert!(
-        message.as_deref().is_some_and(|m| m.contains("user request")),
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("user request")),
         "{message:?}"
     );
     for (user, password) in [("app", "wrong"), ("nobody", "s3cret")] {
