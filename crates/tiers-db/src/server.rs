@@ -559,11 +559,13 @@ fn idle_watchdog(
 }
 
 impl Backend {
-    /// Runs statements. Reads run right here on the async worker: they never
-    /// wait for I/O beyond a buffer-pool miss, and a hop to another thread
-    /// per statement (a context switch each way) costs more than the read.
+    /// Runs statements. Point reads (one table, an equality in WHERE, no
+    /// grouping or subqueries) run right here on the async worker: a hop to
+    /// another thread per statement costs more than the read. Other reads
+    /// run here too, but inside `block_in_place`, which hands the worker's
+    /// other tasks to another thread so a long query never starves them.
     /// Anything that may commit (and so wait for an fsync) runs on the
-    /// blocking pool, so it never stalls the other connections of a worker.
+    /// blocking pool, so it never stalls the other connections.
     async fn run(
         &self,
         statements: Vec<Statement>,
@@ -571,6 +573,7 @@ impl Backend {
         plan: Option<Arc<exec::PlanCache>>,
     ) -> Vec<Result<QueryResult, SqlError>> {
         let reads_only = statements.iter().all(|s| matches!(s, Statement::Select(_)));
+        let point_reads = reads_only && statements.iter().all(is_point_query);
         let session = self.session.clone();
         *self.last_active.lock().expect("activity clock") = Instant::now();
         let shared = self.shared.clone();
@@ -598,8 +601,13 @@ impl Backend {
             }
             out
         };
-        let out = if reads_only {
+        let out = if point_reads {
             work()
+        } else if reads_only {
+            // Run here, but tell the runtime this worker is busy: its other
+            // tasks move to another thread, so a long read never starves
+            // them (a cancel request among them, say).
+            tokio::task::block_in_place(work)
         } else {
             tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
                 vec![Err(SqlError::new(
@@ -626,6 +634,58 @@ impl Backend {
         }
         Ok(())
     }
+}
+
+/// A SELECT that reads one table through an equality (`WHERE k = ...`),
+/// with no grouping, sorting, joins or subqueries: a key lookup in the
+/// common case, cheap enough to run inline on the async worker.
+fn is_point_query(stmt: &Statement) -> bool {
+    use tiers_sql::ast::{BinaryOp, Expr, SetExpr, TableRef};
+    let Statement::Select(q) = stmt else {
+        return false;
+    };
+    let SetExpr::Select(s) = &q.body else {
+        return false;
+    };
+    let simple_value = |e: &Expr| matches!(e, Expr::Literal(_) | Expr::Parameter(_));
+    let has_equality = |f: &Expr| {
+        let mut stack = vec![f];
+        while let Some(e) = stack.pop() {
+            if let Expr::Binary { op, left, right } = e {
+                match op {
+                    BinaryOp::And => {
+                        stack.push(left);
+                        stack.push(right);
+                    }
+                    BinaryOp::Eq
+                        if matches!(**left, Expr::Column { .. }) && simple_value(right)
+                            || matches!(**right, Expr::Column { .. }) && simple_value(left) =>
+                    {
+                        return true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        false
+    };
+    let plain_items = s.items.iter().all(|i| match i {
+        tiers_sql::ast::SelectItem::Expr { expr, .. } => {
+            matches!(
+                expr,
+                Expr::Column { .. } | Expr::Literal(_) | Expr::Parameter(_)
+            )
+        }
+        _ => true,
+    });
+    q.with.is_empty()
+        && q.order_by.is_empty()
+        && !s.distinct
+        && s.group_by.is_empty()
+        && s.having.is_none()
+        && plain_items
+        && matches!(s.from.as_slice(), [TableRef::Table { .. }])
+        && s.filter.as_ref().is_some_and(has_equality)
 }
 
 fn command_tag(tag: &str) -> Tag {
