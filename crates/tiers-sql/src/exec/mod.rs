@@ -682,14 +682,7 @@ fn copy_in(
         ));
     };
     let def = catalog::require_table(tx, name)?;
-    let targets: Vec<usize> = if columns.is_empty() {
-        (0..def.columns.len()).collect()
-    } else {
-        columns
-            .iter()
-            .map(|c| def.column(c))
-            .collect::<Result<_>>()?
-    };
+    let targets = target_columns(&def, columns)?;
     let mut given_rows = Vec::with_capacity(rows.len());
     for (i, row) in rows.into_iter().enumerate() {
         if row.len() != targets.len() {

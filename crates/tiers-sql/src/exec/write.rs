@@ -63,6 +63,14 @@ impl Rules {
     }
 }
 
+/// The positions of INSERT's or COPY's target columns (all, when none are named).
+pub(super) fn target_columns(def: &TableDef, columns: &[String]) -> Result<Vec<usize>> {
+    if columns.is_empty() {
+        return Ok((0..def.columns.len()).collect());
+    }
+    columns.iter().map(|c| def.column(c)).collect()
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn insert(
     tx: &mut WriteTxn,
@@ -75,14 +83,7 @@ pub(super) fn insert(
     ctx: &mut WriteCtx<'_>,
 ) -> Result<QueryResult> {
     let def = catalog::require_table(tx, table_name)?;
-    let targets: Vec<usize> = if columns.is_empty() {
-        (0..def.columns.len()).collect()
-    } else {
-        columns
-            .iter()
-            .map(|c| def.column(c))
-            .collect::<Result<_>>()?
-    };
+    let targets = target_columns(&def, columns)?;
     let exprs: Vec<&Expr> = rows.iter().flatten().collect();
     let values = query::bind_exprs(tx, Vec::new(), &exprs)?;
     let mut given_rows = Vec::with_capacity(rows.len());

@@ -1787,22 +1787,16 @@ impl Scope {
             E::Floor { expr, field } => self.rounding("floor", expr, field, depth),
             E::Extract { field, expr, .. } => {
                 let field = Expr::Literal(Value::Text(field.to_string().to_lowercase()));
-                Ok(Expr::Function {
-                    name: "date_part".into(),
-                    args: vec![field, *self.sub(expr, depth)?],
-                    star: false,
-                    distinct: false,
-                })
+                Ok(function_call(
+                    "date_part",
+                    vec![field, *self.sub(expr, depth)?],
+                ))
             }
-            E::Position { expr, r#in } => {
-                // POSITION(a IN b) is strpos(b, a).
-                Ok(Expr::Function {
-                    name: "strpos".into(),
-                    args: vec![*self.sub(r#in, depth)?, *self.sub(expr, depth)?],
-                    star: false,
-                    distinct: false,
-                })
-            }
+            // POSITION(a IN b) is strpos(b, a).
+            E::Position { expr, r#in } => Ok(function_call(
+                "strpos",
+                vec![*self.sub(r#in, depth)?, *self.sub(expr, depth)?],
+            )),
             E::Trim {
                 trim_where,
                 trim_what,
@@ -1819,12 +1813,7 @@ impl Scope {
                 if let Some(what) = trim_what {
                     args.push(*self.sub(what, depth)?);
                 }
-                Ok(Expr::Function {
-                    name: name.into(),
-                    args,
-                    star: false,
-                    distinct: false,
-                })
+                Ok(function_call(name, args))
             }
             other => Err(unsupported(expr_name(&other))),
         }
@@ -2041,12 +2030,7 @@ impl Scope {
             .into_iter()
             .map(|a| self.expr_at(Box::new(a), depth + 1))
             .collect::<Result<_>>()?;
-        Ok(Expr::Function {
-            name: name.to_owned(),
-            args,
-            star: false,
-            distinct: false,
-        })
+        Ok(function_call(name, args))
     }
 
     /// `ceil(x)` / `floor(x)`, which sqlparser parses specially.
@@ -2086,6 +2070,16 @@ impl Scope {
             branches,
             otherwise: else_result.map(|e| self.sub(e, depth)).transpose()?,
         })
+    }
+}
+
+/// A plain call of a scalar function.
+fn function_call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function {
+        name: name.to_owned(),
+        args,
+        star: false,
+        distinct: false,
     }
 }
 

@@ -43,20 +43,9 @@ impl QueryPlan {
 
 /// Plans a query.
 pub fn plan_query(r: &dyn Reads, q: &Query) -> Result<QueryPlan> {
-    let planner = Planner {
-        reads: r,
-        next_node: Cell::new(0),
-        next_sub: Cell::new(0),
-        ctes: RefCell::new(Vec::new()),
-        params: RefCell::new(Vec::new()),
-    };
+    let planner = Planner::new(r);
     let root = planner.query(q, &Env::default())?;
-    Ok(QueryPlan {
-        root,
-        ctes: planner.ctes.into_inner(),
-        param_types: planner.params.into_inner(),
-        nodes: planner.next_node.get(),
-    })
+    Ok(planner.finish(root))
 }
 
 /// Binds standalone expressions over a row of `fields`.
@@ -65,13 +54,7 @@ pub(super) fn bind_exprs(
     fields: Vec<Field>,
     exprs: &[&Expr],
 ) -> Result<super::BoundExprs> {
-    let planner = Planner {
-        reads: r,
-        next_node: Cell::new(0),
-        next_sub: Cell::new(0),
-        ctes: RefCell::new(Vec::new()),
-        params: RefCell::new(Vec::new()),
-    };
+    let planner = Planner::new(r);
     let frame = Frame {
         fields: &fields,
         parent: None,
@@ -94,12 +77,7 @@ pub(super) fn bind_exprs(
     Ok(super::BoundExprs {
         exprs: bound,
         types,
-        plan: QueryPlan {
-            root,
-            ctes: planner.ctes.into_inner(),
-            param_types: planner.params.into_inner(),
-            nodes: planner.next_node.get(),
-        },
+        plan: planner.finish(root),
     })
 }
 
@@ -145,6 +123,28 @@ fn grouping_error(name: &str) -> SqlError {
             "column \"{name}\" must appear in the GROUP BY clause or be used in an aggregate function"
         ),
     )
+}
+
+impl<'r> Planner<'r> {
+    fn new(reads: &'r dyn Reads) -> Planner<'r> {
+        Planner {
+            reads,
+            next_node: Cell::new(0),
+            next_sub: Cell::new(0),
+            ctes: RefCell::new(Vec::new()),
+            params: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The finished plan with `root` on top.
+    fn finish(self, root: Plan) -> QueryPlan {
+        QueryPlan {
+            root,
+            ctes: self.ctes.into_inner(),
+            param_types: self.params.into_inner(),
+            nodes: self.next_node.get(),
+        }
+    }
 }
 
 impl Planner<'_> {
