@@ -1352,43 +1352,24 @@ fn check_select_clauses(s: &sql::Select) -> Result<()> {
 /// A single table (possibly aliased) with no joins, and the scope it opens.
 fn single_table(t: sql::TableWithJoins) -> Result<(String, Scope)> {
     refuse(!t.joins.is_empty(), "JOIN")?;
-    match t.relation {
-        sql::TableFactor::Table {
-            name,
-            alias,
-            args,
-            with_hints,
-            version,
-            with_ordinality,
-            partitions,
-            json_path,
-            sample,
-            index_directives,
-            ..
-        } => {
-            refuse(args.is_some(), "table function")?;
-            let other = !with_hints.is_empty()
-                || version.is_some()
-                || with_ordinality
-                || !partitions.is_empty()
-                || json_path.is_some()
-                || sample.is_some()
-                || !index_directives.is_empty();
-            refuse(other, "this FROM clause option")?;
-            let table = relation_name(name)?;
-            let alias = alias.map(table_alias).transpose()?;
+    let relation = match t.relation {
+        plain @ sql::TableFactor::Table { .. } => plain,
+        other => return Err(unsupported(table_factor_name(&other))),
+    };
+    match table_factor(relation)? {
+        TableRef::Table { name, alias } => {
             if let Some(a) = &alias {
                 refuse(!a.columns.is_empty(), "column aliases on the target table")?;
             }
             Ok((
-                table.clone(),
+                name.clone(),
                 Scope {
-                    table: Some(table),
+                    table: Some(name),
                     alias: alias.map(|a| a.name),
                 },
             ))
         }
-        other => Err(unsupported(table_factor_name(&other))),
+        _ => Err(unsupported("table function")),
     }
 }
 
