@@ -574,6 +574,15 @@ impl Backend {
     ) -> Vec<Result<QueryResult, SqlError>> {
         let reads_only = statements.iter().all(|s| matches!(s, Statement::Select(_)));
         let point_reads = reads_only && statements.iter().all(is_point_query);
+        // Inside an explicit transaction, a statement other than COMMIT
+        // waits for no fsync (only for row locks, rarely): it runs on this
+        // thread, without the hop to the blocking pool.
+        let no_commit = statements.iter().all(|s| {
+            !matches!(
+                s,
+                Statement::Commit | Statement::Begin { .. } | Statement::Rollback
+            )
+        }) && self.session.try_lock().is_ok_and(|s| s.in_transaction());
         let session = self.session.clone();
         *self.last_active.lock().expect("activity clock") = Instant::now();
         let shared = self.shared.clone();
@@ -603,10 +612,10 @@ impl Backend {
         };
         let out = if point_reads {
             work()
-        } else if reads_only {
+        } else if reads_only || no_commit {
             // Run here, but tell the runtime this worker is busy: its other
-            // tasks move to another thread, so a long read never starves
-            // them (a cancel request among them, say).
+            // tasks move to another thread, so a long read (or a lock wait)
+            // never starves them (a cancel request among them, say).
             tokio::task::block_in_place(work)
         } else {
             tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
