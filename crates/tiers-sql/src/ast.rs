@@ -529,6 +529,14 @@ pub enum BinaryOp {
     Or,
     /// `||`
     Concat,
+    /// `~` (POSIX regular expression match), `~*` (case-insensitive), and
+    /// their negations `!~`, `!~*`.
+    Regex {
+        /// `~*`, `!~*`.
+        case_insensitive: bool,
+        /// `!~`, `!~*`.
+        negated: bool,
+    },
 }
 
 /// An expression.

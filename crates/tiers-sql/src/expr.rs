@@ -353,6 +353,13 @@ fn binary(op: BinaryOp, left: &Expr, right: &Expr, scope: &Scope<'_>) -> Result<
         BinaryOp::Gt => ord(|o| o == Ordering::Greater),
         BinaryOp::GtEq => ord(|o| o != Ordering::Less),
         BinaryOp::Concat => Ok(Value::Text(l.to_text() + &r.to_text())),
+        BinaryOp::Regex {
+            case_insensitive,
+            negated,
+        } => {
+            let found = regex_matches(&l.to_text(), &r.to_text(), case_insensitive)?;
+            Ok(Value::Bool(found != negated))
+        }
         BinaryOp::And | BinaryOp::Or => unreachable!("handled above"),
         arith => arithmetic(arith, l, r),
     }
@@ -433,6 +440,33 @@ fn kind_name(v: &Value) -> &'static str {
         Value::Timestamp(_) => "timestamp without time zone",
         Value::TimestampTz(_) => "timestamp with time zone",
     }
+}
+
+/// Whether `pattern` (a POSIX-style regular expression) matches anywhere
+/// in `s`. The last pattern compiled on this thread is reused.
+fn regex_matches(s: &str, pattern: &str, case_insensitive: bool) -> Result<bool> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(String, bool, regex::Regex)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        let fresh = !matches!(&*last, Some((p, ci, _)) if p == pattern && *ci == case_insensitive);
+        if fresh {
+            let re = regex::RegexBuilder::new(pattern)
+                .case_insensitive(case_insensitive)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| {
+                    SqlError::new(
+                        "2201B",
+                        format!("invalid regular expression {pattern:?}: {e}"),
+                    )
+                })?;
+            *last = Some((pattern.to_owned(), case_insensitive, re));
+        }
+        Ok(last.as_ref().expect("compiled").2.is_match(s))
+    })
 }
 
 /// An explicit cast (`CAST(x AS t)`, `x::t`).

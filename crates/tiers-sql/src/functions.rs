@@ -118,6 +118,11 @@ pub fn call(name: &str, args: Vec<Value>) -> Result<Value> {
             )));
         }
         "current_database" => return Ok(Value::Text("tiers".into())),
+        // psql's catalog queries: one owner, every table visible.
+        "pg_get_userbyid" | "current_user" | "session_user" => {
+            return Ok(Value::Text("tiers".into()));
+        }
+        "pg_table_is_visible" => return Ok(Value::Bool(true)),
         "current_schema" => return Ok(Value::Text("public".into())),
         _ => {}
     }

@@ -1429,7 +1429,9 @@ fn relation_name(name: sql::ObjectName) -> Result<String> {
     match parts.as_slice() {
         [] => Ok(last),
         [schema] if schema == "public" => Ok(last),
-        [schema] if schema == "information_schema" => Ok(format!("{schema}.{last}")),
+        [schema] if schema == "information_schema" || schema == "pg_catalog" => {
+            Ok(format!("{schema}.{last}"))
+        }
         _ => Err(unsupported("a schema other than public")),
     }
 }
@@ -2110,6 +2112,22 @@ fn binary_op(op: &sql::BinaryOperator) -> Result<BinaryOp> {
         B::And => BinaryOp::And,
         B::Or => BinaryOp::Or,
         B::StringConcat => BinaryOp::Concat,
+        B::PGRegexMatch => BinaryOp::Regex {
+            case_insensitive: false,
+            negated: false,
+        },
+        B::PGRegexIMatch => BinaryOp::Regex {
+            case_insensitive: true,
+            negated: false,
+        },
+        B::PGRegexNotMatch => BinaryOp::Regex {
+            case_insensitive: false,
+            negated: true,
+        },
+        B::PGRegexNotIMatch => BinaryOp::Regex {
+            case_insensitive: true,
+            negated: true,
+        },
         other => return Err(unsupported(format!("operator {other}"))),
     })
 }

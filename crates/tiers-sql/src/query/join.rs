@@ -718,15 +718,69 @@ impl Planner<'_> {
                     })
                     .collect(),
             ),
+            // Enough of pg_catalog for psql's \dt.
+            "pg_catalog.pg_namespace" => (
+                &["oid", "nspname"],
+                [
+                    (PUBLIC_OID, "public"),
+                    (11, "pg_catalog"),
+                    (INFO_SCHEMA_OID, "information_schema"),
+                ]
+                .iter()
+                .map(|(oid, name)| vec![Expr::Literal(Value::Int(*oid)), text(name)])
+                .collect(),
+            ),
+            "pg_catalog.pg_am" => (
+                &["oid", "amname"],
+                vec![
+                    vec![Expr::Literal(Value::Int(403)), text("btree")],
+                    vec![Expr::Literal(Value::Int(405)), text("hash")],
+                ],
+            ),
+            "pg_catalog.pg_class" => {
+                let mut rows = Vec::new();
+                for t in catalog::tables(self.reads)? {
+                    let row = |oid: u64, name: &str, kind: &str, am: i64| {
+                        vec![
+                            Expr::Literal(Value::Int(RELATION_OID_BASE + oid as i64)),
+                            text(name),
+                            Expr::Literal(Value::Int(PUBLIC_OID)),
+                            text(kind),
+                            Expr::Literal(Value::Int(10)),
+                            Expr::Literal(Value::Int(am)),
+                        ]
+                    };
+                    rows.push(row(t.id, &t.name, "r", 2));
+                    if !t.primary_key.is_empty() {
+                        // The rows' own B+tree, keyed by the primary key.
+                        rows.push(row(1_000_000 + t.id, &format!("{}_pkey", t.name), "i", 403));
+                    }
+                    for i in &t.indexes {
+                        let am = if i.kind == IndexKind::Hash { 405 } else { 403 };
+                        rows.push(row(i.id, &i.name, "i", am));
+                    }
+                }
+                (
+                    &[
+                        "oid",
+                        "relname",
+                        "relnamespace",
+                        "relkind",
+                        "relowner",
+                        "relam",
+                    ],
+                    rows,
+                )
+            }
             _ => return Ok(None),
         };
         let schema: Vec<Field> = names
             .iter()
             .map(|n| {
-                let ty = if *n == "ordinal_position" {
-                    DataType::Int4
-                } else {
-                    DataType::Text
+                let ty = match *n {
+                    "ordinal_position" => DataType::Int4,
+                    "oid" | "relnamespace" | "relowner" | "relam" => DataType::Int8,
+                    _ => DataType::Text,
                 };
                 Field::new(None, *n, ty)
             })
@@ -735,6 +789,12 @@ impl Planner<'_> {
         Ok(Some(self.node(Node::Values(rows), schema)))
     }
 }
+
+/// pg_catalog object ids: the `public` schema, `information_schema`, and
+/// where table and index ids start (above PostgreSQL's system range).
+const PUBLIC_OID: i64 = 2200;
+const INFO_SCHEMA_OID: i64 = 13_000;
+const RELATION_OID_BASE: i64 = 16_384;
 
 /// Whether `t` is one of the equalities a hash join already checks.
 fn is_key_term(t: &Expr, kl: &[Expr], kr: &[Expr], left_width: usize) -> bool {
