@@ -132,11 +132,15 @@ pub enum Statement {
     Begin {
         /// The isolation level asked for, if any.
         isolation: Option<Isolation>,
+        /// READ ONLY (Some(true)) or READ WRITE (Some(false)), if given.
+        read_only: Option<bool>,
     },
-    /// `SET TRANSACTION ISOLATION LEVEL ...`
+    /// `SET TRANSACTION [ISOLATION LEVEL ...] [READ ONLY | READ WRITE]`
     SetTransaction {
-        /// The level.
-        isolation: Isolation,
+        /// The level, if given.
+        isolation: Option<Isolation>,
+        /// The access mode, if given.
+        read_only: Option<bool>,
     },
     /// `SAVEPOINT name`
     Savepoint(String),

@@ -128,6 +128,8 @@ pub struct Session {
     explicit: bool,
     /// The open transaction ran DDL (the DDL epoch moves again at its end).
     did_ddl: bool,
+    /// The transaction (or, outside one, the next) is READ ONLY.
+    read_only: bool,
 }
 
 /// A prepared query's plan, kept between executions (the extended
@@ -201,6 +203,7 @@ impl Session {
             interrupt: Arc::default(),
             explicit: false,
             did_ddl: false,
+            read_only: false,
         }
     }
 
@@ -273,6 +276,10 @@ impl Session {
         self.savepoints.clear();
         self.failed = false;
         self.read_committed = self.default_read_committed();
+        self.read_only = self
+            .settings
+            .get("default_transaction_read_only")
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "on" | "true"));
     }
 
     /// Ends the transaction's hold on its row locks.
@@ -332,10 +339,16 @@ impl Session {
         cache: Option<&PlanCache>,
     ) -> Result<QueryResult> {
         match stmt {
-            Statement::Begin { isolation } => {
+            Statement::Begin {
+                isolation,
+                read_only,
+            } => {
                 if self.txn.is_none() {
                     if let Some(level) = isolation {
                         self.set_isolation(*level)?;
+                    }
+                    if let Some(r) = read_only {
+                        self.read_only = *r;
                     }
                     self.txn = Some(self.db.engine.begin_write()?);
                     self.db
@@ -346,9 +359,17 @@ impl Session {
                 }
                 return Ok(QueryResult::command("BEGIN"));
             }
-            Statement::SetTransaction { isolation } => {
+            Statement::SetTransaction {
+                isolation,
+                read_only,
+            } => {
                 if self.txn.is_some() {
-                    self.set_isolation(*isolation)?;
+                    if let Some(level) = isolation {
+                        self.set_isolation(*level)?;
+                    }
+                    if let Some(r) = read_only {
+                        self.read_only = *r;
+                    }
                 }
                 return Ok(QueryResult::command("SET"));
             }
@@ -422,6 +443,12 @@ impl Session {
         }
         if self.failed {
             return Err(aborted());
+        }
+        if self.read_only && writes(stmt) {
+            return Err(SqlError::new(
+                "25006",
+                "cannot execute a write in a read-only transaction",
+            ));
         }
         // Read the DDL epoch before the snapshot: a plan cached under this
         // epoch then never reflects an older catalog than the epoch says.
@@ -519,6 +546,7 @@ fn default_settings() -> std::collections::BTreeMap<String, String> {
         ("client_min_messages", "notice"),
         ("datestyle", "ISO, MDY"),
         ("default_transaction_isolation", "read committed"),
+        ("default_transaction_read_only", "off"),
         ("extra_float_digits", "1"),
         ("idle_in_transaction_session_timeout", "0"),
         ("intervalstyle", "postgres"),
@@ -584,10 +612,12 @@ impl Session {
                 "read uncommitted",
                 "DEFAULT",
             ])?,
+            "default_transaction_read_only" => fixed(&["off", "on", "true", "false", "DEFAULT"])?,
             "server_version"
             | "server_encoding"
             | "transaction isolation level"
-            | "transaction_isolation" => {
+            | "transaction_isolation"
+            | "transaction_read_only" => {
                 return Err(SqlError::new(
                     "55P02",
                     format!("parameter \"{name}\" cannot be changed"),
@@ -604,6 +634,10 @@ impl Session {
         self.settings.insert(name, value);
         if self.txn.is_none() {
             self.read_committed = self.default_read_committed();
+            self.read_only = self
+                .settings
+                .get("default_transaction_read_only")
+                .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "on" | "true"));
         }
         Ok(QueryResult::command("SET"))
     }
@@ -615,8 +649,10 @@ impl Session {
         } else {
             "repeatable read".to_string()
         };
+        let read_only = if self.read_only { "on" } else { "off" }.to_string();
         let value = match name.as_str() {
             "transaction isolation level" | "transaction_isolation" => &current,
+            "transaction_read_only" => &read_only,
             _ => self
                 .settings
                 .get(&name)
@@ -704,6 +740,18 @@ fn copy_in(
     }
     let n = insert_rows(tx, &def, given_rows, None, &[], ctx)?.len();
     Ok(QueryResult::command(format!("COPY {n}")))
+}
+
+/// Statements that change data or the catalog (refused in READ ONLY).
+fn writes(stmt: &Statement) -> bool {
+    match stmt {
+        Statement::Copy(c) => !c.to,
+        Statement::Insert { .. }
+        | Statement::Update { .. }
+        | Statement::Delete { .. }
+        | Statement::Truncate { .. } => true,
+        other => is_ddl(other),
+    }
 }
 
 /// Statements that change the catalog.

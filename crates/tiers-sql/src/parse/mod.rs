@@ -183,10 +183,11 @@ fn statement(stmt: sql::Statement) -> Result<Statement> {
                 snapshot.is_some() || session,
                 "this form of SET TRANSACTION",
             )?;
-            match isolation(&modes)? {
-                Some(isolation) => Ok(Statement::SetTransaction { isolation }),
-                None => Err(unsupported("SET TRANSACTION without ISOLATION LEVEL")),
-            }
+            let (isolation, read_only) = transaction_modes(&modes)?;
+            Ok(Statement::SetTransaction {
+                isolation,
+                read_only,
+            })
         }
         S::Update(u) => update(u),
         S::Delete(d) => delete(d),
@@ -302,15 +303,17 @@ fn statement_name(stmt: &sql::Statement) -> &'static str {
 }
 
 fn begin(modes: &[sql::TransactionMode]) -> Result<Statement> {
+    let (isolation, read_only) = transaction_modes(modes)?;
     Ok(Statement::Begin {
-        isolation: isolation(modes)?,
+        isolation,
+        read_only,
     })
 }
 
-/// The isolation level among transaction modes (READ WRITE is accepted and
-/// ignored; READ ONLY is refused rather than silently not enforced).
-fn isolation(modes: &[sql::TransactionMode]) -> Result<Option<Isolation>> {
+/// The isolation level and access mode among transaction modes.
+fn transaction_modes(modes: &[sql::TransactionMode]) -> Result<(Option<Isolation>, Option<bool>)> {
     let mut level = None;
+    let mut read_only = None;
     for mode in modes {
         match mode {
             sql::TransactionMode::IsolationLevel(l) => {
@@ -322,13 +325,15 @@ fn isolation(modes: &[sql::TransactionMode]) -> Result<Option<Isolation>> {
                     L::Serializable => Isolation::Serializable,
                 });
             }
-            sql::TransactionMode::AccessMode(sql::TransactionAccessMode::ReadWrite) => {}
-            sql::TransactionMode::AccessMode(_) => {
-                return Err(unsupported("READ ONLY transactions"));
+            sql::TransactionMode::AccessMode(sql::TransactionAccessMode::ReadWrite) => {
+                read_only = Some(false);
+            }
+            sql::TransactionMode::AccessMode(sql::TransactionAccessMode::ReadOnly) => {
+                read_only = Some(true);
             }
         }
     }
-    Ok(level)
+    Ok((level, read_only))
 }
 
 fn copy(

@@ -116,7 +116,13 @@ fn empty_input_and_multiple_statements() {
     assert_eq!(parse(" ;; -- nothing\n").unwrap(), vec![]);
     let all = parse("BEGIN; SELECT 1; COMMIT;").unwrap();
     assert_eq!(all.len(), 3);
-    assert_eq!(all[0], Statement::Begin { isolation: None });
+    assert_eq!(
+        all[0],
+        Statement::Begin {
+            isolation: None,
+            read_only: None
+        }
+    );
     assert_eq!(all[2], Statement::Commit);
 }
 
@@ -591,27 +597,37 @@ fn update_and_delete() {
 
 #[test]
 fn transactions() {
-    for sql in [
-        "BEGIN",
-        "BEGIN TRANSACTION",
-        "START TRANSACTION",
-        "START TRANSACTION READ WRITE",
-    ] {
-        assert_eq!(one(sql), Statement::Begin { isolation: None }, "{sql}");
+    for sql in ["BEGIN", "BEGIN TRANSACTION", "START TRANSACTION"] {
+        assert_eq!(
+            one(sql),
+            Statement::Begin {
+                isolation: None,
+                read_only: None
+            },
+            "{sql}"
+        );
     }
     assert_eq!(
         one("BEGIN ISOLATION LEVEL REPEATABLE READ"),
         Statement::Begin {
-            isolation: Some(Isolation::RepeatableRead)
+            isolation: Some(Isolation::RepeatableRead),
+            read_only: None
         }
     );
     assert_eq!(
         one("BEGIN ISOLATION LEVEL SERIALIZABLE"),
         Statement::Begin {
-            isolation: Some(Isolation::Serializable)
+            isolation: Some(Isolation::Serializable),
+            read_only: None
         }
     );
-    assert_eq!(code("START TRANSACTION READ ONLY"), "0A000");
+    assert_eq!(
+        one("START TRANSACTION READ ONLY"),
+        Statement::Begin {
+            isolation: None,
+            read_only: Some(true)
+        }
+    );
     for sql in ["COMMIT", "END", "COMMIT WORK"] {
         assert_eq!(one(sql), Statement::Commit, "{sql}");
     }
