@@ -154,70 +154,6 @@ fn describe(plan: &Plan) -> String {
     }
 }
 
-fn children(plan: &Plan) -> Vec<&Plan> {
-    match &plan.node {
-        Node::Single
-        | Node::Values(_)
-        | Node::Scan { .. }
-        | Node::Series { .. }
-        | Node::CteScan { .. } => Vec::new(),
-        Node::Filter { input, .. }
-        | Node::Project { input, .. }
-        | Node::Aggregate { input, .. }
-        | Node::Sort { input, .. }
-        | Node::Distinct { input }
-        | Node::Limit { input, .. } => vec![input],
-        Node::NestedLoop { left, right, .. }
-        | Node::HashJoin { left, right, .. }
-        | Node::IndexJoin { left, right, .. }
-        | Node::SetOp { left, right, .. } => vec![left, right],
-    }
-}
-
-/// The expressions a node evaluates itself (not its children's).
-fn own_exprs(plan: &Plan) -> Vec<&Expr> {
-    match &plan.node {
-        Node::Values(rows) => rows.iter().flatten().collect(),
-        Node::Scan { access, filter, .. } => {
-            let mut v: Vec<&Expr> = filter.iter().collect();
-            match access {
-                Access::PrimaryKey(k) | Access::Index { key: k, .. } => v.extend(k),
-                Access::Range { lo, hi, .. } => {
-                    v.extend(lo.iter().chain(hi.iter()).map(|(e, _)| e))
-                }
-                Access::Full => {}
-            }
-            v
-        }
-        Node::Series { args } => args.iter().collect(),
-        Node::Filter { predicate, .. } => vec![predicate],
-        Node::Project { exprs, .. } => exprs.iter().collect(),
-        Node::NestedLoop { condition, .. } | Node::IndexJoin { condition, .. } => {
-            condition.iter().collect()
-        }
-        Node::HashJoin {
-            left_keys,
-            right_keys,
-            residual,
-            ..
-        } => left_keys
-            .iter()
-            .chain(right_keys)
-            .chain(residual.iter())
-            .collect(),
-        Node::Aggregate {
-            group_by,
-            aggregates,
-            ..
-        } => group_by
-            .iter()
-            .chain(aggregates.iter().flat_map(|a| &a.args))
-            .collect(),
-        Node::Limit { limit, offset, .. } => limit.iter().chain(offset.iter()).collect(),
-        _ => Vec::new(),
-    }
-}
-
 fn render(plan: &Plan, depth: usize, stats: Option<&[NodeStats]>, out: &mut Vec<String>) {
     // Projections are not worth a line (PostgreSQL does not print them).
     if let Node::Project { input, .. } = &plan.node {
@@ -246,7 +182,7 @@ fn render(plan: &Plan, depth: usize, stats: Option<&[NodeStats]>, out: &mut Vec<
         }
     }
     out.push(line);
-    for child in children(plan) {
+    for child in plan.children() {
         render(child, depth + 1, stats, out);
     }
     render_subplans(plan, depth, stats, out);
@@ -255,7 +191,7 @@ fn render(plan: &Plan, depth: usize, stats: Option<&[NodeStats]>, out: &mut Vec<
 /// The subqueries a node's own expressions run, under it.
 fn render_subplans(plan: &Plan, depth: usize, stats: Option<&[NodeStats]>, out: &mut Vec<String>) {
     let mut shown = Vec::new();
-    for e in own_exprs(plan) {
+    for e in plan.own_exprs() {
         visit(e, &mut |x| {
             if let Expr::SubPlan(sub) = x
                 && !shown.contains(&sub.id)

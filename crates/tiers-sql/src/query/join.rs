@@ -1159,96 +1159,15 @@ pub(super) fn order_by_scan(plan: &mut Plan, keys: &[SortKey]) -> bool {
 /// Calls `f` on every expression node of a plan (and of the plans of its
 /// subqueries, with `nesting` one deeper).
 pub(super) fn visit_plan_exprs(plan: &Plan, nesting: usize, f: &mut dyn FnMut(&Expr, usize)) {
-    let on_expr = |e: &Expr, f: &mut dyn FnMut(&Expr, usize)| {
+    for e in plan.own_exprs() {
         visit(e, &mut |x| {
             f(x, nesting);
             if let Expr::SubPlan(sub) = x {
                 visit_plan_exprs(&sub.plan, nesting + 1, f);
             }
         });
-    };
-    match &plan.node {
-        Node::Single | Node::CteScan { .. } => {}
-        Node::Values(rows) => rows.iter().flatten().for_each(|e| on_expr(e, f)),
-        Node::Scan { access, filter, .. } => {
-            match access {
-                Access::Full => {}
-                Access::PrimaryKey(k) | Access::Index { key: k, .. } => {
-                    k.iter().for_each(|e| on_expr(e, f))
-                }
-                Access::Range { lo, hi, .. } => {
-                    lo.iter().chain(hi.iter()).for_each(|(e, _)| on_expr(e, f))
-                }
-            }
-            filter.iter().for_each(|e| on_expr(e, f));
-        }
-        Node::Series { args } => args.iter().for_each(|e| on_expr(e, f)),
-        Node::Filter { input, predicate } => {
-            on_expr(predicate, f);
-            visit_plan_exprs(input, nesting, f);
-        }
-        Node::Project { input, exprs } => {
-            exprs.iter().for_each(|e| on_expr(e, f));
-            visit_plan_exprs(input, nesting, f);
-        }
-        Node::NestedLoop {
-            left,
-            right,
-            condition,
-            ..
-        }
-        | Node::IndexJoin {
-            left,
-            right,
-            condition,
-            ..
-        } => {
-            condition.iter().for_each(|e| on_expr(e, f));
-            visit_plan_exprs(left, nesting, f);
-            visit_plan_exprs(right, nesting, f);
-        }
-        Node::HashJoin {
-            left,
-            right,
-            left_keys,
-            right_keys,
-            residual,
-            ..
-        } => {
-            left_keys
-                .iter()
-                .chain(right_keys)
-                .chain(residual.iter())
-                .for_each(|e| on_expr(e, f));
-            visit_plan_exprs(left, nesting, f);
-            visit_plan_exprs(right, nesting, f);
-        }
-        Node::Aggregate {
-            input,
-            group_by,
-            aggregates,
-        } => {
-            group_by
-                .iter()
-                .chain(aggregates.iter().flat_map(|a| a.args.iter()))
-                .for_each(|e| on_expr(e, f));
-            visit_plan_exprs(input, nesting, f);
-        }
-        Node::Sort { input, .. } | Node::Distinct { input } => visit_plan_exprs(input, nesting, f),
-        Node::Limit {
-            input,
-            limit,
-            offset,
-        } => {
-            limit
-                .iter()
-                .chain(offset.iter())
-                .for_each(|e| on_expr(e, f));
-            visit_plan_exprs(input, nesting, f);
-        }
-        Node::SetOp { left, right, .. } => {
-            visit_plan_exprs(left, nesting, f);
-            visit_plan_exprs(right, nesting, f);
-        }
+    }
+    for child in plan.children() {
+        visit_plan_exprs(child, nesting, f);
     }
 }

@@ -66,6 +66,73 @@ pub struct Plan {
     pub id: usize,
 }
 
+impl Plan {
+    /// The node's inputs.
+    pub fn children(&self) -> Vec<&Plan> {
+        match &self.node {
+            Node::Single
+            | Node::Values(_)
+            | Node::Scan { .. }
+            | Node::Series { .. }
+            | Node::CteScan { .. } => Vec::new(),
+            Node::Filter { input, .. }
+            | Node::Project { input, .. }
+            | Node::Aggregate { input, .. }
+            | Node::Sort { input, .. }
+            | Node::Distinct { input }
+            | Node::Limit { input, .. } => vec![input],
+            Node::NestedLoop { left, right, .. }
+            | Node::HashJoin { left, right, .. }
+            | Node::IndexJoin { left, right, .. }
+            | Node::SetOp { left, right, .. } => vec![left, right],
+        }
+    }
+
+    /// The expressions the node evaluates itself (not its children's).
+    pub fn own_exprs(&self) -> Vec<&Expr> {
+        match &self.node {
+            Node::Values(rows) => rows.iter().flatten().collect(),
+            Node::Scan { access, filter, .. } => {
+                let mut v: Vec<&Expr> = filter.iter().collect();
+                match access {
+                    Access::PrimaryKey(k) | Access::Index { key: k, .. } => v.extend(k),
+                    Access::Range { lo, hi, .. } => {
+                        v.extend(lo.iter().chain(hi.iter()).map(|(e, _)| e))
+                    }
+                    Access::Full => {}
+                }
+                v
+            }
+            Node::Series { args } => args.iter().collect(),
+            Node::Filter { predicate, .. } => vec![predicate],
+            Node::Project { exprs, .. } => exprs.iter().collect(),
+            Node::NestedLoop { condition, .. } | Node::IndexJoin { condition, .. } => {
+                condition.iter().collect()
+            }
+            Node::HashJoin {
+                left_keys,
+                right_keys,
+                residual,
+                ..
+            } => left_keys
+                .iter()
+                .chain(right_keys)
+                .chain(residual.iter())
+                .collect(),
+            Node::Aggregate {
+                group_by,
+                aggregates,
+                ..
+            } => group_by
+                .iter()
+                .chain(aggregates.iter().flat_map(|a| &a.args))
+                .collect(),
+            Node::Limit { limit, offset, .. } => limit.iter().chain(offset.iter()).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// How a table scan finds its rows.
 #[derive(Debug, Clone)]
 pub enum Access {
