@@ -305,7 +305,8 @@ fn selected(
 
 /// Locks a row found at the statement's snapshot and reads it again at
 /// the newest one (the lock holder before us may have changed or deleted
-/// it); None when it is gone or no longer matches the filter.
+/// it); None when it is gone or no longer matches the filter (expression
+/// 0 of `filter`).
 fn lock_and_recheck(
     tx: &mut WriteTxn,
     def: &TableDef,
@@ -348,15 +349,14 @@ pub(super) fn update(
     let mut exprs: Vec<&Expr> = filter.iter().copied().collect();
     let first_set = exprs.len();
     exprs.extend(set.iter().map(|(_, e)| e));
-    let bound = query::bind_exprs(tx, fields.clone(), &exprs)?;
-    let filter_only = filter
-        .map(|f| query::bind_exprs(tx, fields, &[f]))
-        .transpose()?;
+    let bound = query::bind_exprs(tx, fields, &exprs)?;
+    // The WHERE is expression 0 of `bound` when there is one.
+    let recheck = filter.is_some().then_some(&bound);
     // Collect first, then write: a scan must not see its own updates.
     let rows = selected(tx, &def, filter, &bound, params)?;
     let mut stored = Vec::with_capacity(rows.len());
     for row in &rows {
-        let Some(row) = lock_and_recheck(tx, &def, row, filter_only.as_ref(), params, ctx)? else {
+        let Some(row) = lock_and_recheck(tx, &def, row, recheck, params, ctx)? else {
             continue;
         };
         let old = row.columns(&def);
