@@ -19,6 +19,7 @@ use crate::ast::{Expr, JoinKind, SetOp};
 use crate::catalog::{IndexDef, TableDef};
 use crate::types::DataType;
 
+mod access;
 mod aggregate;
 mod explain;
 mod join;

@@ -583,7 +583,7 @@ impl Planner<'_> {
     /// A Sort, unless the input already comes in that order from a
     /// primary-key scan (then the scan is just told the direction).
     fn sort(&self, mut plan: Plan, keys: Vec<SortKey>) -> Plan {
-        if super::join::order_by_scan(&mut plan, &keys) {
+        if super::access::order_by_scan(&mut plan, &keys) {
             return plan;
         }
         let schema = plan.schema.clone();
@@ -780,7 +780,7 @@ impl Planner<'_> {
             return Err(syntax("subquery must return only one column"));
         }
         let mut correlated = false;
-        super::join::visit_plan_exprs(&plan, 0, &mut |e, nesting| {
+        super::access::visit_plan_exprs(&plan, 0, &mut |e, nesting| {
             if outer_escapes(e, nesting) {
                 correlated = true;
             }
