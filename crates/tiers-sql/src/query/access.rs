@@ -7,7 +7,7 @@ use crate::ast::{BinaryOp, Expr};
 use crate::catalog::{IndexKind, TableDef};
 use crate::error::{Result, SqlError, sqlstate};
 
-use super::plan::{transform, visit};
+use super::walk::{transform, visit};
 use super::{Access, Node, Plan, SortKey};
 
 /// An access path for `inner` (a plain table scan) keyed by expressions

@@ -10,8 +10,8 @@ use crate::reads::Reads;
 use crate::types::DataType;
 use crate::value::Value;
 
-use super::plan::visit;
 use super::run::{Exec, NodeStats};
+use super::walk::visit;
 use super::{Access, Node, Plan, QueryPlan, SubKind};
 
 /// EXPLAIN [ANALYZE] of a planned query.

@@ -17,7 +17,8 @@ use crate::types::DataType;
 use crate::value::Value;
 
 use super::access::{choose_access, columns_of, has_correlated, index_access, remap, shift};
-use super::plan::{CteRef, Env, Frame, Planner, conjoin, conjuncts, rename};
+use super::plan::{CteRef, Env, Frame, Planner, rename};
+use super::walk::{conjoin, conjuncts, has_aggregate};
 use super::{Access, Field, Node, Plan};
 
 /// One unit of a flattened FROM list.
@@ -56,7 +57,7 @@ impl Planner<'_> {
                 parent: env.outer,
             };
             let bound = self.bind(f, &frame, env)?;
-            if super::plan::has_aggregate(&bound) {
+            if has_aggregate(&bound) {
                 return Err(SqlError::new(
                     "42803",
                     "aggregate functions are not allowed in WHERE",

@@ -25,6 +25,7 @@ mod explain;
 mod join;
 mod plan;
 mod run;
+mod walk;
 
 pub use explain::explain;
 pub use plan::{QueryPlan, plan_query};
@@ -427,5 +428,5 @@ pub fn table_fields_of(columns: &[crate::catalog::ColumnDef], label: &str) -> Ve
 
 /// Calls `f` on `e` and each of its sub-expressions (not inside subqueries).
 pub fn visit_expr(e: &Expr, f: &mut dyn FnMut(&Expr)) {
-    plan::visit(e, f)
+    walk::visit(e, f)
 }
