@@ -47,6 +47,14 @@ use tokio::net::TcpListener;
 
 use crate::wire;
 
+mod admin;
+mod cancel;
+mod copy;
+
+use admin::DbAdmin;
+use cancel::{Cancels, RegisteringKeys};
+use copy::{CopyIn, copy_out_response, is_copy_result};
+
 /// Where and how the server runs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -106,65 +114,6 @@ struct Shared {
     failed_statements: AtomicU64,
     started: Instant,
     listen: SocketAddr,
-}
-
-/// Running sessions by backend pid, for cancel requests: the secret key
-/// the client was given, and the session's interrupt flag.
-#[derive(Default)]
-struct Cancels {
-    map: Mutex<HashMap<i32, (Bytes, Arc<AtomicBool>)>>,
-}
-
-/// Unregisters a session from [`Cancels`] when its connection ends.
-struct CancelRegistration {
-    pid: i32,
-    cancels: Arc<Cancels>,
-}
-
-impl Drop for CancelRegistration {
-    fn drop(&mut self) {
-        self.cancels
-            .map
-            .lock()
-            .expect("cancel registry")
-            .remove(&self.pid);
-    }
-}
-
-#[async_trait]
-impl CancelHandler for Cancels {
-    async fn on_cancel_request(&self, request: CancelRequest) {
-        let map = self.map.lock().expect("cancel registry");
-        if let Some((key, flag)) = map.get(&request.pid)
-            && *key == request.secret_key.to_bytes()
-        {
-            flag.store(true, AtomicOrdering::Relaxed);
-        }
-    }
-}
-
-/// Hands out backend pids and cancel keys, and registers each session's
-/// interrupt flag under them for cancel requests.
-struct RegisteringKeys {
-    shared: Arc<Shared>,
-    interrupt: Arc<AtomicBool>,
-}
-
-impl PidSecretKeyGenerator for RegisteringKeys {
-    fn generate(&self, client: &dyn ClientInfo) -> (i32, pgwire::messages::startup::SecretKey) {
-        let (pid, key) = self.shared.pids.generate(client);
-        self.shared
-            .cancels
-            .map
-            .lock()
-            .expect("cancel registry")
-            .insert(pid, (key.to_bytes(), self.interrupt.clone()));
-        client.session_extensions().insert(CancelRegistration {
-            pid,
-            cancels: self.shared.cancels.clone(),
-        });
-        (pid, key)
-    }
 }
 
 /// Counts a connection as active until dropped.
@@ -290,118 +239,6 @@ impl Server {
                 drop(active);
             });
         }
-    }
-}
-
-/// The DB tier's `/health`, `/metrics` and `/status`.
-struct DbAdmin {
-    shared: Arc<Shared>,
-    engine: Arc<Engine>,
-}
-
-impl tiers_telemetry::Admin for DbAdmin {
-    fn health(&self) -> tiers_telemetry::Health {
-        // A journal whose fsync failed refuses writes until restart.
-        match self.engine.write_failure() {
-            None => tiers_telemetry::Health {
-                ok: true,
-                detail: format!(
-                    "accepting connections on {} ({} open)",
-                    self.shared.listen,
-                    self.shared.active.load(AtomicOrdering::Relaxed)
-                ),
-            },
-            Some(why) => tiers_telemetry::Health {
-                ok: false,
-                detail: format!("storage refuses writes until restart: {why}"),
-            },
-        }
-    }
-
-    fn metrics(&self) -> String {
-        let s = &self.shared;
-        let db = &s.database;
-        let mut p = tiers_telemetry::Prometheus::new("tiers_db");
-        p.gauge(
-            "connections",
-            "Client connections open",
-            s.active.load(AtomicOrdering::Relaxed) as f64,
-        )
-        .gauge(
-            "max_connections",
-            "Client connections allowed",
-            s.max_connections as f64,
-        )
-        .gauge(
-            "transactions_open",
-            "Explicit transactions open",
-            db.open_transactions.load(AtomicOrdering::Relaxed) as f64,
-        )
-        .counter(
-            "statements_total",
-            "Statements run",
-            s.statements.load(AtomicOrdering::Relaxed) as f64,
-        )
-        .counter(
-            "statement_errors_total",
-            "Statements that failed",
-            s.failed_statements.load(AtomicOrdering::Relaxed) as f64,
-        )
-        .histogram(
-            "statement_seconds",
-            "Statement latency in seconds",
-            &s.latency,
-        )
-        .counter(
-            "lock_waits_total",
-            "Waits for a row lock another transaction held",
-            db.locks.waits() as f64,
-        )
-        .counter(
-            "deadlocks_total",
-            "Deadlocks detected",
-            db.locks.deadlocks() as f64,
-        )
-        .gauge("row_locks_held", "Row locks held", db.locks.len() as f64);
-        for (name, help, kind, value) in self.engine.metrics().fields() {
-            let name = format!("storage_{name}");
-            match kind {
-                tiers_storage::MetricKind::Counter => p.counter(&name, help, value as f64),
-                tiers_storage::MetricKind::Gauge => p.gauge(&name, help, value as f64),
-            };
-        }
-        p.finish()
-    }
-
-    fn status(&self) -> serde_json::Value {
-        let s = &self.shared;
-        let m = self.engine.metrics();
-        serde_json::json!({
-            "tier": "db",
-            "version": env!("CARGO_PKG_VERSION"),
-            "listen": s.listen.to_string(),
-            "uptime_seconds": s.started.elapsed().as_secs(),
-            "connections": s.active.load(AtomicOrdering::Relaxed),
-            "max_connections": s.max_connections,
-            "transactions_open": s.database.open_transactions.load(AtomicOrdering::Relaxed),
-            "statements": s.statements.load(AtomicOrdering::Relaxed),
-            "statement_errors": s.failed_statements.load(AtomicOrdering::Relaxed),
-            "statement_p99_seconds": s.latency.quantile(0.99),
-            "lock_waits": s.database.locks.waits(),
-            "deadlocks": s.database.locks.deadlocks(),
-            "storage": {
-                "commits": m.commits,
-                "rollbacks": m.rollbacks,
-                "conflicts": m.conflicts,
-                "buffer_pool_hit_ratio": m.pool_hit_ratio(),
-                "buffer_pool_pages_cached": m.pool_pages_cached,
-                "buffer_pool_pages_dirty": m.pool_pages_dirty,
-                "commits_per_fsync": m.commits_per_fsync(),
-                "last_lsn": m.last_lsn,
-                "durable_lsn": m.durable_lsn,
-                "checkpoint_lsn": m.checkpoint_lsn,
-            },
-        })
     }
 }
 
@@ -860,126 +697,6 @@ impl SimpleQueryHandler for Backend {
         let results = self.run(batch, Vec::new(), None).await;
         responses.extend(results.into_iter().map(|r| response(r, None)));
         Ok(responses)
-    }
-}
-
-/// Rows of a `COPY ... TO STDOUT` as CopyData messages.
-fn copy_out_response(r: QueryResult, options: &tiers_sql::ast::CopyOptions) -> Response {
-    let mut lines = Vec::with_capacity(r.rows.len() + 1);
-    if options.csv && options.header {
-        let names: Vec<String> = r.columns.iter().map(|c| c.name.clone()).collect();
-        lines.push(tiers_sql::copy::encode_header(&names, options));
-    }
-    for row in &r.rows {
-        lines.push(tiers_sql::copy::encode_row(row, options));
-    }
-    let columns = r.columns.len();
-    let data = lines
-        .into_iter()
-        .map(|l| Ok(CopyData::new(Bytes::from(l.into_bytes()))));
-    Response::CopyOut(CopyResponse::new(0, columns, stream::iter(data)))
-}
-
-fn is_copy_result(r: &QueryResult) -> bool {
-    r.tag.starts_with("COPY")
-}
-
-/// The most COPY FROM STDIN data held for one statement.
-const MAX_COPY_BYTES: usize = 1 << 30;
-
-/// A COPY FROM STDIN waiting for its data.
-struct CopyIn {
-    copy: Box<tiers_sql::ast::Copy>,
-    data: Vec<u8>,
-}
-
-impl Backend {
-    fn start_copy_in(&self, copy: Box<tiers_sql::ast::Copy>) -> Response {
-        let columns = match &copy.source {
-            tiers_sql::ast::CopySource::Table { columns, .. } => columns.len(),
-            tiers_sql::ast::CopySource::Query(_) => 0,
-        };
-        *self.copy_in.lock().expect("copy state") = Some(CopyIn {
-            copy,
-            data: Vec::new(),
-        });
-        Response::CopyIn(CopyResponse::new(0, columns, stream::empty()))
-    }
-}
-
-#[async_trait]
-impl CopyHandler for Backend {
-    async fn on_copy_data<C>(&self, _client: &mut C, copy_data: CopyData) -> PgWireResult<()>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let mut state = self.copy_in.lock().expect("copy state");
-        let Some(copy) = state.as_mut() else {
-            return Err(user_error(&SqlError::new(
-                "08P01",
-                "CopyData without a COPY FROM STDIN in progress",
-            )));
-        };
-        if copy.data.len() + copy_data.data.len() > MAX_COPY_BYTES {
-            *state = None;
-            return Err(user_error(&SqlError::new(
-                "54000",
-                format!(
-                    "COPY data over {} MiB in one statement; split it into several COPY statements",
-                    MAX_COPY_BYTES >> 20
-                ),
-            )));
-        }
-        copy.data.extend_from_slice(&copy_data.data);
-        Ok(())
-    }
-
-    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let Some(CopyIn { mut copy, data }) = self.copy_in.lock().expect("copy state").take()
-        else {
-            return Err(user_error(&SqlError::new(
-                "08P01",
-                "CopyDone without a COPY FROM STDIN in progress",
-            )));
-        };
-        let text = String::from_utf8(data)
-            .map_err(|_| user_error(&SqlError::new("22021", "COPY data is not valid UTF-8")))?;
-        copy.payload = Some(text);
-        let mut results = self
-            .run(vec![Statement::Copy(copy)], Vec::new(), None)
-            .await;
-        match results.pop() {
-            Some(Ok(r)) => {
-                client
-                    .send(PgWireBackendMessage::CommandComplete(
-                        command_tag(&r.tag).into(),
-                    ))
-                    .await?;
-                Ok(())
-            }
-            Some(Err(e)) => Err(user_error(&e)),
-            None => Ok(()),
-        }
-    }
-
-    async fn on_copy_fail<C>(&self, _client: &mut C, fail: CopyFail) -> PgWireError
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        self.copy_in.lock().expect("copy state").take();
-        user_error(&SqlError::new(
-            "57014",
-            format!("COPY from stdin failed: {}", fail.message),
-        ))
     }
 }
 
