@@ -32,12 +32,14 @@ use crate::types::DataType;
 use crate::value::Value;
 
 mod access;
+mod copy;
 mod ddl;
 mod describe;
 mod select;
 mod write;
 
 use access::*;
+use copy::*;
 use ddl::*;
 pub use describe::{describe, parameter_types};
 use select::*;
@@ -667,79 +669,6 @@ impl Session {
             tag: "SHOW".into(),
         })
     }
-}
-
-/// `COPY ... TO STDOUT`: the rows, for the server to encode.
-fn copy_out(tx: &mut WriteTxn, copy: &crate::ast::Copy, params: &[Value]) -> Result<QueryResult> {
-    let query = match &copy.source {
-        crate::ast::CopySource::Query(q) => (**q).clone(),
-        crate::ast::CopySource::Table { name, columns } => {
-            let items = if columns.is_empty() {
-                vec![SelectItem::Wildcard]
-            } else {
-                columns
-                    .iter()
-                    .map(|c| SelectItem::Expr {
-                        expr: Expr::Column {
-                            table: None,
-                            name: c.clone(),
-                        },
-                        alias: None,
-                    })
-                    .collect()
-            };
-            crate::ast::Query::plain(crate::ast::SetExpr::Select(Box::new(crate::ast::Select {
-                items,
-                from: vec![crate::ast::TableRef::Table {
-                    name: name.clone(),
-                    alias: None,
-                }],
-                ..crate::ast::Select::default()
-            })))
-        }
-    };
-    let plan = crate::query::plan_query(tx, &query)?;
-    let mut result = crate::query::run(tx, &plan, params)?;
-    result.tag = format!("COPY {}", result.rows.len());
-    Ok(result)
-}
-
-/// `COPY table FROM STDIN` with its rows parsed: one INSERT of them all.
-fn copy_in(
-    tx: &mut WriteTxn,
-    copy: &crate::ast::Copy,
-    rows: Vec<Vec<Option<String>>>,
-    ctx: &mut WriteCtx<'_>,
-) -> Result<QueryResult> {
-    let crate::ast::CopySource::Table { name, columns } = &copy.source else {
-        return Err(SqlError::new(
-            sqlstate::SYNTAX_ERROR,
-            "COPY FROM needs a table",
-        ));
-    };
-    let def = catalog::require_table(tx, name)?;
-    let targets = target_columns(&def, columns)?;
-    let mut given_rows = Vec::with_capacity(rows.len());
-    for (i, row) in rows.into_iter().enumerate() {
-        if row.len() != targets.len() {
-            return Err(SqlError::new(
-                "22P04",
-                format!(
-                    "COPY row {} has {} fields, the table expects {}",
-                    i + 1,
-                    row.len(),
-                    targets.len()
-                ),
-            ));
-        }
-        let mut given: Vec<Option<Value>> = vec![None; def.columns.len()];
-        for (field, &col) in row.into_iter().zip(&targets) {
-            given[col] = Some(field.map_or(Value::Null, Value::Text));
-        }
-        given_rows.push(given);
-    }
-    let n = insert_rows(tx, &def, given_rows, None, &[], ctx)?.len();
-    Ok(QueryResult::command(format!("COPY {n}")))
 }
 
 /// Statements that change data or the catalog (refused in READ ONLY).
