@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// `[db]`
     pub db: DbConfig,
+    /// `[web]`: see `docs/web.md`.
+    pub web: tiers_web::Config,
 }
 
 /// `[db]`: the DB tier.
@@ -110,5 +112,24 @@ mod tests {
         assert_eq!(c.db.users.get("app").map(String::as_str), Some("pw"));
         let e = parse("[db]\ntls_cert = \"c.pem\"\n").unwrap_err();
         assert!(e.contains("tls_key"), "{e}");
+    }
+
+    #[test]
+    fn web_section_reads_pools_routes_and_durations() {
+        let c = parse(
+            "[web]\nroot = \"site\"\n[web.limits]\nheader_timeout = \"5s\"\n\
+             [web.pools.api]\nservers = [\"http://127.0.0.1:9001\", { url = \"http://127.0.0.1:9002\", weight = 3 }]\n\
+             balance = \"least_conn\"\nhealth_path = \"/health\"\n\
+             [[web.routes]]\nprefix = \"/api/\"\npool = \"api\"\n",
+        )
+        .unwrap();
+        c.web.validate().unwrap();
+        assert_eq!(c.web.limits.header_timeout.as_secs(), 5);
+        assert_eq!(c.web.pools["api"].servers[1].weight(), 3);
+        let round = parse(&render(&c)).unwrap();
+        assert_eq!(round.web.pools["api"].servers.len(), 2);
+        assert_eq!(round.web.limits.header_timeout.as_secs(), 5);
+        let e = parse("[web.limits]\nheader_timeout = \"soon\"\n").unwrap_err();
+        assert!(e.contains("soon"), "{e}");
     }
 }

@@ -1,7 +1,7 @@
 //! `tiers`: the one binary of the three-tier system.
 //!
-//! Today it runs the DB tier (`tiers db`) and carries the storage engine's
-//! offline tools; the web and AP tiers and `tiers up` join it as they land. The binary only wires crates
+//! Today it runs the DB tier (`tiers db`) and the web tier (`tiers web`) and
+//! carries the storage engine's offline tools; the AP tier and `tiers up` join it as they land. The binary only wires crates
 //! together and reports errors with context; the work lives in the crates.
 
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod config;
+mod web;
 use tiers_storage::verify::{self, Report};
 
 #[derive(Parser)]
@@ -48,6 +49,9 @@ enum Command {
         #[arg(long)]
         print_config: bool,
     },
+    /// Run the web tier: static files from disk and a load-balancing
+    /// reverse proxy to AP servers, with health checks and failover.
+    Web(web::WebFlags),
     /// Check every page and journal record of a data directory and report
     /// corruption precisely. Exits 1 if anything is wrong.
     Verify {
@@ -93,6 +97,7 @@ fn main() -> ExitCode {
             }
             run_db(file.db)
         }
+        Command::Web(flags) => web::run(flags),
         Command::Verify { dir } => match verify::verify(&dir) {
             Ok(report) => {
                 print_report(&report);

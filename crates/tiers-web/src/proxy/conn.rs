@@ -1,0 +1,260 @@
+//! One upstream server: its keep-alive connections (HTTP/1.1, pooled and
+//! reused), its requests in flight, and its health.
+
+use std::future::Future as _;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::health::Health;
+use crate::body::{Body, BoxError};
+
+/// An upstream server of a pool.
+pub struct Upstream {
+    /// `host:port`.
+    pub authority: String,
+    /// Configured weight.
+    pub weight: u32,
+    /// Its health.
+    pub health: Health,
+    /// Requests in flight to it.
+    pub active: AtomicUsize,
+    idle: Mutex<Vec<(SendRequest<Body>, Instant)>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+    /// Connections opened.
+    pub connects: AtomicU64,
+    /// Requests sent on a reused connection.
+    pub reuses: AtomicU64,
+    /// Requests sent.
+    pub requests: AtomicU64,
+}
+
+/// Why a connection could not be had.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// Nothing within the connect timeout.
+    Timeout,
+    /// Refused, unreachable, name not found...
+    Io(std::io::Error),
+    /// The HTTP handshake failed.
+    Handshake(hyper::Error),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Timeout => write!(f, "connect timeout"),
+            ConnectError::Io(e) => write!(f, "connect: {e}"),
+            ConnectError::Handshake(e) => write!(f, "handshake: {e}"),
+        }
+    }
+}
+
+impl Upstream {
+    /// A server with no connections yet.
+    pub fn new(
+        authority: String,
+        weight: u32,
+        epoch: Instant,
+        max_idle: usize,
+        idle_timeout: Duration,
+    ) -> Upstream {
+        Upstream {
+            authority,
+            weight,
+            health: Health::new(epoch),
+            active: AtomicUsize::new(0),
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+            idle_timeout,
+            connects: AtomicU64::new(0),
+            reuses: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    /// Keep-alive connections waiting for a request.
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().expect("idle").len()
+    }
+
+    /// A pooled connection that is still open, most recently used first.
+    pub fn take_idle(&self) -> Option<SendRequest<Body>> {
+        let mut idle = self.idle.lock().expect("idle");
+        while let Some((sender, since)) = idle.pop() {
+            if since.elapsed() < self.idle_timeout && !sender.is_closed() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Returns a connection whose exchange completed.
+    pub fn put_idle(&self, sender: SendRequest<Body>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().expect("idle");
+        // Drop the stale ones at the bottom of the stack.
+        let timeout = self.idle_timeout;
+        idle.retain(|(s, since)| since.elapsed() < timeout && !s.is_closed());
+        if idle.len() < self.max_idle {
+            idle.push((sender, Instant::now()));
+        }
+    }
+
+    /// Closes every pooled connection.
+    pub fn drop_idle(&self) {
+        self.idle.lock().expect("idle").clear();
+    }
+
+    /// Opens a new connection.
+    pub async fn connect(&self, timeout: Duration) -> Result<SendRequest<Body>, ConnectError> {
+        let stream =
+            match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&self.authority))
+                .await
+            {
+                Err(_) => return Err(ConnectError::Timeout),
+                Ok(Err(e)) => return Err(ConnectError::Io(e)),
+                Ok(Ok(s)) => s,
+            };
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(ConnectError::Handshake)?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        self.connects.fetch_add(1, Ordering::Relaxed);
+        Ok(sender)
+    }
+}
+
+/// Counts a request in flight to a server and to its pool for as long as
+/// the exchange lasts (until the response body ends or is dropped).
+pub struct InFlight {
+    upstream: Arc<Upstream>,
+    slot: Option<OwnedSemaphorePermit>,
+}
+
+impl InFlight {
+    /// Starts counting.
+    pub fn new(upstream: Arc<Upstream>, slot: Option<OwnedSemaphorePermit>) -> InFlight {
+        upstream.active.fetch_add(1, Ordering::Relaxed);
+        upstream.requests.fetch_add(1, Ordering::Relaxed);
+        InFlight { upstream, slot }
+    }
+
+    /// Also holds the pool slot until the exchange ends.
+    pub fn hold(&mut self, slot: Option<OwnedSemaphorePermit>) {
+        if slot.is_some() {
+            self.slot = slot;
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.upstream.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// An upstream response body on its way to the client. When it ends, its
+/// connection goes back to the pool; if it is dropped early (the client
+/// left), the connection is closed instead, since it is mid-response.
+pub struct UpstreamBody {
+    inner: Incoming,
+    sender: Option<SendRequest<Body>>,
+    in_flight: Option<InFlight>,
+    timeout: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl UpstreamBody {
+    /// Wraps `inner`; `sender` is returned to the pool at the end.
+    pub fn new(
+        inner: Incoming,
+        sender: Option<SendRequest<Body>>,
+        in_flight: InFlight,
+        timeout: Duration,
+    ) -> UpstreamBody {
+        let mut body = UpstreamBody {
+            inner,
+            sender,
+            in_flight: Some(in_flight),
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        };
+        if hyper::body::Body::is_end_stream(&body.inner) {
+            body.done();
+        }
+        body
+    }
+
+    fn done(&mut self) {
+        if let (Some(sender), Some(f)) = (self.sender.take(), self.in_flight.as_ref()) {
+            f.upstream.put_idle(sender);
+        }
+        self.in_flight = None;
+    }
+}
+
+impl hyper::body::Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if this.in_flight.is_none() && this.sender.is_none() && this.inner.is_end_stream() {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let next = tokio::time::Instant::now() + this.timeout;
+                this.deadline.as_mut().reset(next);
+                if this.inner.is_end_stream() {
+                    this.done();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.sender = None;
+                this.in_flight = None;
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
+            Poll::Ready(None) => {
+                this.done();
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if this.deadline.as_mut().poll(cx).is_ready() {
+                    this.sender = None;
+                    this.in_flight = None;
+                    return Poll::Ready(Some(Err("upstream body timeout".into())));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
