@@ -344,6 +344,15 @@ async fn serve_connection(
     let limits = state.config.limits.clone();
     let tls = state.tls.clone();
     drop(state);
+    // A client that connects and says nothing would sit in protocol
+    // detection, before any HTTP timer runs: give it the header timeout.
+    let mut first = [0u8; 1];
+    if !matches!(
+        tokio::time::timeout(limits.header_timeout, stream.peek(&mut first)).await,
+        Ok(Ok(1))
+    ) {
+        return;
+    }
     match tls {
         None => serve_io(shared, TokioIo::new(stream), peer, false, &limits, stop).await,
         Some(acceptor) => {

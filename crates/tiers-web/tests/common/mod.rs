@@ -260,13 +260,33 @@ impl Drop for Backend {
 }
 
 async fn answer(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     name: &str,
     hits: &AtomicU64,
     active: &AtomicUsize,
     healthy: &AtomicBool,
     delay: &AtomicU64,
 ) -> Response<Full<Bytes>> {
+    if req.headers().get("upgrade").is_some_and(|v| v == "echo") {
+        let upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(io) = upgrade.await {
+                let mut io = TokioIo::new(io);
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = io.read(&mut buf).await {
+                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        r.headers_mut().insert("upgrade", "echo".parse().unwrap());
+        r.headers_mut()
+            .insert("connection", "upgrade".parse().unwrap());
+        return r;
+    }
     if req.uri().path() == "/health" {
         let ok = healthy.load(Ordering::SeqCst);
         let mut r = Response::new(Full::new(Bytes::from(if ok { "ok" } else { "sick" })));
