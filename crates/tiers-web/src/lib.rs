@@ -20,6 +20,7 @@ pub mod accesslog;
 mod admin;
 pub mod body;
 pub mod config;
+mod connection;
 pub mod files;
 pub mod metrics;
 pub mod mime;

@@ -4,7 +4,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -17,7 +18,7 @@ use crate::accesslog::Entry;
 use crate::body::Body;
 use crate::files::{self, Root, Served};
 use crate::path::{Refusal, sanitize};
-use crate::proxy::{self, Client, Pool, REQUEST_ID};
+use crate::proxy::{self, Client, Pool, REQUEST_ID, Upgraded};
 use crate::server::{Shared, State};
 
 /// A path prefix and what serves it.
@@ -47,6 +48,22 @@ pub struct ConnCtx {
     pub tls: bool,
     /// Requests in flight on it (HTTP/2 may have many).
     pub in_flight: AtomicUsize,
+    /// When the last response ended, in ms after `epoch`.
+    pub last_done_ms: AtomicU64,
+    /// When the connection was accepted.
+    pub epoch: Instant,
+    /// An upgraded exchange waiting for the client's side of the socket.
+    pub upgrade: Mutex<Option<Upgraded>>,
+}
+
+impl ConnCtx {
+    /// Time since the last response ended (or the connection began).
+    pub fn idle_for(&self) -> Duration {
+        let now = self.epoch.elapsed();
+        now.saturating_sub(Duration::from_millis(
+            self.last_done_ms.load(Ordering::Relaxed),
+        ))
+    }
 }
 
 /// Handles one request.
@@ -102,6 +119,8 @@ pub async fn handle(
         m.bytes_out.fetch_add(sent, Ordering::Relaxed);
         let elapsed = started.elapsed();
         m.latency.observe(elapsed);
+        conn.last_done_ms
+            .store(conn.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
         if conn.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
             m.connections_active.fetch_sub(1, Ordering::Relaxed);
         }
@@ -141,7 +160,7 @@ async fn dispatch(
     shared: &Arc<Shared>,
     state: &Arc<State>,
     conn: &ConnCtx,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
 ) -> Dispatched {
     let path = req.uri().path().to_string();
     let Some(route) = state.routes.iter().find(|r| r.matches(&path)) else {
@@ -210,7 +229,7 @@ async fn dispatch(
     {
         return (too_large(), None, None);
     }
-    let on_upgrade = wants_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
+    let upgrade = wants_upgrade(&req);
     let (parts, incoming) = req.into_parts();
     let body = match read_body(incoming, limits.max_body_bytes, limits.body_timeout).await {
         Ok(b) => b,
@@ -238,7 +257,10 @@ async fn dispatch(
         ip: conn.peer.ip(),
         tls: conn.tls,
     };
-    let forwarded = pool.forward(parts, body, client, on_upgrade).await;
+    let mut forwarded = pool.forward(parts, body, client, upgrade).await;
+    if let Some(u) = forwarded.upgraded.take() {
+        *conn.upgrade.lock().expect("upgrade") = Some(u);
+    }
     shared
         .metrics
         .proxied_responses

@@ -8,15 +8,11 @@
 //! old one SIGTERM, and no request is refused.
 
 use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -27,7 +23,7 @@ use crate::config::{Config, ConfigError};
 use crate::files::{FileCache, Root};
 use crate::metrics::Metrics;
 use crate::proxy::Pool;
-use crate::router::{self, ConnCtx, Route};
+use crate::router::Route;
 
 /// Why the web tier cannot start or reload.
 #[derive(Debug, thiserror::Error)]
@@ -229,7 +225,7 @@ impl Server {
             let open = open.clone();
             open.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
-                serve_connection(shared, stream, peer, stop).await;
+                crate::connection::serve(shared, stream, peer, stop).await;
                 drop(guard);
                 open.fetch_sub(1, Ordering::Relaxed);
             });
@@ -331,93 +327,6 @@ async fn refuse(mut stream: TcpStream) {
     )
     .await;
     let _ = stream.shutdown().await;
-}
-
-async fn serve_connection(
-    shared: Arc<Shared>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    stop: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
-    let state = shared.state();
-    let limits = state.config.limits.clone();
-    let tls = state.tls.clone();
-    drop(state);
-    // A client that connects and says nothing would sit in protocol
-    // detection, before any HTTP timer runs: give it the header timeout.
-    let mut first = [0u8; 1];
-    if !matches!(
-        tokio::time::timeout(limits.header_timeout, stream.peek(&mut first)).await,
-        Ok(Ok(1))
-    ) {
-        return;
-    }
-    match tls {
-        None => serve_io(shared, TokioIo::new(stream), peer, false, &limits, stop).await,
-        Some(acceptor) => {
-            match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls_stream)) => {
-                    serve_io(shared, TokioIo::new(tls_stream), peer, true, &limits, stop).await;
-                }
-                _ => {
-                    shared.metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-    }
-}
-
-async fn serve_io<I>(
-    shared: Arc<Shared>,
-    io: I,
-    peer: SocketAddr,
-    tls: bool,
-    limits: &crate::config::LimitsConfig,
-    mut stop: watch::Receiver<bool>,
-) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let ctx = Arc::new(ConnCtx {
-        peer,
-        tls,
-        in_flight: AtomicUsize::new(0),
-    });
-    let service = service_fn(move |req| {
-        let shared = shared.clone();
-        let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(router::handle(shared, ctx, req).await) }
-    });
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192))
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(limits.max_streams)
-        .max_header_list_size(limits.max_header_bytes as u32)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
-    let conn = builder.serve_connection_with_upgrades(io, service);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = stopped(&mut stop) => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
-    }
-}
-
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    while !*stop.borrow_and_update() {
-        if stop.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 /// Binds with `SO_REUSEADDR` and `SO_REUSEPORT` and a deep backlog.

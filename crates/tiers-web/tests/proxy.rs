@@ -646,6 +646,10 @@ async fn websocket_upgrades_pass_through() {
         s.read_exact(&mut back).await.unwrap();
         assert_eq!(back, msg);
     }
+    // An upgraded connection counts as open: a graceful stop would wait
+    // for it (up to the drain timeout).
+    assert_eq!(web.status()["connections"]["open"], 1);
+    drop(s);
     web.stop().await;
 }
 

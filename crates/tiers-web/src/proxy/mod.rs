@@ -28,13 +28,16 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::Semaphore;
 
 pub use balance::{Balancer, Candidate, hash};
-pub use conn::{Upstream, UpstreamBody};
+pub use conn::{InFlight, Upstream, UpstreamBody};
+
+/// The upstream side of an upgraded (101) exchange, to be spliced to the
+/// client's connection once the HTTP/1.1 machinery lets go of it.
+pub type Upgraded = (hyper::upgrade::OnUpgrade, InFlight);
 pub use headers::{Client, REQUEST_ID, strip_hop_by_hop};
 pub use health::{Cause, Change};
 
 use crate::body::Body;
 use crate::config::{Balance, PoolConfig, UpstreamUrl};
-use conn::InFlight;
 
 /// Weight scale, so slow start can hand out fractions of a weight.
 const WEIGHT_SCALE: u32 = 16;
@@ -73,6 +76,8 @@ pub struct Forwarded {
     pub upstream_time: Option<Duration>,
     /// Attempts made.
     pub attempts: u32,
+    /// The upstream agreed to switch protocols (101).
+    pub upgraded: Option<Upgraded>,
 }
 
 enum AttemptError {
@@ -203,13 +208,14 @@ impl Pool {
         mut parts: Parts,
         body: Bytes,
         client: Client,
-        on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+        upgrade: bool,
     ) -> Forwarded {
         let mut out = Forwarded {
             response: error_response(StatusCode::BAD_GATEWAY, "bad gateway\n"),
             upstream: None,
             upstream_time: None,
             attempts: 0,
+            upgraded: None,
         };
         // Backpressure: a slot, or a bounded wait for one.
         let slot = match self.slots.clone().try_acquire_owned() {
@@ -241,9 +247,11 @@ impl Pool {
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.deposit();
 
-        let upgrade = on_upgrade
-            .as_ref()
-            .and(parts.headers.get(header::UPGRADE).cloned());
+        let upgrade = if upgrade {
+            parts.headers.get(header::UPGRADE).cloned()
+        } else {
+            None
+        };
         if !parts.headers.contains_key(header::HOST)
             && let Some(a) = parts.uri.authority()
             && let Ok(v) = HeaderValue::from_str(a.as_str())
@@ -273,7 +281,6 @@ impl Pool {
         );
 
         let mut tried: Vec<usize> = Vec::new();
-        let mut on_upgrade = on_upgrade;
         loop {
             let Some(i) = self.balancer.pick(&self.candidates(&tried), key.as_deref()) else {
                 if tried.is_empty() {
@@ -317,11 +324,8 @@ impl Pool {
                             continue;
                         }
                     }
-                    if status == StatusCode::SWITCHING_PROTOCOLS {
-                        if let Some(client_side) = on_upgrade.take() {
-                            let upstream_side = hyper::upgrade::on(&mut resp);
-                            tokio::spawn(splice(client_side, upstream_side, in_flight));
-                        }
+                    if status == StatusCode::SWITCHING_PROTOCOLS && upgrade.is_some() {
+                        out.upgraded = Some((hyper::upgrade::on(&mut resp), in_flight));
                         let (mut head, _) = resp.into_parts();
                         strip_hop_by_hop(&mut head.headers, true);
                         head.headers
@@ -410,21 +414,6 @@ impl Pool {
             Ok(Ok(resp)) => Ok((resp, sender)),
         }
     }
-}
-
-/// Copies bytes both ways between an upgraded client and upstream
-/// (WebSocket), until either side closes.
-async fn splice(
-    client: hyper::upgrade::OnUpgrade,
-    upstream: hyper::upgrade::OnUpgrade,
-    _in_flight: InFlight,
-) {
-    let (Ok(c), Ok(u)) = tokio::join!(client, upstream) else {
-        return;
-    };
-    let mut c = hyper_util::rt::TokioIo::new(c);
-    let mut u = hyper_util::rt::TokioIo::new(u);
-    let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
 }
 
 fn with_request_id(mut out: Forwarded, id: &str) -> Forwarded {

@@ -1,0 +1,359 @@
+//! One client connection from accept to close.
+//!
+//! The protocol is chosen by ALPN on TLS, or by the HTTP/2 preface on
+//! plain TCP (h2c with prior knowledge). HTTP/1.1 connections that sit idle
+//! between requests are *parked*: the HTTP machinery and its buffers are
+//! released and only the socket and a small task remain until the client
+//! sends again (or the keep-alive timeout closes it), which is what lets
+//! one process hold tens of thousands of idle keep-alive connections (the
+//! book's C10K). HTTP upgrades (WebSocket) are taken over from the HTTP/1.1
+//! machinery and spliced to the upstream.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::body::Body;
+use crate::config::LimitsConfig;
+use crate::proxy::Upgraded;
+use crate::router::{self, ConnCtx};
+use crate::server::Shared;
+
+/// An idle HTTP/1.1 connection gives back its buffers after this long.
+const PARK_AFTER: Duration = Duration::from_millis(200);
+
+/// The HTTP/2 connection preface.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serves one accepted connection until it closes or the server stops.
+pub async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let state = shared.state();
+    let limits = state.config.limits.clone();
+    let tls = state.tls.clone();
+    drop(state);
+    // A client that connects and says nothing gets the header timeout.
+    let Some(h2) = sniff_h2(&stream, limits.header_timeout).await else {
+        return;
+    };
+    let ctx = Arc::new(ConnCtx {
+        peer,
+        tls: tls.is_some(),
+        in_flight: AtomicUsize::new(0),
+        last_done_ms: AtomicU64::new(0),
+        epoch: std::time::Instant::now(),
+        upgrade: Mutex::new(None),
+    });
+    match tls {
+        None if h2 => serve_h2(shared, TokioIo::new(stream), ctx, &limits, stop).await,
+        None => serve_h1(shared, Prefixed::new(stream), ctx, &limits, stop).await,
+        Some(acceptor) => {
+            let accepted =
+                tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
+            let Ok(Ok(tls_stream)) = accepted else {
+                shared.metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                serve_h2(shared, TokioIo::new(tls_stream), ctx, &limits, stop).await;
+            } else {
+                serve_h1(shared, Prefixed::new(tls_stream), ctx, &limits, stop).await;
+            }
+        }
+    }
+}
+
+/// Waits for the first bytes; `Some(true)` if they are the HTTP/2 preface,
+/// `None` if the client sent nothing in time or hung up.
+async fn sniff_h2(stream: &TcpStream, timeout: Duration) -> Option<bool> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = [0u8; 24];
+    loop {
+        let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        if buf[..n] != H2_PREFACE[..n] {
+            return Some(false);
+        }
+        if n == H2_PREFACE.len() {
+            return Some(true);
+        }
+        // A partial preface: wait for more.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+type BoxedResponse =
+    Pin<Box<dyn Future<Output = Result<Response<Body>, std::convert::Infallible>> + Send>>;
+
+fn service(
+    shared: Arc<Shared>,
+    ctx: Arc<ConnCtx>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Body>,
+    Error = std::convert::Infallible,
+    Future = BoxedResponse,
+> + Clone {
+    let f = move |req: Request<Incoming>| -> BoxedResponse {
+        let shared = shared.clone();
+        let ctx = ctx.clone();
+        Box::pin(async move { Ok(router::handle(shared, ctx, req).await) })
+    };
+    ServiceFn(Arc::new(f))
+}
+
+/// A cloneable `service_fn` (hyper's is not `Clone` for closures holding
+/// state we want to reuse across parked and resumed connections).
+struct ServiceFn<F>(Arc<F>);
+
+impl<F> Clone for ServiceFn<F> {
+    fn clone(&self) -> Self {
+        ServiceFn(self.0.clone())
+    }
+}
+
+impl<F> hyper::service::Service<Request<Incoming>> for ServiceFn<F>
+where
+    F: Fn(Request<Incoming>) -> BoxedResponse,
+{
+    type Response = Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = BoxedResponse;
+
+    fn call(&self, req: Request<Incoming>) -> BoxedResponse {
+        (self.0)(req)
+    }
+}
+
+async fn serve_h1<T>(
+    shared: Arc<Shared>,
+    mut io: Prefixed<T>,
+    ctx: Arc<ConnCtx>,
+    limits: &LimitsConfig,
+    mut stop: watch::Receiver<bool>,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service(shared.clone(), ctx.clone());
+    loop {
+        let mut conn = Box::new(
+            hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_buf_size(limits.max_header_bytes.max(8192))
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(io), svc.clone()),
+        );
+        let mut parking = false;
+        let mut stopping = false;
+        let mut idle_check = Box::pin(tokio::time::sleep(PARK_AFTER));
+        let mut stop_signal = Box::pin(stopped_owned(stop.clone()));
+        let done = std::future::poll_fn(|cx| {
+            if !stopping && stop_signal.as_mut().poll(cx).is_ready() {
+                stopping = true;
+                Pin::new(&mut *conn).graceful_shutdown();
+            }
+            if !parking && !stopping {
+                while idle_check.as_mut().poll(cx).is_ready() {
+                    if ctx.in_flight.load(Ordering::Relaxed) == 0 && ctx.idle_for() >= PARK_AFTER {
+                        parking = true;
+                        Pin::new(&mut *conn).graceful_shutdown();
+                        break;
+                    }
+                    let next = tokio::time::Instant::now() + PARK_AFTER;
+                    idle_check.as_mut().reset(next);
+                }
+            }
+            conn.poll_without_shutdown(cx)
+        })
+        .await;
+        drop(idle_check);
+        drop(stop_signal);
+        let parts = done.map(|()| conn.into_parts());
+        let Ok(parts) = parts else { return };
+        let pending = ctx.upgrade.lock().expect("upgrade").take();
+        let mut rest = parts.io.into_inner();
+        rest.push_front(parts.read_buf);
+        if let Some(upstream) = pending {
+            // The client's side of an upgraded (WebSocket) connection.
+            splice(rest, upstream).await;
+            return;
+        }
+        if stopping || !parking {
+            return;
+        }
+        // Parked: nothing but the socket until the client speaks again.
+        if !rest.has_prefix() {
+            let mut first = [0u8; 1];
+            let read = tokio::select! {
+                r = tokio::time::timeout(limits.header_timeout, rest.read(&mut first)) => r,
+                _ = stopped(&mut stop) => return,
+            };
+            match read {
+                Ok(Ok(1)) => rest.push_front(Bytes::copy_from_slice(&first)),
+                _ => return,
+            }
+        }
+        io = rest;
+    }
+}
+
+async fn serve_h2<I>(
+    shared: Arc<Shared>,
+    io: I,
+    ctx: Arc<ConnCtx>,
+    limits: &LimitsConfig,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = service_fn({
+        let shared = shared.clone();
+        move |req| {
+            let shared = shared.clone();
+            let ctx = ctx.clone();
+            async move { Ok::<_, std::convert::Infallible>(router::handle(shared, ctx, req).await) }
+        }
+    });
+    let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_streams)
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .serve_connection(io, svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Resolves once the server is stopping.
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn stopped_owned(mut stop: watch::Receiver<bool>) {
+    stopped(&mut stop).await;
+}
+
+/// Copies bytes both ways between the client and the upstream's upgraded
+/// connection until either closes.
+async fn splice<T>(mut client: Prefixed<T>, upstream: Upgraded)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let (on_upgrade, _in_flight) = upstream;
+    let Ok(up) = on_upgrade.await else { return };
+    let mut up = TokioIo::new(up);
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut up).await;
+}
+
+/// A stream with bytes already read from it put back in front.
+pub struct Prefixed<T> {
+    prefix: Bytes,
+    inner: T,
+}
+
+impl<T> Prefixed<T> {
+    fn new(inner: T) -> Prefixed<T> {
+        Prefixed {
+            prefix: Bytes::new(),
+            inner,
+        }
+    }
+
+    fn has_prefix(&self) -> bool {
+        !self.prefix.is_empty()
+    }
+
+    fn push_front(&mut self, bytes: Bytes) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.prefix.is_empty() {
+            self.prefix = bytes;
+        } else {
+            let mut joined = bytes.to_vec();
+            joined.extend_from_slice(&self.prefix);
+            self.prefix = Bytes::from(joined);
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            let chunk = self.prefix.split_to(n);
+            buf.put_slice(&chunk);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
