@@ -82,11 +82,14 @@ pub async fn handle(
     let state = shared.state();
     let method = req.method().clone();
     let version = req.version();
-    let target = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
     let logging = state.log.is_some();
+    let target = if logging {
+        req.uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string())
+    } else {
+        String::new()
+    };
     let (referer, user_agent) = if logging {
         let h = |n| {
             req.headers()
@@ -168,6 +171,17 @@ async fn dispatch(
     };
     let reading = matches!(*req.method(), Method::GET | Method::HEAD);
     let mut hidden = false;
+    if let Some(root) = &route.root
+        && reading
+        && let Some(entry) = state.files.lookup_target(root, &path)
+    {
+        let r = files::serve_known(&state.files, &entry, req.method(), req.headers()).await;
+        shared
+            .metrics
+            .static_responses
+            .fetch_add(1, Ordering::Relaxed);
+        return (r, None, None);
+    }
     if let Some(root) = &route.root {
         let strip = if route.prefix == "/" {
             ""

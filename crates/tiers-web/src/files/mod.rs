@@ -18,24 +18,31 @@ use std::fs::File;
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
+use hyper::header::{self, HeaderMap, HeaderValue};
 
 pub use encoding::{Coding, accepted, choose};
 pub use range::Ranges;
-pub use serve::{Served, serve};
+pub use serve::{Served, serve, serve_known};
 
 use crate::config::FilesConfig;
 
+/// Request paths resolved to files, with when they were checked.
+type TargetShard = RwLock<HashMap<String, (Arc<FileEntry>, Instant)>>;
+
 /// A static root: as configured and as resolved (symbolic links and all).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Root {
     /// The directory as configured.
     pub dir: PathBuf,
     /// Its canonical path; nothing outside it is ever served.
     pub canonical: PathBuf,
+    /// Request paths already resolved to files under this root, so a
+    /// repeated request skips decoding and checking its path.
+    targets: Arc<Vec<TargetShard>>,
 }
 
 impl Root {
@@ -49,6 +56,7 @@ impl Root {
         Ok(Root {
             dir: dir.to_path_buf(),
             canonical,
+            targets: Arc::new((0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect()),
         })
     }
 }
@@ -89,6 +97,8 @@ pub struct FileEntry {
     pub compressed: Mutex<[Option<Option<Bytes>>; 3]>,
     /// Bytes of `compressed` counted against the cache budget.
     compressed_held: AtomicU64,
+    /// The response headers of the file itself, built once.
+    pub base_headers: HeaderMap,
 }
 
 impl Cached {
@@ -155,6 +165,33 @@ impl FileCache {
 
     fn shard(&self, key: &Path) -> &Mutex<HashMap<PathBuf, Cached>> {
         &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
+    }
+
+    /// The file a request path resolved to recently, if still fresh.
+    pub fn lookup_target(&self, root: &Root, target: &str) -> Option<Arc<FileEntry>> {
+        let shard = &root.targets[self.hasher.hash_one(target) as usize % SHARDS];
+        let map = shard.read().expect("targets");
+        let (entry, checked) = map.get(target)?;
+        if checked.elapsed() < self.config.cache_valid {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            Some(entry.clone())
+        } else {
+            None
+        }
+    }
+
+    /// Remembers that a request path resolved to `entry`.
+    pub fn remember_target(&self, root: &Root, target: &str, entry: Arc<FileEntry>) {
+        let per_shard = (self.config.cache_entries / SHARDS).max(1);
+        let shard = &root.targets[self.hasher.hash_one(target) as usize % SHARDS];
+        let mut map = shard.write().expect("targets");
+        if map.len() >= per_shard
+            && !map.contains_key(target)
+            && let Some(victim) = map.keys().next().cloned()
+        {
+            map.remove(&victim);
+        }
+        map.insert(target.to_string(), (entry, Instant::now()));
     }
 
     /// What `relative` under `root` is, from the cache when fresh.
@@ -313,19 +350,34 @@ impl FileCache {
         } else {
             None
         };
+        let etag = format!("\"{mtime_secs:x}-{len:x}\"");
+        let last_modified = httpdate::fmt_http_date(
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(mtime_secs),
+        );
+        let mut base_headers = HeaderMap::with_capacity(8);
+        let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
+        base_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        base_headers.insert(header::LAST_MODIFIED, value(&last_modified));
+        base_headers.insert(header::ETAG, value(&etag));
+        base_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        if !self.config.cache_control.is_empty() {
+            base_headers.insert(header::CACHE_CONTROL, value(&self.config.cache_control));
+        }
+        if crate::mime::compressible(content_type) && len >= self.config.compress_min {
+            base_headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        }
         Some(FileEntry {
             file: Arc::new(file),
             len,
             mtime_secs,
-            etag: format!("\"{mtime_secs:x}-{len:x}\""),
-            last_modified: httpdate::fmt_http_date(
-                SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(mtime_secs),
-            ),
+            etag,
+            last_modified,
             content_type,
             content,
             precompressed: [None, None, None],
             compressed: Mutex::new([None, None, None]),
             compressed_held: AtomicU64::new(0),
+            base_headers,
         })
     }
 }

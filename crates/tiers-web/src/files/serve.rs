@@ -63,7 +63,18 @@ pub async fn serve(
             }
         }
     };
+    cache.remember_target(root, path, entry.clone());
     Served::Response(Box::new(respond(cache, &entry, method, headers).await))
+}
+
+/// Serves a file a request path resolved to recently, skipping path checks.
+pub async fn serve_known(
+    cache: &Arc<FileCache>,
+    entry: &Arc<FileEntry>,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    respond(cache, entry, method, headers).await
 }
 
 /// A short text response.
@@ -82,7 +93,7 @@ struct Representation {
     content: Option<Bytes>,
     file: Option<Arc<FileEntry>>,
     len: u64,
-    etag: String,
+    etag: HeaderValue,
     coding: Option<Coding>,
 }
 
@@ -100,7 +111,7 @@ async fn respond(
         content: entry.content.clone(),
         file: Some(entry.clone()),
         len: entry.len,
-        etag: entry.etag.clone(),
+        etag: entry.base_headers[header::ETAG].clone(),
         coding: None,
     };
     if compressible
@@ -136,31 +147,26 @@ async fn respond(
         }
     }
 
-    let mut builder = Response::builder()
-        .header(header::CONTENT_TYPE, entry.content_type)
-        .header(header::LAST_MODIFIED, &entry.last_modified)
-        .header(header::ETAG, &rep.etag);
-    if !config.cache_control.is_empty() {
-        builder = builder.header(header::CACHE_CONTROL, &config.cache_control);
-    }
-    if compressible {
-        builder = builder.header(header::VARY, "Accept-Encoding");
-    }
+    let mut out = entry.base_headers.clone();
     if let Some(c) = rep.coding {
-        builder = builder.header(header::CONTENT_ENCODING, c.token());
-    } else {
-        builder = builder.header(header::ACCEPT_RANGES, "bytes");
+        out.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static(c.token()),
+        );
+        out.insert(header::ETAG, rep.etag.clone());
+        out.remove(header::ACCEPT_RANGES);
     }
+    let etag = rep.etag.to_str().unwrap_or("");
 
     // Preconditions (RFC 9110 §13.2.2): If-Match, then If-None-Match, else
     // If-Modified-Since.
     if let Some(im) = header_str(headers, header::IF_MATCH)
-        && !etag_matches(im, &rep.etag, false)
+        && !etag_matches(im, etag, false)
     {
-        return finish(builder, StatusCode::PRECONDITION_FAILED, Body::empty(), 0);
+        return finish(out, StatusCode::PRECONDITION_FAILED, Body::empty(), 0);
     }
     let not_modified = match header_str(headers, header::IF_NONE_MATCH) {
-        Some(inm) => etag_matches(inm, &rep.etag, true),
+        Some(inm) => etag_matches(inm, etag, true),
         None => header_str(headers, header::IF_MODIFIED_SINCE)
             .and_then(|d| httpdate::parse_http_date(d).ok())
             .is_some_and(|since| {
@@ -170,7 +176,7 @@ async fn respond(
             }),
     };
     if not_modified {
-        return finish(builder, StatusCode::NOT_MODIFIED, Body::empty(), 0);
+        return finish(out, StatusCode::NOT_MODIFIED, Body::empty(), 0);
     }
 
     let head = method == Method::HEAD;
@@ -181,15 +187,21 @@ async fn respond(
     match ranges {
         Ranges::Whole => {
             let body = if head { Body::empty() } else { whole(&rep) };
-            finish(builder, StatusCode::OK, body, rep.len)
+            finish(out, StatusCode::OK, body, rep.len)
         }
         Ranges::Unsatisfiable => {
-            builder = builder.header(header::CONTENT_RANGE, format!("bytes */{}", rep.len));
-            finish(builder, StatusCode::RANGE_NOT_SATISFIABLE, Body::empty(), 0)
+            out.insert(
+                header::CONTENT_RANGE,
+                header_value(format!("bytes */{}", rep.len)),
+            );
+            finish(out, StatusCode::RANGE_NOT_SATISFIABLE, Body::empty(), 0)
         }
         Ranges::Some(list) if list.len() == 1 => {
             let (a, b) = list[0];
-            builder = builder.header(header::CONTENT_RANGE, format!("bytes {a}-{b}/{}", rep.len));
+            out.insert(
+                header::CONTENT_RANGE,
+                header_value(format!("bytes {a}-{b}/{}", rep.len)),
+            );
             let body = match &rep.content {
                 Some(c) => Body::bytes(c.slice(a as usize..=b as usize)),
                 None => Body::file(
@@ -198,17 +210,12 @@ async fn respond(
                     b - a + 1,
                 ),
             };
-            finish(builder, StatusCode::PARTIAL_CONTENT, body, b - a + 1)
+            finish(out, StatusCode::PARTIAL_CONTENT, body, b - a + 1)
         }
         Ranges::Some(list) => match multipart(&rep, entry.content_type, &list).await {
             Some((boundary, parts)) => {
                 let total: u64 = parts.iter().map(|p| p.len() as u64).sum();
-                let mut r = finish(
-                    builder,
-                    StatusCode::PARTIAL_CONTENT,
-                    Body::pieces(parts),
-                    total,
-                );
+                let mut r = finish(out, StatusCode::PARTIAL_CONTENT, Body::pieces(parts), total);
                 if let Ok(v) =
                     HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
                 {
@@ -216,26 +223,24 @@ async fn respond(
                 }
                 r
             }
-            None => finish(builder, StatusCode::OK, whole(&rep), rep.len),
+            None => finish(out, StatusCode::OK, whole(&rep), rep.len),
         },
     }
 }
 
-fn finish(
-    builder: hyper::http::response::Builder,
-    status: StatusCode,
-    body: Body,
-    len: u64,
-) -> Response<Body> {
-    let mut r = builder
-        .status(status)
-        .body(body)
-        .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "bad header\n"));
+fn finish(headers: HeaderMap, status: StatusCode, body: Body, len: u64) -> Response<Body> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    *r.headers_mut() = headers;
     if status != StatusCode::NOT_MODIFIED {
         r.headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
     r
+}
+
+fn header_value(text: String) -> HeaderValue {
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 fn whole(rep: &Representation) -> Body {
@@ -249,8 +254,12 @@ fn whole(rep: &Representation) -> Body {
     }
 }
 
-fn entry_etag(entry: &FileEntry, c: Coding) -> String {
-    format!("{}-{}\"", entry.etag.trim_end_matches('"'), c.token())
+fn entry_etag(entry: &FileEntry, c: Coding) -> HeaderValue {
+    header_value(format!(
+        "{}-{}\"",
+        entry.etag.trim_end_matches('"'),
+        c.token()
+    ))
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
