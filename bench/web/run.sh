@@ -163,11 +163,13 @@ for s in socks:
     while b"\r\n\r\n" not in got:
         got += s.recv(4096)
 open(flag, "w").close()
-time.sleep(30)
+time.sleep(60)
 PY
     local holder=$!
     for _ in $(seq 1 600); do [ -f "$WORK/held.$port" ] && break; sleep 0.1; done
-    sleep 1
+    # Let both servers settle (tiers parks idle connections after 200 ms
+    # and returns their memory within a second).
+    sleep 3
     after=$(rss_of $pids)
     kill "$holder" 2>/dev/null || true
     wait "$holder" 2>/dev/null || true

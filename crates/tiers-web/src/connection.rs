@@ -36,6 +36,33 @@ use crate::server::Shared;
 /// An idle HTTP/1.1 connection gives back its buffers after this long.
 const PARK_AFTER: Duration = Duration::from_millis(200);
 
+/// Connections parked since the last trim.
+static PARKED: AtomicU64 = AtomicU64::new(0);
+
+/// Gives memory freed by parked connections back to the operating system.
+/// glibc keeps freed small blocks in its heap, so without this a burst of
+/// connections leaves the process as large as the burst made it.
+pub async fn trim_memory_forever() {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if PARKED.swap(0, Ordering::Relaxed) > 0 {
+            trim();
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim() {
+    // SAFETY: malloc_trim only walks and releases the allocator's own free
+    // lists; it is thread-safe in glibc.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim() {}
+
 /// The HTTP/2 connection preface.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -63,20 +90,39 @@ pub async fn serve(
         epoch: std::time::Instant::now(),
         upgrade: Mutex::new(None),
     });
+    // The protocol machinery lives in boxes, so a parked connection's task
+    // is only as large as its parked state.
     match tls {
-        None if h2 => serve_h2(shared, TokioIo::new(stream), ctx, &limits, stop).await,
-        None => serve_h1(shared, Prefixed::new(stream), ctx, &limits, stop).await,
+        None if h2 => Box::pin(serve_h2(shared, TokioIo::new(stream), ctx, &limits, stop)).await,
+        None => Box::pin(serve_h1(shared, Prefixed::new(stream), ctx, &limits, stop)).await,
         Some(acceptor) => {
-            let accepted =
-                tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
-            let Ok(Ok(tls_stream)) = accepted else {
+            let accepted = Box::pin(tokio::time::timeout(
+                limits.header_timeout,
+                acceptor.accept(stream),
+            ))
+            .await;
+            let Ok(Ok(tls_stream)) = accepted.map(|r| r.map(Box::new)) else {
                 shared.metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
                 return;
             };
             if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                serve_h2(shared, TokioIo::new(tls_stream), ctx, &limits, stop).await;
+                Box::pin(serve_h2(
+                    shared,
+                    TokioIo::new(tls_stream),
+                    ctx,
+                    &limits,
+                    stop,
+                ))
+                .await;
             } else {
-                serve_h1(shared, Prefixed::new(tls_stream), ctx, &limits, stop).await;
+                Box::pin(serve_h1(
+                    shared,
+                    Prefixed::new(*tls_stream),
+                    ctx,
+                    &limits,
+                    stop,
+                ))
+                .await;
             }
         }
     }
@@ -207,6 +253,7 @@ async fn serve_h1<T>(
             return;
         }
         // Parked: nothing but the socket until the client speaks again.
+        PARKED.fetch_add(1, Ordering::Relaxed);
         if !rest.has_prefix() {
             let mut first = [0u8; 1];
             let read = tokio::select! {

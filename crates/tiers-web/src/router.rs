@@ -305,6 +305,10 @@ enum BodyError {
 }
 
 async fn read_body(mut body: Incoming, max: u64, timeout: Duration) -> Result<Bytes, BodyError> {
+    use hyper::body::Body as _;
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
     let mut buf = BytesMut::new();
     loop {
         let frame = match tokio::time::timeout(timeout, body.frame()).await {

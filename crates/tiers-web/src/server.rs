@@ -195,6 +195,7 @@ impl Server {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let open = Arc::new(AtomicUsize::new(0));
+        let trimmer = tokio::spawn(crate::connection::trim_memory_forever());
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -231,6 +232,7 @@ impl Server {
             });
         }
         drop(self.listener);
+        trimmer.abort();
         let _ = stop_tx.send(true);
         let drain = self.shared.state().config.drain_timeout;
         let deadline = Instant::now() + drain;

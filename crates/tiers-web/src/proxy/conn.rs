@@ -177,7 +177,9 @@ pub struct UpstreamBody {
     sender: Option<SendRequest<Body>>,
     in_flight: Option<InFlight>,
     timeout: Duration,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// Armed only when the upstream makes us wait (most small bodies
+    /// arrive with the head and never need a timer).
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl UpstreamBody {
@@ -193,7 +195,7 @@ impl UpstreamBody {
             sender,
             in_flight: Some(in_flight),
             timeout,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
+            deadline: None,
         };
         if hyper::body::Body::is_end_stream(&body.inner) {
             body.done();
@@ -223,8 +225,7 @@ impl hyper::body::Body for UpstreamBody {
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let next = tokio::time::Instant::now() + this.timeout;
-                this.deadline.as_mut().reset(next);
+                this.deadline = None;
                 if this.inner.is_end_stream() {
                     this.done();
                 }
@@ -240,7 +241,11 @@ impl hyper::body::Body for UpstreamBody {
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                if this.deadline.as_mut().poll(cx).is_ready() {
+                let timeout = this.timeout;
+                let deadline = this
+                    .deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if deadline.as_mut().poll(cx).is_ready() {
                     this.sender = None;
                     this.in_flight = None;
                     return Poll::Ready(Some(Err("upstream body timeout".into())));
