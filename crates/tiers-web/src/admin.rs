@@ -309,6 +309,7 @@ impl Admin for WebAdmin {
             "connections": {
                 "open": m.connections_open.load(Ordering::Relaxed),
                 "active": m.connections_active.load(Ordering::Relaxed),
+                "parked": m.connections_parked.load(Ordering::Relaxed),
                 "accepted": m.connections_accepted.load(Ordering::Relaxed),
                 "refused": m.connections_refused.load(Ordering::Relaxed),
             },

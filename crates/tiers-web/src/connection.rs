@@ -255,13 +255,16 @@ async fn serve_h1<T>(
         // Parked: nothing but the socket until the client speaks again.
         PARKED.fetch_add(1, Ordering::Relaxed);
         if !rest.has_prefix() {
+            let parked = &shared.metrics.connections_parked;
+            parked.fetch_add(1, Ordering::Relaxed);
             let mut first = [0u8; 1];
             let read = tokio::select! {
-                r = tokio::time::timeout(limits.header_timeout, rest.read(&mut first)) => r,
-                _ = stopped(&mut stop) => return,
+                r = tokio::time::timeout(limits.header_timeout, rest.read(&mut first)) => Some(r),
+                _ = stopped(&mut stop) => None,
             };
+            parked.fetch_sub(1, Ordering::Relaxed);
             match read {
-                Ok(Ok(1)) => rest.push_front(Bytes::copy_from_slice(&first)),
+                Some(Ok(Ok(1))) => rest.push_front(Bytes::copy_from_slice(&first)),
                 _ => return,
             }
         }

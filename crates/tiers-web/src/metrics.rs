@@ -14,6 +14,8 @@ pub struct Metrics {
     pub connections_open: AtomicUsize,
     /// Client connections with a request in flight.
     pub connections_active: AtomicUsize,
+    /// Idle HTTP/1.1 connections parked without buffers.
+    pub connections_parked: AtomicUsize,
     /// Connections accepted.
     pub connections_accepted: AtomicU64,
     /// Connections refused by `max_connections` or the per-IP limit.
@@ -39,6 +41,7 @@ impl Default for Metrics {
             latency: Histogram::default(),
             connections_open: AtomicUsize::new(0),
             connections_active: AtomicUsize::new(0),
+            connections_parked: AtomicUsize::new(0),
             connections_accepted: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             tls_failures: AtomicU64::new(0),
