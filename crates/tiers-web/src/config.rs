@@ -47,6 +47,9 @@ pub struct Config {
     /// How long a shutdown or restart lets requests in flight finish.
     #[serde(with = "duration")]
     pub drain_timeout: Duration,
+    /// Worker threads, each with its own event loop and listener
+    /// (0: one per core).
+    pub workers: usize,
 }
 
 impl Default for Config {
@@ -65,6 +68,7 @@ impl Default for Config {
             access_log: "off".into(),
             access_log_format: LogFormat::Combined,
             drain_timeout: Duration::from_secs(10),
+            workers: 0,
         }
     }
 }

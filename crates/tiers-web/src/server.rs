@@ -192,53 +192,117 @@ impl Server {
     /// Serves until `shutdown` completes, then stops accepting, asks every
     /// connection to finish its current request, and waits for them (at
     /// most `drain_timeout`).
+    ///
+    /// Connections are served by `workers` threads, each with its own
+    /// single-threaded event loop and its own `SO_REUSEPORT` listener, so a
+    /// connection and its upstream exchanges stay on one core (nginx's and
+    /// HAProxy's model); configuration, caches and counters are shared.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let open = Arc::new(AtomicUsize::new(0));
         let trimmer = tokio::spawn(crate::connection::trim_memory_forever());
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(_) => {
-                        // Out of descriptors: back off instead of spinning.
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let shared = self.shared.clone();
-            shared
-                .metrics
-                .connections_accepted
-                .fetch_add(1, Ordering::Relaxed);
-            let Some(guard) = ConnGuard::admit(&shared, peer.ip()) else {
-                shared
-                    .metrics
-                    .connections_refused
-                    .fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(refuse(stream));
+        let workers = match self.shared.state().config.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let mut listeners = vec![self.listener];
+        for _ in 1..workers {
+            match bind_reuseport(self.local_addr) {
+                Ok(l) => listeners.push(l),
+                Err(e) => {
+                    eprintln!("tiers web: extra listener for a worker: {e}; running fewer workers");
+                    break;
+                }
+            }
+        }
+        let mut threads = Vec::new();
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let Ok(listener) = listener.into_std() else {
                 continue;
             };
-            let stop = stop_rx.clone();
-            let open = open.clone();
-            open.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                crate::connection::serve(shared, stream, peer, stop).await;
-                drop(guard);
-                open.fetch_sub(1, Ordering::Relaxed);
-            });
+            let (shared, stop, open) = (self.shared.clone(), stop_rx.clone(), open.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("tiers-web-{i}"))
+                .spawn(move || {
+                    crate::proxy::set_worker(i + 1);
+                    let runtime = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            eprintln!("tiers web: worker {i}: {e}");
+                            return;
+                        }
+                    };
+                    runtime.block_on(async move {
+                        match TcpListener::from_std(listener) {
+                            Ok(l) => accept_loop(shared, l, stop, open).await,
+                            Err(e) => eprintln!("tiers web: worker {i}: {e}"),
+                        }
+                    });
+                });
+            match thread {
+                Ok(t) => threads.push(t),
+                Err(e) => eprintln!("tiers web: cannot start worker {i}: {e}"),
+            }
         }
-        drop(self.listener);
+        shutdown.await;
         trimmer.abort();
         let _ = stop_tx.send(true);
-        let drain = self.shared.state().config.drain_timeout;
-        let deadline = Instant::now() + drain;
-        while open.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        for t in threads {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
+    }
+}
+
+/// One worker's accept loop; after the stop signal it waits for its
+/// connections to finish (at most the drain timeout).
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+    open: Arc<AtomicUsize>,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(_) => {
+                    // Out of descriptors: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = crate::connection::stopped(&mut stop) => break,
+        };
+        let shared = shared.clone();
+        shared
+            .metrics
+            .connections_accepted
+            .fetch_add(1, Ordering::Relaxed);
+        let Some(guard) = ConnGuard::admit(&shared, peer.ip()) else {
+            shared
+                .metrics
+                .connections_refused
+                .fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(refuse(stream));
+            continue;
+        };
+        let stop = stop.clone();
+        let open = open.clone();
+        open.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            crate::connection::serve(shared, stream, peer, stop).await;
+            drop(guard);
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    drop(listener);
+    let drain = shared.state().config.drain_timeout;
+    let deadline = Instant::now() + drain;
+    while open.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

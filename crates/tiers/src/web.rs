@@ -77,7 +77,7 @@ pub fn run(flags: WebFlags) -> ExitCode {
         print!("{}", config::render(&whole));
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -1,6 +1,8 @@
 //! One upstream server: its keep-alive connections (HTTP/1.1, pooled and
 //! reused), its requests in flight, and its health.
 
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -17,6 +19,24 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::health::Health;
 use crate::body::{Body, BoxError};
 
+thread_local! {
+    /// Which web worker thread this is (0: not a worker).
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the current thread as web worker `n` (1-based), so upstream
+/// connections it opens are reused by it first.
+pub fn set_worker(n: usize) {
+    WORKER.with(|w| w.set(n));
+}
+
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Kept-alive connections and when each was last used.
+type IdleQueue = VecDeque<(SendRequest<Body>, Instant)>;
+
 /// An upstream server of a pool.
 pub struct Upstream {
     /// `host:port`.
@@ -27,7 +47,9 @@ pub struct Upstream {
     pub health: Health,
     /// Requests in flight to it.
     pub active: AtomicUsize,
-    idle: Mutex<Vec<(SendRequest<Body>, Instant)>>,
+    /// Pooled connections per worker thread (index 0: other threads),
+    /// newest at the back.
+    idle: Vec<Mutex<IdleQueue>>,
     max_idle: usize,
     idle_timeout: Duration,
     /// Connections opened.
@@ -73,7 +95,9 @@ impl Upstream {
             weight,
             health: Health::new(epoch),
             active: AtomicUsize::new(0),
-            idle: Mutex::new(Vec::new()),
+            idle: (0..=workers())
+                .map(|_| Mutex::new(VecDeque::new()))
+                .collect(),
             max_idle,
             idle_timeout,
             connects: AtomicU64::new(0),
@@ -84,15 +108,26 @@ impl Upstream {
 
     /// Keep-alive connections waiting for a request.
     pub fn idle_count(&self) -> usize {
-        self.idle.lock().expect("idle").len()
+        self.idle
+            .iter()
+            .map(|q| q.lock().expect("idle").len())
+            .sum()
     }
 
-    /// A pooled connection that is still open, most recently used first.
+    fn slot(&self) -> usize {
+        WORKER.with(|w| w.get()) % self.idle.len()
+    }
+
+    /// A pooled connection that is still open: this worker's newest first,
+    /// then another worker's.
     pub fn take_idle(&self) -> Option<SendRequest<Body>> {
-        let mut idle = self.idle.lock().expect("idle");
-        while let Some((sender, since)) = idle.pop() {
-            if since.elapsed() < self.idle_timeout && !sender.is_closed() {
-                return Some(sender);
+        let own = self.slot();
+        for k in 0..self.idle.len() {
+            let mut idle = self.idle[(own + k) % self.idle.len()].lock().expect("idle");
+            while let Some((sender, since)) = idle.pop_back() {
+                if since.elapsed() < self.idle_timeout && !sender.is_closed() {
+                    return Some(sender);
+                }
             }
         }
         None
@@ -103,18 +138,24 @@ impl Upstream {
         if sender.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().expect("idle");
-        // Drop the stale ones at the bottom of the stack.
-        let timeout = self.idle_timeout;
-        idle.retain(|(s, since)| since.elapsed() < timeout && !s.is_closed());
+        let mut idle = self.idle[self.slot()].lock().expect("idle");
+        // The oldest are at the front: drop those past the idle timeout.
+        while idle
+            .front()
+            .is_some_and(|(s, since)| s.is_closed() || since.elapsed() >= self.idle_timeout)
+        {
+            idle.pop_front();
+        }
         if idle.len() < self.max_idle {
-            idle.push((sender, Instant::now()));
+            idle.push_back((sender, Instant::now()));
         }
     }
 
     /// Closes every pooled connection.
     pub fn drop_idle(&self) {
-        self.idle.lock().expect("idle").clear();
+        for q in &self.idle {
+            q.lock().expect("idle").clear();
+        }
     }
 
     /// Opens a new connection.

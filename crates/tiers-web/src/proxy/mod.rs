@@ -28,7 +28,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::Semaphore;
 
 pub use balance::{Balancer, Candidate, hash};
-pub use conn::{InFlight, Upstream, UpstreamBody};
+pub use conn::{InFlight, Upstream, UpstreamBody, set_worker};
 
 /// The upstream side of an upgraded (101) exchange, to be spliced to the
 /// client's connection once the HTTP/1.1 machinery lets go of it.
