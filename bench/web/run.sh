@@ -13,7 +13,9 @@
 #      connections: req/s through HAProxy vs through tiers
 #   4. IDLE_CONNECTIONS idle keep-alive connections held: memory per
 #      connection (RSS growth / connections), nginx vs tiers
-# and prints the tiers/reference ratio for each.
+# and prints the tiers/reference ratio for each. tiers serves files with its
+# default work-stealing runtime and proxies with one worker thread per core
+# (`--workers`), the configuration each is best at (see docs/web.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 SECS="${1:-10}"
@@ -105,7 +107,7 @@ PIDS+=($!)
 TIERS_PID=$!
 PIDS+=($TIERS_PID)
 "$TIERS" web --listen "127.0.0.1:$TIERS_PROXY_PORT" --admin 127.0.0.1:0 \
-    --upstream "http://127.0.0.1:$BACKEND_PORT" >"$WORK/tiers-proxy.log" 2>&1 &
+    --upstream "http://127.0.0.1:$BACKEND_PORT" --workers "$CORES" >"$WORK/tiers-proxy.log" 2>&1 &
 PIDS+=($!)
 sleep 1
 

@@ -47,8 +47,9 @@ pub struct Config {
     /// How long a shutdown or restart lets requests in flight finish.
     #[serde(with = "duration")]
     pub drain_timeout: Duration,
-    /// Worker threads, each with its own event loop and listener
-    /// (0: one per core).
+    /// 0: serve on one multi-threaded, work-stealing runtime (the default;
+    /// best latency). N: N worker threads, each with its own event loop and
+    /// listener (thread per core; best proxy throughput).
     pub workers: usize,
 }
 

@@ -193,18 +193,32 @@ impl Server {
     /// connection to finish its current request, and waits for them (at
     /// most `drain_timeout`).
     ///
-    /// Connections are served by `workers` threads, each with its own
-    /// single-threaded event loop and its own `SO_REUSEPORT` listener, so a
-    /// connection and its upstream exchanges stay on one core (nginx's and
-    /// HAProxy's model); configuration, caches and counters are shared.
+    /// With `workers = 0` connections are served on the caller's runtime
+    /// (multi-threaded and work-stealing: the best latency when the cores
+    /// are shared with other work). With `workers = N` they are served by N
+    /// threads, each with its own single-threaded event loop and its own
+    /// `SO_REUSEPORT` listener, so a connection and its upstream exchanges
+    /// stay on one core (nginx's and HAProxy's model: the most proxied
+    /// requests per core). Configuration, caches and counters are shared.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let open = Arc::new(AtomicUsize::new(0));
         let trimmer = tokio::spawn(crate::connection::trim_memory_forever());
-        let workers = match self.shared.state().config.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let workers = self.shared.state().config.workers;
+        if workers == 0 {
+            // The caller's (multi-threaded, work-stealing) runtime serves.
+            let accepting = accept_loop(self.shared.clone(), self.listener, stop_rx, open);
+            tokio::pin!(accepting);
+            tokio::select! {
+                () = &mut accepting => {}
+                () = shutdown => {
+                    let _ = stop_tx.send(true);
+                    accepting.await;
+                }
+            }
+            trimmer.abort();
+            return;
+        }
         let mut listeners = vec![self.listener];
         for _ in 1..workers {
             match bind_reuseport(self.local_addr) {

@@ -727,3 +727,39 @@ async fn proxied_bodies_are_limited() {
     assert_eq!(send(web.addr, "POST", "/", "small").await.status, 200);
     web.stop().await;
 }
+
+#[tokio::test]
+async fn worker_threads_serve_and_balance_too() {
+    let a = Backend::start("a").await;
+    let b = Backend::start("b").await;
+    let mut c = with_pool(pool(&[&a, &b]));
+    c.workers = 2;
+    let web = Web::start(c).await;
+    let addr = web.addr;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        tasks.push(tokio::spawn(async move {
+            let mut n = Vec::new();
+            for _ in 0..10 {
+                n.push(
+                    get(addr, "/", "")
+                        .await
+                        .header("x-backend")
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+            n
+        }));
+    }
+    let mut counts = BTreeMap::new();
+    for t in tasks {
+        for n in t.await.unwrap() {
+            *counts.entry(n).or_insert(0usize) += 1;
+        }
+    }
+    assert_eq!((counts["a"], counts["b"]), (20, 20), "{counts:?}");
+    let status = web.status();
+    assert_eq!(status["connections"]["accepted"], 40);
+    web.stop().await;
+}

@@ -34,6 +34,10 @@ pub struct WebFlags {
     /// Access log: off, - (standard output) or a file.
     #[arg(long)]
     access_log: Option<String>,
+    /// Worker threads with their own event loops (0: one work-stealing
+    /// runtime) [default: 0].
+    #[arg(long)]
+    workers: Option<usize>,
     /// Print the effective configuration and exit.
     #[arg(long)]
     print_config: bool,
@@ -56,6 +60,9 @@ fn effective(flags: &WebFlags) -> Result<tiers_web::Config, String> {
     if let Some(l) = &flags.access_log {
         web.access_log = l.clone();
     }
+    if let Some(w) = flags.workers {
+        web.workers = w;
+    }
     web.validate().map_err(|e| e.to_string())?;
     Ok(web)
 }
@@ -77,7 +84,7 @@ pub fn run(flags: WebFlags) -> ExitCode {
         print!("{}", config::render(&whole));
         return ExitCode::SUCCESS;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {

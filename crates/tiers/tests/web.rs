@@ -188,7 +188,7 @@ fn sigterm_drains_requests_in_flight() {
         port,
         dir.path(),
         "no-cache",
-        &format!("upstreams = [\"http://127.0.0.1:{upstream}\"]"),
+        &format!("upstreams = [\"http://127.0.0.1:{upstream}\"]\nworkers = 2"),
     );
     let (mut child, rx) = start(&config);
     let in_flight = std::thread::spawn(move || get(port, "/slow"));
