@@ -3,6 +3,7 @@
 # HAProxy (reverse proxy), all on loopback on this machine, driven by wrk.
 #
 #   bench/web/run.sh [SECONDS] [IDLE_CONNECTIONS]   (defaults: 10 s, 10000)
+#   ROUNDS=3 (runs per line and system; medians are compared)
 #
 # It installs nginx, HAProxy and wrk from Debian's packages if missing and
 # configures them equivalently to tiers: as many workers as cores, access
@@ -125,19 +126,34 @@ run_wrk() { # $1 connections, $2 url
 }
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}' if b else 'n/a')" "$1" "$2"; }
 
+# This machine is shared by the servers and wrk, so single runs vary by
+# ±15%: each line runs ROUNDS times, alternating reference and tiers, and
+# the median of each is compared.
+ROUNDS="${ROUNDS:-3}"
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+compare() { # $1 connections, $2 reference url, $3 tiers url → "ref_rps ref_p99 ref_bps tiers_rps tiers_p99 tiers_bps"
+    local r t
+    : >"$WORK/ref" ; : >"$WORK/tiers"
+    for _ in $(seq 1 "$ROUNDS"); do
+        run_wrk "$1" "$2" >>"$WORK/ref"
+        run_wrk "$1" "$3" >>"$WORK/tiers"
+    done
+    for f in ref tiers; do
+        for col in 1 2 3; do awk -v c="$col" '{ print $c }' "$WORK/$f" | median; done
+    done | tr '\n' ' '
+    echo
+}
+
 printf "%-44s %14s %14s %8s\n" "line" "tiers" "reference" "ratio"
-read -r n_rps n_p99 _ < <(run_wrk 64 "http://127.0.0.1:$NGINX_PORT/1k.bin")
-read -r t_rps t_p99 _ < <(run_wrk 64 "http://127.0.0.1:$TIERS_PORT/1k.bin")
+read -r n_rps n_p99 _ t_rps t_p99 _ < <(compare 64 "http://127.0.0.1:$NGINX_PORT/1k.bin" "http://127.0.0.1:$TIERS_PORT/1k.bin")
 printf "%-44s %14s %14s %8s\n" "1 KiB file, 64 conns, req/s (vs nginx)" "$t_rps" "$n_rps" "$(ratio "$t_rps" "$n_rps")"
 printf "%-44s %14s %14s %8s\n" "1 KiB file, 64 conns, p99 ms (lower wins)" "$t_p99" "$n_p99" "$(ratio "$n_p99" "$t_p99")"
 
-read -r _ _ n_bps < <(run_wrk 16 "http://127.0.0.1:$NGINX_PORT/1m.bin")
-read -r _ _ t_bps < <(run_wrk 16 "http://127.0.0.1:$TIERS_PORT/1m.bin")
+read -r _ _ n_bps _ _ t_bps < <(compare 16 "http://127.0.0.1:$NGINX_PORT/1m.bin" "http://127.0.0.1:$TIERS_PORT/1m.bin")
 printf "%-44s %14s %14s %8s\n" "1 MiB file, 16 conns, MB/s (vs nginx)" \
     "$((t_bps / 1048576))" "$((n_bps / 1048576))" "$(ratio "$t_bps" "$n_bps")"
 
-read -r h_rps _ _ < <(run_wrk 64 "http://127.0.0.1:$HAPROXY_PORT/")
-read -r p_rps _ _ < <(run_wrk 64 "http://127.0.0.1:$TIERS_PROXY_PORT/")
+read -r h_rps _ _ p_rps _ _ < <(compare 64 "http://127.0.0.1:$HAPROXY_PORT/" "http://127.0.0.1:$TIERS_PROXY_PORT/")
 printf "%-44s %14s %14s %8s\n" "proxied, 64 conns, req/s (vs HAProxy)" "$p_rps" "$h_rps" "$(ratio "$p_rps" "$h_rps")"
 
 # Idle keep-alive connections: RSS growth per connection.
