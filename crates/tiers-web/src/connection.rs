@@ -1,8 +1,8 @@
 //! One client connection from accept to close.
 //!
 //! The protocol is chosen by ALPN on TLS, or by the HTTP/2 preface on
-//! plain TCP (h2c with prior knowledge). HTTP/1.1 connections that sit idle
-//! between requests are *parked*: the HTTP machinery and its buffers are
+//! plain TCP (h2c with prior knowledge). HTTP/1.1 connections waiting for
+//! their next request are *parked*: the HTTP machinery and its buffers are
 //! released and only the socket and a small task remain until the client
 //! sends again (or the keep-alive timeout closes it), which is what lets
 //! one process hold tens of thousands of idle keep-alive connections (the
@@ -32,9 +32,6 @@ use crate::config::LimitsConfig;
 use crate::proxy::Upgraded;
 use crate::router::{self, ConnCtx};
 use crate::server::Shared;
-
-/// An idle HTTP/1.1 connection gives back its buffers after this long.
-const PARK_AFTER: Duration = Duration::from_millis(200);
 
 /// Connections parked since the last trim.
 static PARKED: AtomicU64 = AtomicU64::new(0);
@@ -86,9 +83,8 @@ pub async fn serve(
         peer,
         tls: tls.is_some(),
         in_flight: AtomicUsize::new(0),
-        last_done_ms: AtomicU64::new(0),
-        epoch: std::time::Instant::now(),
         upgrade: Mutex::new(None),
+        completed: AtomicU64::new(0),
     });
     // The protocol machinery lives in boxes, so a parked connection's task
     // is only as large as its parked state.
@@ -216,28 +212,30 @@ async fn serve_h1<T>(
         );
         let mut parking = false;
         let mut stopping = false;
-        let mut idle_check = Box::pin(tokio::time::sleep(PARK_AFTER));
+        let completed_before = ctx.completed.load(Ordering::Relaxed);
         let mut stop_signal = Box::pin(stopped_owned(stop.clone()));
         let done = std::future::poll_fn(|cx| {
             if !stopping && stop_signal.as_mut().poll(cx).is_ready() {
                 stopping = true;
                 Pin::new(&mut *conn).graceful_shutdown();
             }
-            if !parking && !stopping {
-                while idle_check.as_mut().poll(cx).is_ready() {
-                    if ctx.in_flight.load(Ordering::Relaxed) == 0 && ctx.idle_for() >= PARK_AFTER {
-                        parking = true;
-                        Pin::new(&mut *conn).graceful_shutdown();
-                        break;
-                    }
-                    let next = tokio::time::Instant::now() + PARK_AFTER;
-                    idle_check.as_mut().reset(next);
-                }
+            let polled = conn.poll_without_shutdown(cx);
+            // Waiting for the next request with nothing in flight: park at
+            // once, so idle connections never hold buffers (and a burst of
+            // connections does not leave the heap fragmented).
+            if polled.is_pending()
+                && !parking
+                && !stopping
+                && ctx.in_flight.load(Ordering::Relaxed) == 0
+                && ctx.completed.load(Ordering::Relaxed) > completed_before
+            {
+                parking = true;
+                Pin::new(&mut *conn).graceful_shutdown();
+                return conn.poll_without_shutdown(cx);
             }
-            conn.poll_without_shutdown(cx)
+            polled
         })
         .await;
-        drop(idle_check);
         drop(stop_signal);
         let parts = done.map(|()| conn.into_parts());
         let Ok(parts) = parts else { return };
@@ -405,5 +403,48 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    use super::*;
+
+    #[tokio::test]
+    async fn sizes() {
+        let dir = std::env::temp_dir();
+        let config = crate::Config {
+            root: Some(dir),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Default::default()
+        };
+        let server = crate::Server::bind(config).await.unwrap();
+        let shared = server.shared_for_tests();
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        let s = TcpStream::connect(a).await.unwrap();
+        let (_tx, rx) = watch::channel(false);
+        let ctx = Arc::new(ConnCtx {
+            peer: a,
+            tls: false,
+            in_flight: AtomicUsize::new(0),
+            upgrade: Mutex::new(None),
+            completed: AtomicU64::new(0),
+        });
+        let limits = LimitsConfig::default();
+        let f1 = serve(
+            shared.clone(),
+            TcpStream::connect(a).await.unwrap(),
+            a,
+            rx.clone(),
+        );
+        let f2 = serve_h1(shared.clone(), Prefixed::new(s), ctx, &limits, rx);
+        eprintln!(
+            "serve {} serve_h1 {} ctx {} watch {}",
+            std::mem::size_of_val(&f1),
+            std::mem::size_of_val(&f2),
+            std::mem::size_of::<ConnCtx>(),
+            std::mem::size_of::<watch::Receiver<bool>>()
+        );
     }
 }

@@ -48,22 +48,10 @@ pub struct ConnCtx {
     pub tls: bool,
     /// Requests in flight on it (HTTP/2 may have many).
     pub in_flight: AtomicUsize,
-    /// When the last response ended, in ms after `epoch`.
-    pub last_done_ms: AtomicU64,
-    /// When the connection was accepted.
-    pub epoch: Instant,
     /// An upgraded exchange waiting for the client's side of the socket.
     pub upgrade: Mutex<Option<Upgraded>>,
-}
-
-impl ConnCtx {
-    /// Time since the last response ended (or the connection began).
-    pub fn idle_for(&self) -> Duration {
-        let now = self.epoch.elapsed();
-        now.saturating_sub(Duration::from_millis(
-            self.last_done_ms.load(Ordering::Relaxed),
-        ))
-    }
+    /// Responses finished on it.
+    pub completed: AtomicU64,
 }
 
 /// Handles one request.
@@ -122,8 +110,7 @@ pub async fn handle(
         m.bytes_out.fetch_add(sent, Ordering::Relaxed);
         let elapsed = started.elapsed();
         m.latency.observe(elapsed);
-        conn.last_done_ms
-            .store(conn.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        conn.completed.fetch_add(1, Ordering::Relaxed);
         if conn.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
             m.connections_active.fetch_sub(1, Ordering::Relaxed);
         }
