@@ -60,6 +60,12 @@ fn trim() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn trim() {}
 
+/// Requests after which a connection counts as busy (see `h1_round`).
+const BUSY_AFTER: u64 = 8;
+
+/// How long a busy connection may be quiet before it is parked.
+const PARK_AFTER: Duration = Duration::from_millis(200);
+
 /// The HTTP/2 connection preface.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -275,6 +281,11 @@ where
     let mut parking = false;
     let mut stopping = false;
     let completed_before = ctx.completed.load(Ordering::Relaxed);
+    // A client that has sent many requests on this connection is likely to
+    // send more at once: park it only after PARK_AFTER of quiet, sparing it
+    // the cost of parking between every request. Others park at once.
+    let busy = completed_before >= BUSY_AFTER;
+    let mut quiet: Option<(Pin<Box<tokio::time::Sleep>>, u64)> = None;
     let mut stop_signal = std::pin::pin!(stopped_owned(stop.clone()));
     let done = std::future::poll_fn(|cx| {
         if !stopping && stop_signal.as_mut().poll(cx).is_ready() {
@@ -282,15 +293,37 @@ where
             Pin::new(&mut conn).graceful_shutdown();
         }
         let polled = conn.poll_without_shutdown(cx);
-        // Waiting for the next request with nothing in flight: park at
-        // once, so idle connections never hold buffers (and a burst of
-        // connections does not leave the heap fragmented).
-        if polled.is_pending()
-            && !parking
-            && !stopping
-            && ctx.in_flight.load(Ordering::Relaxed) == 0
-            && ctx.completed.load(Ordering::Relaxed) > completed_before
-        {
+        if polled.is_ready() || parking || stopping {
+            return polled;
+        }
+        let completed = ctx.completed.load(Ordering::Relaxed);
+        let idle = ctx.in_flight.load(Ordering::Relaxed) == 0 && completed > completed_before;
+        if !idle {
+            return polled;
+        }
+        let park = if busy {
+            let deadline = tokio::time::Instant::now() + PARK_AFTER;
+            match &mut quiet {
+                Some((timer, at)) if *at == completed => timer.as_mut().poll(cx).is_ready(),
+                Some((timer, at)) => {
+                    timer.as_mut().reset(deadline);
+                    *at = completed;
+                    timer.as_mut().poll(cx).is_ready()
+                }
+                None => {
+                    let mut timer = Box::pin(tokio::time::sleep_until(deadline));
+                    let ready = timer.as_mut().poll(cx).is_ready();
+                    quiet = Some((timer, completed));
+                    ready
+                }
+            }
+        } else {
+            true
+        };
+        if park {
+            // Waiting for the next request with nothing in flight: give
+            // back the buffers (and keep a burst of connections from
+            // leaving the heap fragmented).
             parking = true;
             Pin::new(&mut conn).graceful_shutdown();
             return conn.poll_without_shutdown(cx);
@@ -298,6 +331,7 @@ where
         polled
     })
     .await;
+    drop(quiet);
     if done.is_err() {
         return Round::Done;
     }
