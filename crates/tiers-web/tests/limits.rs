@@ -190,3 +190,66 @@ async fn raw_quick(addr: std::net::SocketAddr, bytes: &[u8]) -> Vec<u8> {
     let _ = tokio::time::timeout(Duration::from_millis(500), s.read_to_end(&mut out)).await;
     out
 }
+
+/// Reads responses from a kept-alive stream until `n` have arrived.
+async fn read_responses(s: &mut TcpStream, n: usize) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while String::from_utf8_lossy(&buf)
+        .matches("HTTP/1.1 200")
+        .count()
+        < n
+        || !String::from_utf8_lossy(&buf).ends_with("home")
+    {
+        let got = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk))
+            .await
+            .expect("response in time")
+            .unwrap();
+        assert!(got > 0, "closed early: {}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&chunk[..got]);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_park_and_wake() {
+    let (_dir, c) = site();
+    let web = Web::start(c).await;
+    let parked = |web: &Web| web.status()["connections"]["parked"].as_u64().unwrap();
+    let mut s = TcpStream::connect(web.addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    read_responses(&mut s, 1).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        parked(&web),
+        1,
+        "after one request the connection parks at once"
+    );
+    // Two pipelined requests wake it; both are answered in order.
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET /index.html HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let text = read_responses(&mut s, 2).await;
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
+    // A busy connection (many requests) parks only after a quiet spell.
+    for _ in 0..10 {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        read_responses(&mut s, 1).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(parked(&web), 0, "busy: not parked between requests");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(parked(&web), 1, "parked after 200 ms of quiet");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    read_responses(&mut s, 1).await;
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(parked(&web), 0);
+    web.stop().await;
+}
