@@ -763,3 +763,88 @@ async fn worker_threads_serve_and_balance_too() {
     assert_eq!(status["connections"]["accepted"], 40);
     web.stop().await;
 }
+
+#[tokio::test]
+async fn the_access_log_records_requests_in_both_formats() {
+    let b = Backend::start("b").await;
+    for (format, needle) in [
+        (
+            tiers_web::config::LogFormat::Combined,
+            "\"GET /logged?q=1 HTTP/1.1\" 200 ",
+        ),
+        (
+            tiers_web::config::LogFormat::Json,
+            "\"target\":\"/logged?q=1\"",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        let mut c = with_pool(pool(&[&b]));
+        c.access_log = log.to_string_lossy().into_owned();
+        c.access_log_format = format;
+        let web = Web::start(c).await;
+        let r = get(web.addr, "/logged?q=1", "User-Agent: probe/1\r\n").await;
+        let rid = r.header("x-request-id").unwrap().to_string();
+        let mut text = String::new();
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            text = std::fs::read_to_string(&log).unwrap_or_default();
+            if !text.is_empty() {
+                break;
+            }
+        }
+        assert!(text.contains(needle), "{format:?}: {text}");
+        assert!(text.contains("probe/1") && text.contains(&rid), "{text}");
+        assert!(
+            text.contains(&b.addr.to_string()),
+            "the upstream is logged: {text}"
+        );
+        web.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_upstream_body_is_cut_off() {
+    // Headers at once, then a body that never comes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    let mut p = PoolConfig {
+        servers: vec![ServerSpec::Url(format!("http://{addr}"))],
+        ..PoolConfig::default()
+    };
+    p.body_timeout = Duration::from_millis(200);
+    let web = Web::start(with_pool(p)).await;
+    let started = Instant::now();
+    let out = raw(
+        web.addr,
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.ends_with("partial"),
+        "the client gets what came, then the connection closes: {text}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    web.stop().await;
+}
