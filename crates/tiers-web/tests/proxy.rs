@@ -848,3 +848,22 @@ async fn a_stalled_upstream_body_is_cut_off() {
     );
     web.stop().await;
 }
+
+#[tokio::test]
+async fn expect_continue_is_answered_here() {
+    let b = Backend::start("b").await;
+    let web = Web::start(with_pool(pool(&[&b]))).await;
+    let out = raw(
+        web.addr,
+        b"POST /x HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("body=hello"), "{text}");
+    assert!(
+        !text.to_ascii_lowercase().contains("expect: 100"),
+        "not forwarded: {text}"
+    );
+    web.stop().await;
+}

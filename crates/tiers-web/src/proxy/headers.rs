@@ -62,6 +62,8 @@ pub fn to_upstream(
     upgrade: Option<&HeaderValue>,
 ) -> String {
     strip_hop_by_hop(headers, false);
+    // The body is already read in full: nothing for the upstream to expect.
+    headers.remove(header::EXPECT);
     let proto = if client.tls { "https" } else { "http" };
     let ip = client.ip.to_canonical();
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
