@@ -1,0 +1,14 @@
+//! The AP tier of tiers: the application server in the middle of the
+//! book's three-tier system (웹 서버부터 AP 서버까지).
+//!
+//! An application is a folder of SQL, templates and static files
+//! ([`app`]); its schema is a list of migrations applied once each, in
+//! order, over the PostgreSQL protocol ([`migrate`]), so the same folder
+//! runs against `tiers db` or against PostgreSQL itself. Routes, the
+//! connection pool, the cache and the automatic REST API build on these.
+
+pub mod app;
+pub mod migrate;
+
+pub use app::{App, AppError, Migration};
+pub use migrate::{MigrateError, Report};
