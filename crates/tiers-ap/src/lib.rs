@@ -4,11 +4,14 @@
 //! An application is a folder of SQL, templates and static files
 //! ([`app`]); its schema is a list of migrations applied once each, in
 //! order, over the PostgreSQL protocol ([`migrate`]), so the same folder
-//! runs against `tiers db` or against PostgreSQL itself. Routes, the
+//! runs against `tiers db` or against PostgreSQL itself. SQL with named
+//! parameters is bound safely and its rows become typed JSON ([`query`]).
+//! Routes, the
 //! connection pool, the cache and the automatic REST API build on these.
 
 pub mod app;
 pub mod migrate;
+pub mod query;
 
 pub use app::{App, AppError, Migration};
 pub use migrate::{MigrateError, Report};

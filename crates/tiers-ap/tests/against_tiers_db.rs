@@ -1,4 +1,5 @@
-//! Migrations against a live `tiers db`, through tokio-postgres.
+//! The AP tier against a live `tiers db`, through tokio-postgres: migrations
+//! and SQL with named parameters.
 
 use std::path::Path;
 
@@ -153,4 +154,69 @@ async fn migrations_apply_once_in_order_and_edits_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("migration 1 (posts)"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_parameters_bind_safely_and_rows_become_typed_json() {
+    use tiers_ap::query::{Param, compile, row_to_json};
+    let (_db_dir, url, _stop) = db().await;
+    let client = connect(&url).await;
+    client
+        .batch_execute(
+            "CREATE TABLE posts (id SERIAL PRIMARY KEY, title TEXT NOT NULL, score DOUBLE PRECISION, \
+             hidden BOOLEAN, day DATE, at TIMESTAMP, n BIGINT, small SMALLINT);
+             INSERT INTO posts (title, score, hidden, day, at, n, small) VALUES \
+             ('first', 1.5, false, '2026-11-28', '2026-11-28 12:34:56.5', 9007199254740993, 7)",
+        )
+        .await
+        .unwrap();
+    let insert =
+        compile("INSERT INTO posts (title, hidden) VALUES (:title, :hidden) RETURNING id, title")
+            .unwrap();
+    assert_eq!(insert.names, ["title", "hidden"]);
+    // A hostile value is just a value.
+    let evil = Param::Text("x'); DROP TABLE posts; --".into());
+    let hidden = Param::from_json(&serde_json::json!(true));
+    let row = client
+        .query_one(&insert.text, &[&evil, &hidden])
+        .await
+        .unwrap();
+    let json = row_to_json(&row).unwrap();
+    assert_eq!(json["title"], "x'); DROP TABLE posts; --");
+    assert_eq!(json["id"], 2);
+
+    let select = compile("SELECT * FROM posts WHERE id = :id").unwrap();
+    let row = client
+        .query_one(&select.text, &[&Param::Text("1".into())])
+        .await
+        .unwrap();
+    let json = serde_json::Value::Object(row_to_json(&row).unwrap());
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "id": 1, "title": "first", "score": 1.5, "hidden": false, "day": "2026-11-28",
+            "at": "2026-11-28T12:34:56.5", "n": 9007199254740993i64, "small": 7
+        })
+    );
+    let nulls = client
+        .query_one(&select.text, &[&Param::Text("2".into())])
+        .await
+        .unwrap();
+    let json = row_to_json(&nulls).unwrap();
+    assert_eq!(json["score"], serde_json::Value::Null);
+    // A value of the wrong shape is the database's clear error, not a crash.
+    let e = client
+        .query(&select.text, &[&Param::Text("abc".into())])
+        .await
+        .unwrap_err();
+    assert!(e.as_db_error().is_some(), "{e}");
+    // NULL parameters.
+    let rows = client
+        .query(
+            "SELECT count(*) FROM posts WHERE $1::TEXT IS NULL",
+            &[&Param::Null],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 2);
 }
