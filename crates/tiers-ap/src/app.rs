@@ -52,6 +52,31 @@ pub struct Manifest {
     /// A line for humans.
     #[serde(default)]
     pub description: String,
+    /// The connection pool.
+    #[serde(default)]
+    pub pool: PoolSettings,
+    /// Routes (see [`crate::routes`]).
+    #[serde(default)]
+    pub routes: Vec<crate::routes::RouteConfig>,
+}
+
+/// `[pool]` in `app.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolSettings {
+    /// Connections to the DB tier at most.
+    pub size: usize,
+    /// How long a request waits for a connection before it gets 503.
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for PoolSettings {
+    fn default() -> PoolSettings {
+        PoolSettings {
+            size: 16,
+            acquire_timeout_ms: 2000,
+        }
+    }
 }
 
 /// One file of `schema/`.

@@ -12,6 +12,9 @@
 pub mod app;
 pub mod migrate;
 pub mod query;
+pub mod routes;
+pub mod server;
 
 pub use app::{App, AppError, Migration};
 pub use migrate::{MigrateError, Report};
+pub use server::{ApConfig, ApError, ApServer};

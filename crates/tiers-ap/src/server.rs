@@ -1,0 +1,457 @@
+//! The AP server: HTTP/1.1 in, routes to SQL over a connection pool, JSON
+//! out (the book's AP server taking a request from the web server, taking
+//! a connection from the pool, querying, and answering).
+//!
+//! On start it loads the application folder and applies its migrations.
+//! Pool exhaustion and a lost database are `503 Retry-After: 1`, never a
+//! hang; the pool reconnects by itself when the database is back.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use crate::app::App;
+use crate::migrate;
+use crate::query::row_to_json;
+use crate::routes::{Respond, Route, parse_form};
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 1 << 20;
+
+/// How to run the AP tier.
+#[derive(Debug, Clone)]
+pub struct ApConfig {
+    /// HTTP address.
+    pub listen: SocketAddr,
+    /// The application folder.
+    pub app: PathBuf,
+    /// `postgres://host:port/db` (or key=value) of `tiers db` or PostgreSQL.
+    pub db: String,
+}
+
+/// Why the AP tier cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApError {
+    /// The application folder.
+    #[error(transparent)]
+    App(#[from] crate::app::AppError),
+    /// A route in `app.toml`.
+    #[error("{app}: route {index} ({pattern}): {problem}")]
+    Route {
+        /// `app.toml`'s path.
+        app: String,
+        /// Its position, from 0.
+        index: usize,
+        /// Its path pattern.
+        pattern: String,
+        /// What to fix.
+        problem: String,
+    },
+    /// The database URL or connection.
+    #[error("database {url}: {problem}")]
+    Db {
+        /// The URL as given.
+        url: String,
+        /// What went wrong.
+        problem: String,
+    },
+    /// Migrations.
+    #[error(transparent)]
+    Migrate(#[from] migrate::MigrateError),
+    /// The listen address.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+struct Shared {
+    routes: Vec<Route>,
+    pool: Pool,
+}
+
+/// A started AP server.
+pub struct ApServer {
+    shared: Arc<Shared>,
+    listener: TcpListener,
+}
+
+impl ApServer {
+    /// Loads the application, applies its migrations, opens the pool and
+    /// binds.
+    pub async fn start(config: ApConfig) -> Result<ApServer, ApError> {
+        let app = App::load(&config.app)?;
+        let mut routes = Vec::new();
+        for (index, r) in app.manifest.routes.iter().enumerate() {
+            routes.push(Route::compile(r).map_err(|problem| ApError::Route {
+                app: app.dir.join("app.toml").display().to_string(),
+                index,
+                pattern: r.path.clone(),
+                problem,
+            })?);
+        }
+        let db_err = |problem: String| ApError::Db {
+            url: config.db.clone(),
+            problem,
+        };
+        let pg: tokio_postgres::Config = config.db.parse().map_err(|e| db_err(format!("{e}")))?;
+        let (mut client, conn) = pg
+            .connect(NoTls)
+            .await
+            .map_err(|e| db_err(format!("cannot connect: {e}")))?;
+        let conn_task = tokio::spawn(conn);
+        migrate::apply(&mut client, &app.migrations).await?;
+        drop(client);
+        let _ = conn_task.await;
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let wait = Duration::from_millis(app.manifest.pool.acquire_timeout_ms);
+        let pool = Pool::builder(manager)
+            .max_size(app.manifest.pool.size.max(1))
+            .wait_timeout(Some(wait))
+            .create_timeout(Some(wait))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| db_err(e.to_string()))?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ApError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        Ok(ApServer {
+            shared: Arc::new(Shared { routes, pool }),
+            listener,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, _) = tokio::select! {
+                a = self.listener.accept() => match a {
+                    Ok(a) => a,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => return,
+            };
+            let _ = stream.set_nodelay(true);
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let shared = shared.clone();
+                    async move { Ok::<_, Infallible>(handle(&shared, req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn error(status: StatusCode, message: &str, field: Option<&str>) -> Response<Full<Bytes>> {
+    let mut body = json!({ "error": message });
+    if let Some(f) = field {
+        body["field"] = json!(f);
+    }
+    let mut r = json_response(status, &body);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
+}
+
+async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
+    let method = req.method().as_str().to_string();
+    if path == "/health" && method == "GET" {
+        return match shared.pool.get().await {
+            Ok(_) => json_response(StatusCode::OK, &json!({ "ok": true })),
+            Err(e) => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("database: {e}"),
+                None,
+            ),
+        };
+    }
+    let mut allowed = Vec::new();
+    let mut found = None;
+    for r in &shared.routes {
+        if let Some(p) = r.matches(&path) {
+            if r.method == method {
+                found = Some((r, p));
+                break;
+            }
+            allowed.push(r.method.clone());
+        }
+    }
+    let Some((route, path_values)) = found else {
+        if allowed.is_empty() {
+            return error(StatusCode::NOT_FOUND, "no route for this path", None);
+        }
+        let mut r = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed here",
+            None,
+        );
+        if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+            r.headers_mut().insert(header::ALLOW, v);
+        }
+        return r;
+    };
+    // Values: query string, then body, then path (later ones win).
+    let mut values: BTreeMap<String, Value> = BTreeMap::new();
+    if let Some(q) = req.uri().query() {
+        match parse_form(q) {
+            Some(v) => values.extend(v),
+            None => return error(StatusCode::BAD_REQUEST, "malformed query string", None),
+        }
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+                None,
+            );
+        }
+    };
+    if !body.is_empty() {
+        if content_type.starts_with("application/json") {
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Object(m)) => values.extend(m),
+                _ => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "the body must be a JSON object",
+                        None,
+                    );
+                }
+            }
+        } else {
+            match std::str::from_utf8(&body).ok().and_then(parse_form) {
+                Some(v) => values.extend(v),
+                None => return error(StatusCode::BAD_REQUEST, "malformed form body", None),
+            }
+        }
+    }
+    values.extend(path_values.into_iter().map(|(k, v)| (k, Value::String(v))));
+    let params = match route.bind(&values) {
+        Ok(p) => p,
+        Err((field, problem)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("{field} {problem}"),
+                Some(&field),
+            );
+        }
+    };
+    // A serialization failure is retried once, then reported as 503.
+    let mut outcome = run(shared, route, &params).await;
+    if matches!(&outcome, Err(Failure::Db(e)) if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE))
+    {
+        outcome = run(shared, route, &params).await;
+    }
+    let rows = match outcome {
+        Ok(rows) => rows,
+        Err(Failure::Pool(e)) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("no database connection: {e}"),
+                None,
+            );
+        }
+        Err(Failure::Db(e)) => return db_error(&e),
+    };
+    match &route.respond {
+        Respond::Json => json_response(StatusCode::OK, &Value::Array(rows)),
+        Respond::JsonOne => match rows.into_iter().next() {
+            Some(row) => json_response(StatusCode::OK, &row),
+            None => error(StatusCode::NOT_FOUND, "not found", None),
+        },
+        Respond::Status(code) => {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::from_u16(*code).unwrap_or(StatusCode::OK);
+            r
+        }
+        Respond::Redirect(to) => {
+            // `{name}` from the first returned row, else the request's values.
+            let first = rows.first();
+            let location = fill(to, |name| {
+                first
+                    .and_then(|r| r.get(name))
+                    .or_else(|| values.get(name))
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_default()
+            });
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::SEE_OTHER;
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+    }
+}
+
+/// `/posts/{id}` with each `{name}` replaced by its (encoded) value.
+fn fill(template: &str, value: impl Fn(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after.find('}') {
+            Some(end) => {
+                out.push_str(&encode_segment(&value(&after[..end])));
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+enum Failure {
+    Pool(PoolError),
+    Db(tokio_postgres::Error),
+}
+
+/// Runs the route's statements (several in one transaction); returns the
+/// last one's rows as JSON objects.
+async fn run(
+    shared: &Shared,
+    route: &Route,
+    params: &[Vec<crate::query::Param>],
+) -> Result<Vec<Value>, Failure> {
+    let mut client = shared.pool.get().await.map_err(Failure::Pool)?;
+    let mut last = Vec::new();
+    if route.statements.len() == 1 {
+        let stmt = client
+            .prepare_cached(&route.statements[0].text)
+            .await
+            .map_err(Failure::Db)?;
+        last = client
+            .query(&stmt, &as_refs(&params[0]))
+            .await
+            .map_err(Failure::Db)?;
+    } else {
+        let tx = client.transaction().await.map_err(Failure::Db)?;
+        for (s, p) in route.statements.iter().zip(params) {
+            let stmt = tx.prepare_cached(&s.text).await.map_err(Failure::Db)?;
+            last = tx.query(&stmt, &as_refs(p)).await.map_err(Failure::Db)?;
+        }
+        tx.commit().await.map_err(Failure::Db)?;
+    }
+    last.iter()
+        .map(|r| row_to_json(r).map(Value::Object).map_err(Failure::Db))
+        .collect()
+}
+
+fn as_refs(p: &[crate::query::Param]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    p.iter()
+        .map(|x| x as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect()
+}
+
+/// Database errors as HTTP: the client's fault is 4xx, ours 5xx.
+fn db_error(e: &tokio_postgres::Error) -> Response<Full<Bytes>> {
+    let Some(db) = e.as_db_error() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("database connection lost: {e}"),
+            None,
+        );
+    };
+    let status = match db.code().code() {
+        "23505" => StatusCode::CONFLICT,
+        "23502" | "23514" | "23503" | "22P02" | "22001" | "22003" | "22007" | "22008" => {
+            StatusCode::BAD_REQUEST
+        }
+        "40001" | "40P01" | "53300" | "57014" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut body = json!({ "error": db.message(), "code": db.code().code() });
+    if let Some(c) = db.column() {
+        body["field"] = json!(c);
+    }
+    let mut r = json_response(status, &body);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
+}

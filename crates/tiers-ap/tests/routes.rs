@@ -1,0 +1,275 @@
+//! An application served by the AP tier against a live `tiers db`: routes
+//! to SQL, parameters, JSON, redirects, errors mapped to HTTP, and a lost
+//! database answered with 503 until it is back.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tiers_ap::{ApConfig, ApServer};
+use tiers_db::{Server, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn start_db(
+    dir: &std::path::Path,
+    addr: SocketAddr,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let config = ServerConfig::new(addr, dir.to_path_buf());
+    let server = loop {
+        match Server::bind(config.clone()).await {
+            Ok(s) => break s,
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = server
+            .serve(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (addr, stop, task)
+}
+
+const APP: &str = r#"
+name = "board"
+[pool]
+size = 4
+acquire_timeout_ms = 500
+
+[[routes]]
+method = "GET"
+path = "/posts"
+sql = "SELECT id, title, author FROM posts WHERE (:author IS NULL OR author = :author) ORDER BY id"
+
+[[routes]]
+method = "GET"
+path = "/posts/{id}"
+sql = "SELECT id, title, author FROM posts WHERE id = :id"
+response = "json_one"
+[routes.params.id]
+type = "int"
+required = true
+
+[[routes]]
+method = "POST"
+path = "/posts"
+sql = "INSERT INTO posts (title, author) VALUES (:title, :author) RETURNING id"
+response = "redirect:/posts/{id}"
+[routes.params.title]
+required = true
+max_len = 20
+[routes.params.author]
+required = true
+
+[[routes]]
+method = "POST"
+path = "/posts/{id}/rename"
+sql = ["UPDATE posts SET title = :title WHERE id = :id", "SELECT id, title FROM posts WHERE id = :id"]
+response = "json_one"
+[routes.params.id]
+type = "int"
+"#;
+
+async fn http(addr: SocketAddr, request: String) -> (u16, String, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (status, head.to_lowercase(), body.to_string())
+}
+
+async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    http(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+    )
+    .await
+}
+
+async fn post(addr: SocketAddr, path: &str, ct: &str, body: &str) -> (u16, String, String) {
+    http(
+        addr,
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await
+}
+
+/// A TCP forwarder standing in for the network to the database: killing
+/// it drops every connection and refuses new ones, like a crashed server.
+fn forwarder(listen: SocketAddr, to: SocketAddr) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let std_listener = loop {
+        match std::net::TcpListener::bind(listen) {
+            Ok(l) => break l,
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                continue;
+            };
+            conns.spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect(to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_serve_json_and_map_errors_and_survive_the_database() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let (db_addr, _stop_db, _db_task) =
+        start_db(db_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    let (net_addr, net) = forwarder("127.0.0.1:0".parse().unwrap(), db_addr);
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(app.path().join("app.toml"), APP).unwrap();
+    std::fs::create_dir_all(app.path().join("schema")).unwrap();
+    std::fs::write(
+        app.path().join("schema/001_posts.sql"),
+        "CREATE TABLE posts (id SERIAL PRIMARY KEY, title TEXT NOT NULL UNIQUE, author TEXT NOT NULL);",
+    )
+    .unwrap();
+    let ap = ApServer::start(ApConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        app: app.path().to_path_buf(),
+        db: format!("postgres://app@127.0.0.1:{}/tiers", net_addr.port()),
+    })
+    .await
+    .unwrap();
+    let addr = ap.local_addr();
+    tokio::spawn(ap.serve(std::future::pending()));
+
+    let (status, head, _) = post(
+        addr,
+        "/posts",
+        "application/x-www-form-urlencoded",
+        "title=Hello+world&author=kim",
+    )
+    .await;
+    assert_eq!(status, 303, "post/redirect/get");
+    assert!(head.contains("location: /posts/1"), "{head}");
+    let (status, _, body) = post(
+        addr,
+        "/posts",
+        "application/json",
+        r#"{"title": "second", "author": "lee"}"#,
+    )
+    .await;
+    assert_eq!(status, 303, "{body}");
+    let (status, _, body) = get(addr, "/posts/1").await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"id": 1, "title": "Hello world", "author": "kim"})
+    );
+    let (_, _, body) = get(addr, "/posts?author=lee").await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["title"], "second");
+    let (_, _, body) = get(addr, "/posts").await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Bad input names the field; constraint violations map to 4xx.
+    let (status, _, body) = get(addr, "/posts/abc").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"field\":\"id\""), "{body}");
+    let (status, _, body) = post(
+        addr,
+        "/posts",
+        "application/x-www-form-urlencoded",
+        "author=x",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("title is required"), "{body}");
+    let (status, _, body) = post(
+        addr,
+        "/posts",
+        "application/x-www-form-urlencoded",
+        &format!("title={}&author=x", "y".repeat(21)),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = post(
+        addr,
+        "/posts",
+        "application/json",
+        r#"{"title": "second", "author": "kim"}"#,
+    )
+    .await;
+    assert_eq!(status, 409, "unique violation: {body}");
+    let (status, _, _) = get(addr, "/posts/99").await;
+    assert_eq!(status, 404);
+    let (status, head, _) = http(
+        addr,
+        "DELETE /posts HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".into(),
+    )
+    .await;
+    assert_eq!(status, 405);
+    assert!(head.contains("allow: get, post"), "{head}");
+    let (status, _, _) = get(addr, "/nowhere").await;
+    assert_eq!(status, 404);
+    // Several statements run in one transaction.
+    let (status, _, body) = post(
+        addr,
+        "/posts/1/rename",
+        "application/x-www-form-urlencoded",
+        "title=renamed",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("renamed"), "{body}");
+    // Injection attempts are just values.
+    let (status, _, body) = get(addr, "/posts?author=x%27%20OR%20%271%27%3D%271").await;
+    assert_eq!((status, body.as_str()), (200, "[]"));
+
+    // The database goes away: 503 with Retry-After, not a hang.
+    net.abort();
+    let _ = net.await;
+    let (status, head, body) = get(addr, "/posts/1").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    assert_eq!(get(addr, "/health").await.0, 503);
+    // It comes back on the same port: service resumes by itself.
+    let (_, _net_again) = forwarder(net_addr, db_addr);
+    let mut back = false;
+    for _ in 0..50 {
+        if get(addr, "/posts/1").await.0 == 200 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "the AP tier reconnects by itself");
+    assert_eq!(get(addr, "/health").await.0, 200);
+}
