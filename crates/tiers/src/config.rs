@@ -17,6 +17,30 @@ pub struct Config {
     pub db: DbConfig,
     /// `[web]`: see `docs/web.md`.
     pub web: tiers_web::Config,
+    /// `[ap]`: see `docs/apps.md`.
+    pub ap: ApConfig,
+}
+
+/// `[ap]`: the AP tier.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApConfig {
+    /// HTTP address.
+    pub listen: SocketAddr,
+    /// The application folder.
+    pub app: Option<PathBuf>,
+    /// The database URL.
+    pub db: String,
+}
+
+impl Default for ApConfig {
+    fn default() -> ApConfig {
+        ApConfig {
+            listen: "127.0.0.1:8081".parse().expect("valid address"),
+            app: None,
+            db: "postgres://tiers@127.0.0.1:5433/tiers".into(),
+        }
+    }
 }
 
 /// `[db]`: the DB tier.

@@ -1,7 +1,8 @@
 //! `tiers`: the one binary of the three-tier system.
 //!
-//! Today it runs the DB tier (`tiers db`) and the web tier (`tiers web`) and
-//! carries the storage engine's offline tools; the AP tier and `tiers up` join it as they land. The binary only wires crates
+//! Today it runs the DB tier (`tiers db`), the web tier (`tiers web`) and
+//! the AP tier (`tiers ap`), and carries the storage engine's offline tools;
+//! `tiers up` joins it next. The binary only wires crates
 //! together and reports errors with context; the work lives in the crates.
 
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ap;
 mod config;
 mod web;
 use tiers_storage::verify::{self, Report};
@@ -52,6 +54,9 @@ enum Command {
     /// Run the web tier: static files from disk and a load-balancing
     /// reverse proxy to AP servers, with health checks and failover.
     Web(web::WebFlags),
+    /// Run the AP tier: an application folder's routes served over HTTP,
+    /// querying the DB tier through a connection pool.
+    Ap(ap::ApFlags),
     /// Check every page and journal record of a data directory and report
     /// corruption precisely. Exits 1 if anything is wrong.
     Verify {
@@ -98,6 +103,7 @@ fn main() -> ExitCode {
             run_db(file.db)
         }
         Command::Web(flags) => web::run(flags),
+        Command::Ap(flags) => ap::run(flags),
         Command::Verify { dir } => match verify::verify(&dir) {
             Ok(report) => {
                 print_report(&report);

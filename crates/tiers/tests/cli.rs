@@ -112,3 +112,43 @@ fn db_config_file_flags_and_print_config() {
         "{err}"
     );
 }
+
+#[test]
+fn ap_and_web_refuse_bad_setups_with_clear_errors() {
+    let (code, text) = tiers(&["ap"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--app"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = tiers(&["ap", "--app", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("app.toml"), "{text}");
+    std::fs::write(
+        dir.path().join("app.toml"),
+        "name = \"x\"\n[[routes]]\nmethod = \"GET\"\npath = \"/a\"\nsql = \"SELECT 1\"\nresponse = \"xml\"\n",
+    )
+    .unwrap();
+    let (code, text) = tiers(&[
+        "ap",
+        "--app",
+        dir.path().to_str().unwrap(),
+        "--db",
+        "postgres://u@127.0.0.1:1/x",
+    ]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("route 0 (/a)") && text.contains("response"),
+        "{text}"
+    );
+    let (code, text) = tiers(&["web"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("nothing to serve"), "{text}");
+    let (code, text) = tiers(&["web", "--upstream", "https://x"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("http://"), "{text}");
+    let (code, text) = tiers(&["web", "--root", "/", "--print-config"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("[web]") && text.contains("header_timeout = \"30s\""),
+        "{text}"
+    );
+}
