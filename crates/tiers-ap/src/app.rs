@@ -33,6 +33,14 @@ pub enum AppError {
         /// What is wrong.
         problem: String,
     },
+    /// A template does not parse.
+    #[error("{path}: {problem}")]
+    Template {
+        /// The file.
+        path: PathBuf,
+        /// What the template engine said.
+        problem: String,
+    },
     /// A migration file is misnamed or clashes with another.
     #[error("{path}: {problem}")]
     Migration {

@@ -14,6 +14,7 @@ pub mod migrate;
 pub mod query;
 pub mod routes;
 pub mod server;
+pub mod templates;
 
 pub use app::{App, AppError, Migration};
 pub use migrate::{MigrateError, Report};

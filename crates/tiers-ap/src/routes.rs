@@ -7,7 +7,7 @@
 //! path = "/api/posts/{id}"
 //! sql = "SELECT id, title FROM posts WHERE id = :id"
 //! response = "json_one"          # json (all rows), json_one (first row or 404),
-//!                                # redirect:/posts/{id}, status:204
+//!                                # template:post.html, redirect:/posts/{id}, status:204
 //! [routes.params.id]
 //! type = "int"                   # int, float, bool, text
 //! required = true
@@ -85,6 +85,8 @@ pub enum Respond {
     Redirect(String),
     /// This status and no body.
     Status(u16),
+    /// HTML from `templates/NAME` with `rows`, `row` and `params`.
+    Template(String),
 }
 
 /// A checked, compiled route.
@@ -152,6 +154,7 @@ impl Route {
             "json_one" => Respond::JsonOne,
             r => match r.split_once(':') {
                 Some(("redirect", to)) if to.starts_with('/') => Respond::Redirect(to.to_string()),
+                Some(("template", name)) if !name.is_empty() => Respond::Template(name.to_string()),
                 Some(("status", code)) => Respond::Status(
                     code.parse()
                         .ok()
@@ -160,7 +163,7 @@ impl Route {
                 ),
                 _ => {
                     return Err(format!(
-                        "response {r:?}: use json, json_one, redirect:/path or status:CODE"
+                        "response {r:?}: use json, json_one, template:NAME, redirect:/path or status:CODE"
                     ));
                 }
             },

@@ -87,6 +87,8 @@ pub enum ApError {
 struct Shared {
     routes: Vec<Route>,
     pool: Pool,
+    templates: minijinja::Environment<'static>,
+    name: String,
 }
 
 /// A started AP server.
@@ -108,6 +110,19 @@ impl ApServer {
                 pattern: r.path.clone(),
                 problem,
             })?);
+        }
+        let templates = crate::templates::load(&app.dir.join("templates"))?;
+        for (index, r) in routes.iter().enumerate() {
+            if let Respond::Template(name) = &r.respond
+                && templates.get_template(name).is_err()
+            {
+                return Err(ApError::Route {
+                    app: app.dir.join("app.toml").display().to_string(),
+                    index,
+                    pattern: r.pattern.clone(),
+                    problem: format!("no template {name:?} in templates/"),
+                });
+            }
         }
         let db_err = |problem: String| ApError::Db {
             url: config.db.clone(),
@@ -144,7 +159,12 @@ impl ApServer {
                 source,
             })?;
         Ok(ApServer {
-            shared: Arc::new(Shared { routes, pool }),
+            shared: Arc::new(Shared {
+                routes,
+                pool,
+                templates,
+                name: app.manifest.name.clone(),
+            }),
             listener,
         })
     }
@@ -323,6 +343,33 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             Some(row) => json_response(StatusCode::OK, &row),
             None => error(StatusCode::NOT_FOUND, "not found", None),
         },
+        Respond::Template(name) => {
+            let ctx = json!({
+                "app": shared.name,
+                "row": rows.first(),
+                "rows": rows,
+                "params": values,
+            });
+            match shared
+                .templates
+                .get_template(name)
+                .and_then(|t| t.render(ctx))
+            {
+                Ok(html) => {
+                    let mut r = Response::new(Full::new(Bytes::from(html)));
+                    r.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/html; charset=utf-8"),
+                    );
+                    r
+                }
+                Err(e) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("template {name}: {e}"),
+                    None,
+                ),
+            }
+        }
         Respond::Status(code) => {
             let mut r = Response::new(Full::new(Bytes::new()));
             *r.status_mut() = StatusCode::from_u16(*code).unwrap_or(StatusCode::OK);

@@ -68,6 +68,12 @@ max_len = 20
 required = true
 
 [[routes]]
+method = "GET"
+path = "/p/{id}"
+sql = "SELECT id, title FROM posts WHERE id = :id"
+response = "template:post.html"
+
+[[routes]]
 method = "POST"
 path = "/posts/{id}/rename"
 sql = ["UPDATE posts SET title = :title WHERE id = :id", "SELECT id, title FROM posts WHERE id = :id"]
@@ -146,6 +152,12 @@ async fn routes_serve_json_and_map_errors_and_survive_the_database() {
     let app = tempfile::tempdir().unwrap();
     std::fs::write(app.path().join("app.toml"), APP).unwrap();
     std::fs::create_dir_all(app.path().join("schema")).unwrap();
+    std::fs::create_dir_all(app.path().join("templates")).unwrap();
+    std::fs::write(
+        app.path().join("templates/post.html"),
+        "<h1>{{ row.title }}</h1><p>{{ app }} #{{ params.id }}</p>",
+    )
+    .unwrap();
     std::fs::write(
         app.path().join("schema/001_posts.sql"),
         "CREATE TABLE posts (id SERIAL PRIMARY KEY, title TEXT NOT NULL UNIQUE, author TEXT NOT NULL);",
@@ -249,6 +261,28 @@ async fn routes_serve_json_and_map_errors_and_survive_the_database() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("renamed"), "{body}");
+    // HTML from a template, escaped.
+    let (status, head, _) = post(
+        addr,
+        "/posts",
+        "application/json",
+        r#"{"title": "<b>bold</b>", "author": "x"}"#,
+    )
+    .await;
+    assert_eq!(status, 303);
+    let id = head
+        .lines()
+        .find_map(|l| l.strip_prefix("location: /posts/"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let (status, head, body) = get(addr, &format!("/p/{id}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(head.contains("content-type: text/html"), "{head}");
+    assert_eq!(
+        body,
+        format!("<h1>&lt;b&gt;bold&lt;&#x2f;b&gt;</h1><p>board #{id}</p>")
+    );
     // Injection attempts are just values.
     let (status, _, body) = get(addr, "/posts?author=x%27%20OR%20%271%27%3D%271").await;
     assert_eq!((status, body.as_str()), (200, "[]"));
