@@ -11,6 +11,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -89,6 +90,107 @@ struct Shared {
     pool: Pool,
     templates: minijinja::Environment<'static>,
     name: String,
+    metrics: Metrics,
+}
+
+/// What the AP tier counts.
+#[derive(Default)]
+struct Metrics {
+    requests: AtomicU64,
+    errors_4xx: AtomicU64,
+    errors_5xx: AtomicU64,
+    in_flight: AtomicUsize,
+    db_round_trips: AtomicU64,
+    pool_timeouts: AtomicU64,
+    latency: tiers_telemetry::Histogram,
+}
+
+/// The AP tier's admin report.
+struct ApAdmin(Arc<Shared>);
+
+fn load(a: &AtomicU64) -> f64 {
+    a.load(Ordering::Relaxed) as f64
+}
+
+impl tiers_telemetry::Admin for ApAdmin {
+    fn health(&self) -> tiers_telemetry::Health {
+        let s = self.0.pool.status();
+        tiers_telemetry::Health {
+            ok: true,
+            detail: format!(
+                "app {}: {} of {} connections in use",
+                self.0.name,
+                s.size - s.available,
+                s.max_size
+            ),
+        }
+    }
+
+    fn metrics(&self) -> String {
+        let m = &self.0.metrics;
+        let s = self.0.pool.status();
+        let mut p = tiers_telemetry::Prometheus::new("tiers_ap");
+        p.counter("requests_total", "Requests answered.", load(&m.requests))
+            .counter(
+                "client_errors_total",
+                "Responses 400-499.",
+                load(&m.errors_4xx),
+            )
+            .counter(
+                "server_errors_total",
+                "Responses 500-599.",
+                load(&m.errors_5xx),
+            )
+            .histogram("request_duration_seconds", "Request latency.", &m.latency)
+            .gauge(
+                "requests_in_flight",
+                "Requests being handled (the request queue).",
+                m.in_flight.load(Ordering::Relaxed) as f64,
+            )
+            .counter(
+                "db_round_trips_total",
+                "Statements sent to the database.",
+                load(&m.db_round_trips),
+            )
+            .gauge(
+                "pool_in_use",
+                "Database connections lent out.",
+                (s.size - s.available) as f64,
+            )
+            .gauge("pool_size", "Database connections open.", s.size as f64)
+            .gauge(
+                "pool_waiting",
+                "Requests waiting for a connection.",
+                s.waiting as f64,
+            )
+            .counter(
+                "pool_timeouts_total",
+                "Requests that got no connection in time (503).",
+                load(&m.pool_timeouts),
+            );
+        p.finish()
+    }
+
+    fn status(&self) -> Value {
+        let m = &self.0.metrics;
+        let s = self.0.pool.status();
+        let requests = m.requests.load(Ordering::Relaxed);
+        let trips = m.db_round_trips.load(Ordering::Relaxed);
+        json!({
+            "tier": "ap",
+            "app": self.0.name,
+            "routes": self.0.routes.len(),
+            "requests": requests,
+            "in_flight": m.in_flight.load(Ordering::Relaxed),
+            "client_errors": m.errors_4xx.load(Ordering::Relaxed),
+            "server_errors": m.errors_5xx.load(Ordering::Relaxed),
+            "db_round_trips": trips,
+            "db_round_trips_per_request": if requests == 0 { 0.0 } else { trips as f64 / requests as f64 },
+            "latency_p99_ms": m.latency.quantile(0.99).map(|s| s * 1000.0),
+            "pool": { "max": s.max_size, "open": s.size, "in_use": s.size - s.available, "waiting": s.waiting },
+            "pool_timeouts": m.pool_timeouts.load(Ordering::Relaxed),
+        })
+    }
 }
 
 /// A started AP server.
@@ -164,9 +266,15 @@ impl ApServer {
                 pool,
                 templates,
                 name: app.manifest.name.clone(),
+                metrics: Metrics::default(),
             }),
             listener,
         })
+    }
+
+    /// The admin report (`/health`, `/metrics`, `/status`).
+    pub fn admin(&self) -> Arc<dyn tiers_telemetry::Admin> {
+        Arc::new(ApAdmin(self.shared.clone()))
     }
 
     /// The bound address.
@@ -195,7 +303,7 @@ impl ApServer {
             tokio::spawn(async move {
                 let svc = service_fn(move |req| {
                     let shared = shared.clone();
-                    async move { Ok::<_, Infallible>(handle(&shared, req).await) }
+                    async move { Ok::<_, Infallible>(counted(&shared, req).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc)
@@ -226,6 +334,22 @@ fn error(status: StatusCode, message: &str, field: Option<&str>) -> Response<Ful
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     r
+}
+
+async fn counted(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let m = &shared.metrics;
+    let started = std::time::Instant::now();
+    m.in_flight.fetch_add(1, Ordering::Relaxed);
+    let response = handle(shared, req).await;
+    m.in_flight.fetch_sub(1, Ordering::Relaxed);
+    m.requests.fetch_add(1, Ordering::Relaxed);
+    m.latency.observe(started.elapsed());
+    match response.status().as_u16() {
+        400..=499 => m.errors_4xx.fetch_add(1, Ordering::Relaxed),
+        500..=599 => m.errors_5xx.fetch_add(1, Ordering::Relaxed),
+        _ => 0,
+    };
+    response
 }
 
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -444,7 +568,16 @@ async fn run(
     route: &Route,
     params: &[Vec<crate::query::Param>],
 ) -> Result<Vec<Value>, Failure> {
-    let mut client = shared.pool.get().await.map_err(Failure::Pool)?;
+    let mut client = shared.pool.get().await.map_err(|e| {
+        if matches!(e, PoolError::Timeout(_)) {
+            shared.metrics.pool_timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        Failure::Pool(e)
+    })?;
+    shared
+        .metrics
+        .db_round_trips
+        .fetch_add(route.statements.len() as u64, Ordering::Relaxed);
     let mut last = Vec::new();
     if route.statements.len() == 1 {
         let stmt = client

@@ -171,6 +171,7 @@ async fn routes_serve_json_and_map_errors_and_survive_the_database() {
     .await
     .unwrap();
     let addr = ap.local_addr();
+    let admin = ap.admin();
     tokio::spawn(ap.serve(std::future::pending()));
 
     let (status, head, _) = post(
@@ -286,6 +287,19 @@ async fn routes_serve_json_and_map_errors_and_survive_the_database() {
     // Injection attempts are just values.
     let (status, _, body) = get(addr, "/posts?author=x%27%20OR%20%271%27%3D%271").await;
     assert_eq!((status, body.as_str()), (200, "[]"));
+
+    let status = admin.status();
+    assert!(status["requests"].as_u64().unwrap() >= 15, "{status}");
+    assert!(status["client_errors"].as_u64().unwrap() >= 5, "{status}");
+    let trips = status["db_round_trips_per_request"].as_f64().unwrap();
+    assert!(trips > 0.5 && trips < 2.0, "{status}");
+    assert_eq!(status["pool"]["max"], 4);
+    let metrics = admin.metrics();
+    assert!(
+        metrics.contains("tiers_ap_db_round_trips_total"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tiers_ap_pool_waiting 0"), "{metrics}");
 
     // The database goes away: 503 with Retry-After, not a hang.
     net.abort();

@@ -18,6 +18,9 @@ pub struct ApFlags {
     /// HTTP address [default: 127.0.0.1:8081].
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Admin endpoint: /health, /metrics, /status [default: 127.0.0.1:6081].
+    #[arg(long)]
+    admin: Option<SocketAddr>,
     /// The application folder (app.toml, schema/...).
     #[arg(long)]
     app: Option<PathBuf>,
@@ -41,6 +44,7 @@ pub fn run(flags: ApFlags) -> ExitCode {
     };
     let ap = &mut file.ap;
     ap.listen = flags.listen.unwrap_or(ap.listen);
+    ap.admin = flags.admin.unwrap_or(ap.admin);
     if let Some(a) = &flags.app {
         ap.app = Some(a.clone());
     }
@@ -78,7 +82,19 @@ pub fn run(flags: ApFlags) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        println!("tiers ap listening on http://{}/", server.local_addr());
+        let admin = match tokio::net::TcpListener::bind(file.ap.admin).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("tiers ap: admin endpoint on {}: {e}", file.ap.admin);
+                return ExitCode::from(2);
+            }
+        };
+        let admin_addr = admin.local_addr().unwrap_or(file.ap.admin);
+        tokio::spawn(tiers_telemetry::serve_admin(admin, server.admin(), std::future::pending()));
+        println!(
+            "tiers ap listening on http://{}/ ; admin on http://{admin_addr}/status",
+            server.local_addr()
+        );
         server
             .serve(async {
                 let mut term =

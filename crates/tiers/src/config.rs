@@ -27,6 +27,8 @@ pub struct Config {
 pub struct ApConfig {
     /// HTTP address.
     pub listen: SocketAddr,
+    /// Admin endpoint address.
+    pub admin: SocketAddr,
     /// The application folder.
     pub app: Option<PathBuf>,
     /// The database URL.
@@ -37,6 +39,7 @@ impl Default for ApConfig {
     fn default() -> ApConfig {
         ApConfig {
             listen: "127.0.0.1:8081".parse().expect("valid address"),
+            admin: "127.0.0.1:6081".parse().expect("valid address"),
             app: None,
             db: "postgres://tiers@127.0.0.1:5433/tiers".into(),
         }
