@@ -10,6 +10,7 @@
 //! connection pool, the cache and the automatic REST API build on these.
 
 pub mod app;
+pub mod cache;
 pub mod migrate;
 pub mod query;
 pub mod routes;

@@ -36,6 +36,13 @@ pub struct RouteConfig {
     /// Declared parameters.
     #[serde(default)]
     pub params: BTreeMap<String, ParamSpec>,
+    /// Keep GET responses this many seconds (0: never), until a write to a
+    /// table they read.
+    #[serde(default)]
+    pub cache_ttl_s: u64,
+    /// The tables the route reads, when the SQL does not make it plain
+    /// (by default they are found in the SQL).
+    pub reads: Option<Vec<String>>,
 }
 
 fn default_response() -> String {
@@ -104,6 +111,12 @@ pub struct Route {
     pub params: BTreeMap<String, ParamSpec>,
     /// The pattern as written, for messages.
     pub pattern: String,
+    /// Cache lifetime in seconds (0: not cached).
+    pub cache_ttl_s: u64,
+    /// Tables read.
+    pub reads: std::collections::BTreeSet<String>,
+    /// Tables written.
+    pub writes: std::collections::BTreeSet<String>,
 }
 
 impl Route {
@@ -168,6 +181,16 @@ impl Route {
                 }
             },
         };
+        let mut reads = std::collections::BTreeSet::new();
+        let mut writes = std::collections::BTreeSet::new();
+        for t in &texts {
+            let (r, w) = crate::cache::tables(t);
+            reads.extend(r);
+            writes.extend(w);
+        }
+        if let Some(declared) = &c.reads {
+            reads = declared.iter().map(|t| t.to_lowercase()).collect();
+        }
         Ok(Route {
             method,
             segments,
@@ -175,6 +198,9 @@ impl Route {
             respond,
             params: c.params.clone(),
             pattern: c.path.clone(),
+            cache_ttl_s: c.cache_ttl_s,
+            reads,
+            writes,
         })
     }
 

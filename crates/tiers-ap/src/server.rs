@@ -28,6 +28,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
 use crate::app::App;
+use crate::cache::{Cached, ResponseCache};
 use crate::migrate;
 use crate::query::row_to_json;
 use crate::routes::{Respond, Route, parse_form};
@@ -91,6 +92,7 @@ struct Shared {
     templates: minijinja::Environment<'static>,
     name: String,
     metrics: Metrics,
+    cache: ResponseCache,
 }
 
 /// What the AP tier counts.
@@ -167,6 +169,16 @@ impl tiers_telemetry::Admin for ApAdmin {
                 "pool_timeouts_total",
                 "Requests that got no connection in time (503).",
                 load(&m.pool_timeouts),
+            )
+            .counter(
+                "cache_hits_total",
+                "Responses served from the cache.",
+                load(&self.0.cache.hits),
+            )
+            .counter(
+                "cache_misses_total",
+                "Cacheable requests that went to the database.",
+                load(&self.0.cache.misses),
             );
         p.finish()
     }
@@ -189,6 +201,7 @@ impl tiers_telemetry::Admin for ApAdmin {
             "latency_p99_ms": m.latency.quantile(0.99).map(|s| s * 1000.0),
             "pool": { "max": s.max_size, "open": s.size, "in_use": s.size - s.available, "waiting": s.waiting },
             "pool_timeouts": m.pool_timeouts.load(Ordering::Relaxed),
+            "cache": { "hits": self.0.cache.hits.load(Ordering::Relaxed), "misses": self.0.cache.misses.load(Ordering::Relaxed) },
         })
     }
 }
@@ -214,6 +227,16 @@ impl ApServer {
             })?);
         }
         let templates = crate::templates::load(&app.dir.join("templates"))?;
+        let ttls: Vec<u64> = routes
+            .iter()
+            .map(|r| if r.method == "GET" { r.cache_ttl_s } else { 0 })
+            .collect();
+        let writes: Vec<_> = routes.iter().map(|r| r.writes.clone()).collect();
+        let cache = ResponseCache::new(
+            &ttls,
+            routes.iter().map(|r| r.reads.clone()).collect(),
+            &writes,
+        );
         for (index, r) in routes.iter().enumerate() {
             if let Respond::Template(name) = &r.respond
                 && templates.get_template(name).is_err()
@@ -267,6 +290,7 @@ impl ApServer {
                 templates,
                 name: app.manifest.name.clone(),
                 metrics: Metrics::default(),
+                cache,
             }),
             listener,
         })
@@ -367,16 +391,21 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
     }
     let mut allowed = Vec::new();
     let mut found = None;
-    for r in &shared.routes {
+    for (i, r) in shared.routes.iter().enumerate() {
         if let Some(p) = r.matches(&path) {
             if r.method == method {
-                found = Some((r, p));
+                found = Some((i, r, p));
                 break;
             }
             allowed.push(r.method.clone());
         }
     }
-    let Some((route, path_values)) = found else {
+    let if_none_match = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let Some((index, route, path_values)) = found else {
         if allowed.is_empty() {
             return error(StatusCode::NOT_FOUND, "no route for this path", None);
         }
@@ -444,6 +473,21 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             );
         }
     };
+    let cache = &shared.cache;
+    let cacheable = route.method == "GET" && cache.enabled(index);
+    let key = if cacheable {
+        serde_json::to_string(&values).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    if cacheable && let Some(hit) = cache.get(index, &key) {
+        return cached_response(&hit, if_none_match.as_deref());
+    }
+    let snapshot = if cacheable {
+        cache.snapshot(index)
+    } else {
+        Vec::new()
+    };
     // A serialization failure is retried once, then reported as 503.
     let mut outcome = run(shared, route, &params).await;
     if matches!(&outcome, Err(Failure::Db(e)) if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE))
@@ -461,10 +505,28 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
         }
         Err(Failure::Db(e)) => return db_error(&e),
     };
+    if !route.writes.is_empty() {
+        cache.written(&route.writes);
+    }
+    let body = |content_type: &'static str, body: Bytes| {
+        let reply = Cached {
+            status: 200,
+            content_type,
+            etag: format!("\"{:08x}-{:x}\"", crc32c::crc32c(&body), body.len()),
+            body,
+        };
+        if cacheable {
+            cache.put(index, key.clone(), &snapshot, reply.clone());
+        }
+        cached_response(&reply, if_none_match.as_deref())
+    };
     match &route.respond {
-        Respond::Json => json_response(StatusCode::OK, &Value::Array(rows)),
+        Respond::Json => body(
+            "application/json",
+            Bytes::from(Value::Array(rows).to_string()),
+        ),
         Respond::JsonOne => match rows.into_iter().next() {
-            Some(row) => json_response(StatusCode::OK, &row),
+            Some(row) => body("application/json", Bytes::from(row.to_string())),
             None => error(StatusCode::NOT_FOUND, "not found", None),
         },
         Respond::Template(name) => {
@@ -479,14 +541,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
                 .get_template(name)
                 .and_then(|t| t.render(ctx))
             {
-                Ok(html) => {
-                    let mut r = Response::new(Full::new(Bytes::from(html)));
-                    r.headers_mut().insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/html; charset=utf-8"),
-                    );
-                    r
-                }
+                Ok(html) => body("text/html; charset=utf-8", Bytes::from(html)),
                 Err(e) => error(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     &format!("template {name}: {e}"),
@@ -520,6 +575,30 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             r
         }
     }
+}
+
+/// A stored or fresh body, or 304 when the client has it already.
+fn cached_response(c: &Cached, if_none_match: Option<&str>) -> Response<Full<Bytes>> {
+    let etag = HeaderValue::from_str(&c.etag).unwrap_or(HeaderValue::from_static("\"\""));
+    let fresh = if_none_match.is_some_and(|inm| {
+        inm.split(',')
+            .any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == c.etag)
+    });
+    let mut r = if fresh {
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = Response::new(Full::new(c.body.clone()));
+        *r.status_mut() = StatusCode::from_u16(c.status).unwrap_or(StatusCode::OK);
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(c.content_type),
+        );
+        r
+    };
+    r.headers_mut().insert(header::ETAG, etag);
+    r
 }
 
 /// `/posts/{id}` with each `{name}` replaced by its (encoded) value.

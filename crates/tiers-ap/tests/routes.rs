@@ -46,6 +46,7 @@ acquire_timeout_ms = 500
 method = "GET"
 path = "/posts"
 sql = "SELECT id, title, author FROM posts WHERE (:author IS NULL OR author = :author) ORDER BY id"
+cache_ttl_s = 60
 
 [[routes]]
 method = "GET"
@@ -287,6 +288,47 @@ async fn routes_serve_json_and_map_errors_and_survive_the_database() {
     // Injection attempts are just values.
     let (status, _, body) = get(addr, "/posts?author=x%27%20OR%20%271%27%3D%271").await;
     assert_eq!((status, body.as_str()), (200, "[]"));
+
+    // The cache: a repeat is a hit, a write to posts empties it, ETags give 304.
+    let hits = |a: &std::sync::Arc<dyn tiers_telemetry::Admin>| {
+        a.status()["cache"]["hits"].as_u64().unwrap()
+    };
+    let (_, head, first) = get(addr, "/posts").await;
+    let before = hits(&admin);
+    let (_, _, again) = get(addr, "/posts").await;
+    assert_eq!((again.as_str(), hits(&admin)), (first.as_str(), before + 1));
+    let etag = head
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let (status, _, body) = http(
+        addr,
+        format!(
+            "GET /posts HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (304, ""));
+    let (status, _, _) = post(
+        addr,
+        "/posts",
+        "application/json",
+        r#"{"title": "third", "author": "park"}"#,
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, _, after) = get(addr, "/posts").await;
+    assert!(
+        after.contains("third"),
+        "the write emptied the cache: {after}"
+    );
+    assert_eq!(
+        hits(&admin),
+        before + 2,
+        "the 304 was a hit too; the read after the write was not"
+    );
 
     let status = admin.status();
     assert!(status["requests"].as_u64().unwrap() >= 15, "{status}");
