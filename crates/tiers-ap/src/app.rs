@@ -66,6 +66,9 @@ pub struct Manifest {
     /// Routes (see [`crate::routes`]).
     #[serde(default)]
     pub routes: Vec<crate::routes::RouteConfig>,
+    /// Tables exposed by the automatic REST API (see [`crate::api`]).
+    #[serde(default)]
+    pub api: std::collections::BTreeMap<String, crate::api::ApiSpec>,
 }
 
 /// `[pool]` in `app.toml`.

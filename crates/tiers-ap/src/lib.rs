@@ -9,6 +9,7 @@
 //! Routes, the
 //! connection pool, the cache and the automatic REST API build on these.
 
+pub mod api;
 pub mod app;
 pub mod cache;
 pub mod migrate;

@@ -76,6 +76,14 @@ pub enum ApError {
     /// Migrations.
     #[error(transparent)]
     Migrate(#[from] migrate::MigrateError),
+    /// The `[api]` section.
+    #[error("{app}: {problem}")]
+    Api {
+        /// `app.toml`'s path.
+        app: String,
+        /// What to fix.
+        problem: String,
+    },
     /// The listen address.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -93,6 +101,7 @@ struct Shared {
     name: String,
     metrics: Metrics,
     cache: ResponseCache,
+    api: crate::api::Api,
 }
 
 /// What the AP tier counts.
@@ -260,6 +269,12 @@ impl ApServer {
             .map_err(|e| db_err(format!("cannot connect: {e}")))?;
         let conn_task = tokio::spawn(conn);
         migrate::apply(&mut client, &app.migrations).await?;
+        let api = crate::api::Api::load(&client, &app.manifest.api)
+            .await
+            .map_err(|problem| ApError::Api {
+                app: app.dir.join("app.toml").display().to_string(),
+                problem,
+            })?;
         drop(client);
         let _ = conn_task.await;
         let manager = Manager::from_config(
@@ -291,6 +306,7 @@ impl ApServer {
                 name: app.manifest.name.clone(),
                 metrics: Metrics::default(),
                 cache,
+                api,
             }),
             listener,
         })
@@ -406,6 +422,13 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let Some((index, route, path_values)) = found else {
+        if allowed.is_empty()
+            && let Some(rest) = path.strip_prefix("/api/")
+            && !shared.api.tables.is_empty()
+        {
+            let rest = rest.to_string();
+            return api_request(shared, req, &method, &rest).await;
+        }
         if allowed.is_empty() {
             return error(StatusCode::NOT_FOUND, "no route for this path", None);
         }
@@ -573,6 +596,109 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
                 r.headers_mut().insert(header::LOCATION, v);
             }
             r
+        }
+    }
+}
+
+/// A request to the automatic REST API (`/api/...`).
+async fn api_request(
+    shared: &Shared,
+    req: Request<Incoming>,
+    method: &str,
+    rest: &str,
+) -> Response<Full<Bytes>> {
+    use crate::api::Shape;
+    if rest == "openapi.json" && method == "GET" {
+        return json_response(StatusCode::OK, &shared.api.openapi(&shared.name));
+    }
+    let query = req.uri().query().map(str::to_string);
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large",
+                None,
+            );
+        }
+    };
+    let plan = match shared.api.plan(method, rest, query.as_deref(), &body) {
+        Ok(p) => p,
+        Err((status, message)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            return error(status, &message, None);
+        }
+    };
+    let client = match shared.pool.get().await {
+        Ok(c) => c,
+        Err(e) => {
+            if matches!(e, PoolError::Timeout(_)) {
+                shared.metrics.pool_timeouts.fetch_add(1, Ordering::Relaxed);
+            }
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("no database connection: {e}"),
+                None,
+            );
+        }
+    };
+    shared
+        .metrics
+        .db_round_trips
+        .fetch_add(1, Ordering::Relaxed);
+    let stmt = match client.prepare_cached(&plan.sql).await {
+        Ok(s) => s,
+        Err(e) => return db_error(&e),
+    };
+    let rows = match client.query(&stmt, &as_refs(&plan.params)).await {
+        Ok(r) => r,
+        Err(e) => return db_error(&e),
+    };
+    drop(client);
+    if let Some(t) = &plan.writes {
+        shared.cache.written(&std::iter::once(t.clone()).collect());
+    }
+    let rows: Vec<Value> = match rows
+        .iter()
+        .map(|r| row_to_json(r).map(Value::Object))
+        .collect::<Result<_, _>>()
+    {
+        Ok(r) => r,
+        Err(e) => return db_error(&e),
+    };
+    match plan.shape {
+        Shape::Many => json_response(StatusCode::OK, &Value::Array(rows)),
+        Shape::One => match rows.into_iter().next() {
+            Some(r) => json_response(StatusCode::OK, &r),
+            None => error(StatusCode::NOT_FOUND, "not found", None),
+        },
+        Shape::Created => {
+            let row = rows.into_iter().next().unwrap_or(Value::Null);
+            let table = rest.split('/').next().unwrap_or("");
+            let key = shared
+                .api
+                .tables
+                .get(table)
+                .map(|t| t.key.as_str())
+                .unwrap_or("id");
+            let mut r = json_response(StatusCode::CREATED, &row);
+            let id = match &row[key] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if let Ok(v) = HeaderValue::from_str(&format!("/api/{table}/{}", encode_segment(&id))) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+        Shape::Deleted => {
+            if rows.is_empty() {
+                error(StatusCode::NOT_FOUND, "not found", None)
+            } else {
+                let mut r = Response::new(Full::new(Bytes::new()));
+                *r.status_mut() = StatusCode::NO_CONTENT;
+                r
+            }
         }
     }
 }

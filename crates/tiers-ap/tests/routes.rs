@@ -363,3 +363,120 @@ async fn routes_serve_json_and_map_errors_and_survive_the_database() {
     assert!(back, "the AP tier reconnects by itself");
     assert_eq!(get(addr, "/health").await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_automatic_rest_api_over_exposed_tables() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let (db_addr, _stop_db, _db_task) =
+        start_db(db_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(
+        app.path().join("app.toml"),
+        "name = \"board\"\n[[routes]]\nmethod = \"GET\"\npath = \"/titles\"\nsql = \"SELECT title FROM posts ORDER BY id\"\ncache_ttl_s = 60\n\
+         [api.posts]\naccess = \"read-write\"\n[api.comments]\naccess = \"read-only\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(app.path().join("schema")).unwrap();
+    std::fs::write(
+        app.path().join("schema/001_init.sql"),
+        "CREATE TABLE posts (id SERIAL PRIMARY KEY, title TEXT NOT NULL, author TEXT NOT NULL, score INTEGER);\n\
+         CREATE TABLE comments (id SERIAL PRIMARY KEY, post_id INTEGER NOT NULL, body TEXT);\n\
+         CREATE TABLE secrets (id SERIAL PRIMARY KEY, v TEXT);\n\
+         INSERT INTO posts (title, author, score) VALUES ('a', 'kim', 3), ('b', 'lee', 5), ('c', 'kim', 1);",
+    )
+    .unwrap();
+    let ap = ApServer::start(ApConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        app: app.path().to_path_buf(),
+        db: format!("postgres://app@127.0.0.1:{}/tiers", db_addr.port()),
+    })
+    .await
+    .unwrap();
+    let addr = ap.local_addr();
+    tokio::spawn(ap.serve(std::future::pending()));
+    let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
+
+    let (status, _, body) = get(
+        addr,
+        "/api/posts?author=eq.kim&order=score.desc&select=id,title",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json(&body),
+        serde_json::json!([{"id": 1, "title": "a"}, {"id": 3, "title": "c"}])
+    );
+    let (_, _, body) = get(addr, "/api/posts?score=gte.3&limit=1&offset=1&order=id").await;
+    assert_eq!(json(&body)[0]["title"], "b");
+    let (_, _, body) = get(addr, "/api/posts?id=in.(1,3)&title=like.*").await;
+    assert_eq!(json(&body).as_array().unwrap().len(), 2);
+    let (_, _, body) = get(addr, "/api/posts?score=is.null").await;
+    assert_eq!(body, "[]");
+    let (status, _, body) = get(addr, "/api/posts/2").await;
+    assert_eq!((status, json(&body)["author"].as_str()), (200, Some("lee")));
+    assert_eq!(get(addr, "/api/posts/99").await.0, 404);
+    let (status, _, body) = get(addr, "/api/posts?password=eq.x").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("no column"), "{body}");
+    assert_eq!(
+        get(addr, "/api/secrets").await.0,
+        404,
+        "tables not listed are hidden"
+    );
+
+    // Writes, and the cache of a route reading the table is emptied.
+    assert_eq!(
+        get(addr, "/titles").await.2,
+        r#"[{"title":"a"},{"title":"b"},{"title":"c"}]"#
+    );
+    let (status, head, body) = post(
+        addr,
+        "/api/posts",
+        "application/json",
+        r#"{"title": "d", "author": "park"}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(head.contains("location: /api/posts/4"), "{head}");
+    assert_eq!(json(&body)["score"], serde_json::Value::Null);
+    assert!(
+        get(addr, "/titles").await.2.contains("\"d\""),
+        "the API write emptied the route cache"
+    );
+    let (status, _, body) = http(addr, "PATCH /api/posts/4 HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 13\r\nConnection: close\r\n\r\n{\"score\": 42}".into()).await;
+    assert_eq!((status, json(&body)["score"].as_i64()), (200, Some(42)));
+    let (status, _, body) =
+        post(addr, "/api/posts", "application/json", r#"{"author": "x"}"#).await;
+    assert_eq!(status, 400, "not null: {body}");
+    let delete = |path: &str| {
+        http(
+            addr,
+            format!("DELETE {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    assert_eq!(delete("/api/posts/4").await.0, 204);
+    assert_eq!(delete("/api/posts/4").await.0, 404);
+    assert_eq!(
+        post(
+            addr,
+            "/api/comments",
+            "application/json",
+            r#"{"post_id": 1}"#
+        )
+        .await
+        .0,
+        405,
+        "read-only"
+    );
+
+    let (status, _, body) = get(addr, "/api/openapi.json").await;
+    assert_eq!(status, 200);
+    let doc = json(&body);
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["paths"]["/api/posts/{id}"]["patch"].is_object());
+    assert!(doc["paths"]["/api/comments/{id}"]["patch"].is_null());
+    assert_eq!(
+        doc["components"]["schemas"]["posts"]["required"],
+        serde_json::json!(["title", "author"])
+    );
+}

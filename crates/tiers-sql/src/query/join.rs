@@ -711,7 +711,7 @@ impl Planner<'_> {
                                 Expr::Literal(Value::Text(t.name.clone())),
                                 Expr::Literal(Value::Text(c.name.clone())),
                                 Expr::Literal(Value::Int(i as i64 + 1)),
-                                Expr::Literal(c.default.clone().map_or(Value::Null, Value::Text)),
+                                Expr::Literal(column_default(&t.name, c)),
                                 Expr::Literal(Value::Text(
                                     if c.not_null { "NO" } else { "YES" }.into(),
                                 )),
@@ -790,6 +790,19 @@ impl Planner<'_> {
             .collect();
         let schema = rename(&schema, label, columns)?;
         Ok(Some(self.node(Node::Values(rows), schema)))
+    }
+}
+
+/// `information_schema.columns.column_default` as PostgreSQL shows it:
+/// `nextval(...)` for serial columns, the expression for per-row defaults,
+/// else the default value's text.
+fn column_default(table: &str, c: &catalog::ColumnDef) -> Value {
+    if c.serial {
+        Value::Text(format!("nextval('{table}_{}_seq'::regclass)", c.name))
+    } else if let Some(e) = &c.default_expr {
+        Value::Text(e.clone())
+    } else {
+        c.default.clone().map_or(Value::Null, Value::Text)
     }
 }
 

@@ -1,0 +1,563 @@
+//! The automatic REST API over tables (PostgREST-style), for the tables an
+//! application exposes in `app.toml`:
+//!
+//! ```toml
+//! [api.posts]
+//! access = "read-write"      # or "read-only"; tables not listed are hidden
+//! key = "id"                 # the column /api/posts/{key} looks up (default "id")
+//! ```
+//!
+//! `GET /api/posts?author=eq.kim&order=id.desc&limit=10&select=id,title`,
+//! `GET /api/posts/1`, `POST /api/posts` (a JSON object), `PATCH` and
+//! `DELETE /api/posts/1`, and an OpenAPI document at `/api/openapi.json`.
+//! Column names from the request are checked against the table's columns
+//! (read from `information_schema` at start) and quoted; values are always
+//! bind parameters.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::query::Param;
+use crate::routes::parse_form;
+
+/// `[api.TABLE]` in `app.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSpec {
+    /// `read-write` or `read-only`.
+    pub access: String,
+    /// The key column for `/api/TABLE/{key}`.
+    #[serde(default = "default_key")]
+    pub key: String,
+}
+
+fn default_key() -> String {
+    "id".into()
+}
+
+/// A column of an exposed table.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// Its name.
+    pub name: String,
+    /// Its SQL type, as `information_schema` says.
+    pub data_type: String,
+    /// May be NULL.
+    pub nullable: bool,
+    /// Has a default (so it may be left out of a POST).
+    pub has_default: bool,
+}
+
+/// An exposed table.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Its name.
+    pub name: String,
+    /// Writes allowed.
+    pub writable: bool,
+    /// The key column.
+    pub key: String,
+    /// Its columns, in order.
+    pub columns: Vec<Column>,
+}
+
+/// The exposed tables.
+#[derive(Debug, Clone, Default)]
+pub struct Api {
+    /// By name.
+    pub tables: BTreeMap<String, Table>,
+}
+
+/// A request turned into one SQL statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// The statement, with `$n` parameters.
+    pub sql: String,
+    /// Its parameters.
+    pub params: Vec<Param>,
+    /// How to answer.
+    pub shape: Shape,
+    /// The table it writes, if it does.
+    pub writes: Option<String>,
+}
+
+/// How an API response is shaped.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    /// An array of rows.
+    Many,
+    /// One row, or 404.
+    One,
+    /// The created row, 201 with `Location`.
+    Created,
+    /// 204 if a row was affected, else 404.
+    Deleted,
+}
+
+/// A request the API refuses: status and message.
+pub type Refusal = (u16, String);
+
+const MAX_ROWS: u64 = 10_000;
+
+impl Api {
+    /// Reads the exposed tables' columns.
+    pub async fn load(
+        client: &tokio_postgres::Client,
+        specs: &BTreeMap<String, ApiSpec>,
+    ) -> Result<Api, String> {
+        let mut tables = BTreeMap::new();
+        for (name, spec) in specs {
+            let writable = match spec.access.as_str() {
+                "read-write" => true,
+                "read-only" => false,
+                other => {
+                    return Err(format!(
+                        "api.{name}.access {other:?}: use \"read-write\" or \"read-only\""
+                    ));
+                }
+            };
+            let rows = client
+                .query(
+                    "SELECT column_name::text, data_type::text, is_nullable::text, column_default::text \
+                     FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 \
+                     ORDER BY ordinal_position",
+                    &[name],
+                )
+                .await
+                .map_err(|e| format!("api.{name}: reading its columns: {e}"))?;
+            if rows.is_empty() {
+                return Err(format!("api.{name}: no such table (check the migrations)"));
+            }
+            let columns: Vec<Column> = rows
+                .iter()
+                .map(|r| Column {
+                    name: r.get(0),
+                    data_type: r.get(1),
+                    nullable: r.get::<_, String>(2) == "YES",
+                    has_default: r.get::<_, Option<String>>(3).is_some(),
+                })
+                .collect();
+            if !columns.iter().any(|c| c.name == spec.key) {
+                return Err(format!("api.{name}.key: no column {:?}", spec.key));
+            }
+            tables.insert(
+                name.clone(),
+                Table {
+                    name: name.clone(),
+                    writable,
+                    key: spec.key.clone(),
+                    columns,
+                },
+            );
+        }
+        Ok(Api { tables })
+    }
+
+    /// Plans `method` on `rest` (the path after `/api/`).
+    pub fn plan(
+        &self,
+        method: &str,
+        rest: &str,
+        query: Option<&str>,
+        body: &[u8],
+    ) -> Result<Planned, Refusal> {
+        let mut parts = rest.splitn(2, '/');
+        let name = parts.next().unwrap_or("");
+        let key = parts.next().filter(|k| !k.is_empty());
+        let table = self
+            .tables
+            .get(name)
+            .ok_or((404, format!("no table {name:?} in the API")))?;
+        let writes = Some(table.name.clone());
+        match (method, key) {
+            ("GET", None) => list(table, query),
+            ("GET", Some(k)) => Ok(Planned {
+                sql: format!(
+                    "SELECT {} FROM {} WHERE {} = $1",
+                    columns(table),
+                    quote(&table.name),
+                    quote(&table.key)
+                ),
+                params: vec![Param::Text(decode(k)?)],
+                shape: Shape::One,
+                writes: None,
+            }),
+            ("POST" | "PATCH" | "DELETE", _) if !table.writable => {
+                Err((405, format!("{name} is read-only in the API")))
+            }
+            ("POST", None) => {
+                let obj = object(table, body)?;
+                if obj.is_empty() {
+                    return Err((400, "the body has no columns".into()));
+                }
+                let names: Vec<String> = obj.keys().map(|c| quote(c)).collect();
+                let marks: Vec<String> = (1..=obj.len()).map(|i| format!("${i}")).collect();
+                Ok(Planned {
+                    sql: format!(
+                        "INSERT INTO {} ({}) VALUES ({}) RETURNING {}",
+                        quote(&table.name),
+                        names.join(", "),
+                        marks.join(", "),
+                        columns(table)
+                    ),
+                    params: obj.values().map(Param::from_json).collect(),
+                    shape: Shape::Created,
+                    writes,
+                })
+            }
+            ("PATCH", Some(k)) => {
+                let obj = object(table, body)?;
+                if obj.is_empty() {
+                    return Err((400, "the body has no columns".into()));
+                }
+                let sets: Vec<String> = obj
+                    .keys()
+                    .enumerate()
+                    .map(|(i, c)| format!("{} = ${}", quote(c), i + 1))
+                    .collect();
+                let mut params: Vec<Param> = obj.values().map(Param::from_json).collect();
+                params.push(Param::Text(decode(k)?));
+                Ok(Planned {
+                    sql: format!(
+                        "UPDATE {} SET {} WHERE {} = ${} RETURNING {}",
+                        quote(&table.name),
+                        sets.join(", "),
+                        quote(&table.key),
+                        params.len(),
+                        columns(table)
+                    ),
+                    params,
+                    shape: Shape::One,
+                    writes,
+                })
+            }
+            ("DELETE", Some(k)) => Ok(Planned {
+                sql: format!(
+                    "DELETE FROM {} WHERE {} = $1 RETURNING {}",
+                    quote(&table.name),
+                    quote(&table.key),
+                    quote(&table.key)
+                ),
+                params: vec![Param::Text(decode(k)?)],
+                shape: Shape::Deleted,
+                writes,
+            }),
+            _ => Err((405, format!("{method} is not supported on this API path"))),
+        }
+    }
+
+    /// The OpenAPI 3 document describing the exposed tables.
+    pub fn openapi(&self, app: &str) -> Value {
+        let mut paths = Map::new();
+        let mut schemas = Map::new();
+        for t in self.tables.values() {
+            let props: Map<String, Value> = t
+                .columns
+                .iter()
+                .map(|c| (c.name.clone(), json!({ "type": json_type(&c.data_type), "nullable": c.nullable, "description": c.data_type })))
+                .collect();
+            let required: Vec<&str> = t
+                .columns
+                .iter()
+                .filter(|c| !c.nullable && !c.has_default)
+                .map(|c| c.name.as_str())
+                .collect();
+            schemas.insert(
+                t.name.clone(),
+                json!({ "type": "object", "properties": props, "required": required }),
+            );
+            let schema = json!({ "$ref": format!("#/components/schemas/{}", t.name) });
+            let filters: Vec<Value> = t
+                .columns
+                .iter()
+                .map(|c| json!({ "name": c.name, "in": "query", "required": false, "schema": { "type": "string" },
+                                  "description": "eq.v, neq.v, gt.v, gte.v, lt.v, lte.v, like.a*, ilike.a*, in.(a,b), is.null" }))
+                .chain(["select", "order", "limit", "offset"].iter().map(|p| json!({ "name": p, "in": "query", "required": false, "schema": { "type": "string" } })))
+                .collect();
+            let mut list = json!({ "get": { "summary": format!("List {}", t.name), "parameters": filters,
+                "responses": { "200": { "description": "rows", "content": { "application/json": { "schema": { "type": "array", "items": schema } } } } } } });
+            let key_param = json!([{ "name": t.key, "in": "path", "required": true, "schema": { "type": "string" } }]);
+            let mut one = json!({ "get": { "summary": format!("One of {}", t.name), "parameters": key_param,
+                "responses": { "200": { "description": "the row", "content": { "application/json": { "schema": schema } } }, "404": { "description": "no such row" } } } });
+            if t.writable {
+                list["post"] = json!({ "summary": format!("Create in {}", t.name),
+                    "requestBody": { "content": { "application/json": { "schema": schema } } },
+                    "responses": { "201": { "description": "created", "content": { "application/json": { "schema": schema } } }, "400": { "description": "invalid" }, "409": { "description": "conflict" } } });
+                one["patch"] = json!({ "parameters": key_param, "requestBody": { "content": { "application/json": { "schema": schema } } },
+                    "responses": { "200": { "description": "updated" }, "404": { "description": "no such row" } } });
+                one["delete"] = json!({ "parameters": key_param, "responses": { "204": { "description": "deleted" }, "404": { "description": "no such row" } } });
+            }
+            paths.insert(format!("/api/{}", t.name), list);
+            paths.insert(format!("/api/{}/{{{}}}", t.name, t.key), one);
+        }
+        json!({
+            "openapi": "3.0.3",
+            "info": { "title": format!("{app} API"), "version": "1" },
+            "paths": paths,
+            "components": { "schemas": schemas },
+        })
+    }
+}
+
+fn json_type(data_type: &str) -> &'static str {
+    let t = data_type.to_ascii_lowercase();
+    if t.contains("int") || t == "serial" || t == "bigserial" {
+        "integer"
+    } else if t.contains("double")
+        || t.contains("real")
+        || t.contains("numeric")
+        || t.contains("decimal")
+    {
+        "number"
+    } else if t.starts_with("bool") {
+        "boolean"
+    } else {
+        "string"
+    }
+}
+
+/// `"name"` with inner quotes doubled (names come from the catalog).
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn columns(t: &Table) -> String {
+    t.columns
+        .iter()
+        .map(|c| quote(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn decode(s: &str) -> Result<String, Refusal> {
+    crate::routes::percent_decode(s).ok_or((400, "malformed path".into()))
+}
+
+fn column<'a>(t: &'a Table, name: &str) -> Result<&'a Column, Refusal> {
+    t.columns
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or((400, format!("{} has no column {name:?}", t.name)))
+}
+
+fn object(t: &Table, body: &[u8]) -> Result<Map<String, Value>, Refusal> {
+    let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
+        return Err((400, "the body must be a JSON object".into()));
+    };
+    for k in obj.keys() {
+        column(t, k)?;
+    }
+    Ok(obj)
+}
+
+fn list(t: &Table, query: Option<&str>) -> Result<Planned, Refusal> {
+    let values = match query {
+        Some(q) => parse_form(q).ok_or((400, "malformed query string".to_string()))?,
+        None => BTreeMap::new(),
+    };
+    let mut select = columns(t);
+    let mut wheres = Vec::new();
+    let mut params = Vec::new();
+    let mut order = Vec::new();
+    let mut limit = MAX_ROWS;
+    let mut offset = 0u64;
+    for (name, value) in &values {
+        let value = value.as_str().unwrap_or_default();
+        match name.as_str() {
+            "select" => {
+                let cols = value
+                    .split(',')
+                    .map(|c| column(t, c.trim()).map(|c| quote(&c.name)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                select = cols.join(", ");
+            }
+            "order" => {
+                for term in value.split(',') {
+                    let mut bits = term.split('.');
+                    let col = column(t, bits.next().unwrap_or(""))?;
+                    let mut sql = quote(&col.name);
+                    for b in bits {
+                        sql.push_str(match b {
+                            "asc" => " ASC",
+                            "desc" => " DESC",
+                            "nullsfirst" => " NULLS FIRST",
+                            "nullslast" => " NULLS LAST",
+                            other => return Err((400, format!("order: unknown {other:?}; use asc, desc, nullsfirst, nullslast"))),
+                        });
+                    }
+                    order.push(sql);
+                }
+            }
+            "limit" => {
+                limit = value
+                    .parse::<u64>()
+                    .map_err(|_| (400, "limit must be a whole number".to_string()))?
+                    .min(MAX_ROWS);
+            }
+            "offset" => {
+                offset = value
+                    .parse()
+                    .map_err(|_| (400, "offset must be a whole number".to_string()))?;
+            }
+            col => {
+                let c = quote(&column(t, col)?.name);
+                let (op, arg) = value
+                    .split_once('.')
+                    .ok_or((400, format!("{col}: write op.value, e.g. eq.1")))?;
+                let mut bind = |v: &str| {
+                    params.push(Param::Text(v.to_string()));
+                    format!("${}", params.len())
+                };
+                let cond = match op {
+                    "eq" => format!("{c} = {}", bind(arg)),
+                    "neq" => format!("{c} <> {}", bind(arg)),
+                    "gt" => format!("{c} > {}", bind(arg)),
+                    "gte" => format!("{c} >= {}", bind(arg)),
+                    "lt" => format!("{c} < {}", bind(arg)),
+                    "lte" => format!("{c} <= {}", bind(arg)),
+                    "like" => format!("{c} LIKE {}", bind(&arg.replace('*', "%"))),
+                    "ilike" => format!("{c} ILIKE {}", bind(&arg.replace('*', "%"))),
+                    "in" => {
+                        let inner = arg
+                            .strip_prefix('(')
+                            .and_then(|a| a.strip_suffix(')'))
+                            .ok_or((400, format!("{col}: write in.(a,b)")))?;
+                        let marks: Vec<String> = inner.split(',').map(|v| bind(v.trim())).collect();
+                        format!("{c} IN ({})", marks.join(", "))
+                    }
+                    "is" => match arg {
+                        "null" => format!("{c} IS NULL"),
+                        "true" => format!("{c} IS TRUE"),
+                        "false" => format!("{c} IS FALSE"),
+                        _ => return Err((400, format!("{col}: is.null, is.true or is.false"))),
+                    },
+                    other => return Err((400, format!("{col}: unknown operator {other:?}"))),
+                };
+                wheres.push(cond);
+            }
+        }
+    }
+    let mut sql = format!("SELECT {select} FROM {}", quote(&t.name));
+    if !wheres.is_empty() {
+        sql.push_str(&format!(" WHERE {}", wheres.join(" AND ")));
+    }
+    if !order.is_empty() {
+        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+    }
+    sql.push_str(&format!(" LIMIT {limit} OFFSET {offset}"));
+    Ok(Planned {
+        sql,
+        params,
+        shape: Shape::Many,
+        writes: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api() -> Api {
+        let col = |n: &str, t: &str| Column {
+            name: n.into(),
+            data_type: t.into(),
+            nullable: n != "id",
+            has_default: n == "id",
+        };
+        let mut tables = BTreeMap::new();
+        tables.insert(
+            "posts".to_string(),
+            Table {
+                name: "posts".into(),
+                writable: true,
+                key: "id".into(),
+                columns: vec![
+                    col("id", "integer"),
+                    col("title", "text"),
+                    col("author", "text"),
+                ],
+            },
+        );
+        Api { tables }
+    }
+
+    #[test]
+    fn filters_order_and_paging_become_parameterised_sql() {
+        let p = api()
+            .plan("GET", "posts", Some("author=eq.kim&title=like.*rust*&id=in.(1,2)&order=id.desc&limit=5&offset=10&select=id,title"), b"")
+            .unwrap();
+        assert_eq!(
+            p.sql,
+            "SELECT \"id\", \"title\" FROM \"posts\" WHERE \"author\" = $1 AND \"id\" IN ($2, $3) AND \"title\" LIKE $4 ORDER BY \"id\" DESC LIMIT 5 OFFSET 10"
+        );
+        assert_eq!(
+            p.params,
+            [
+                Param::Text("kim".into()),
+                Param::Text("1".into()),
+                Param::Text("2".into()),
+                Param::Text("%rust%".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_names_and_operators_are_400() {
+        let a = api();
+        for q in [
+            "nope=eq.1",
+            "author=zz.1",
+            "author=kim",
+            "order=title.sideways",
+            "select=id,secret",
+            "limit=x",
+            "title=is.maybe",
+        ] {
+            let e = a.plan("GET", "posts", Some(q), b"").unwrap_err();
+            assert_eq!(e.0, 400, "{q}: {e:?}");
+        }
+        assert_eq!(a.plan("GET", "users", None, b"").unwrap_err().0, 404);
+        let e = a
+            .plan(
+                "POST",
+                "posts",
+                None,
+                br#"{"title": "x", "evil\"; DROP": 1}"#,
+            )
+            .unwrap_err();
+        assert_eq!(e.0, 400);
+    }
+
+    #[test]
+    fn writes_are_planned_with_returning() {
+        let a = api();
+        let p = a
+            .plan("POST", "posts", None, br#"{"title": "t", "author": "a"}"#)
+            .unwrap();
+        assert_eq!(
+            p.sql,
+            "INSERT INTO \"posts\" (\"author\", \"title\") VALUES ($1, $2) RETURNING \"id\", \"title\", \"author\""
+        );
+        assert_eq!(
+            (p.shape, p.writes.as_deref()),
+            (Shape::Created, Some("posts"))
+        );
+        let p = a
+            .plan("PATCH", "posts/7", None, br#"{"title": "u"}"#)
+            .unwrap();
+        assert_eq!(
+            p.sql,
+            "UPDATE \"posts\" SET \"title\" = $1 WHERE \"id\" = $2 RETURNING \"id\", \"title\", \"author\""
+        );
+        let p = a.plan("DELETE", "posts/7", None, b"").unwrap();
+        assert_eq!(p.shape, Shape::Deleted);
+        let doc = a.openapi("board");
+        assert!(doc["paths"]["/api/posts/{id}"]["delete"].is_object());
+        assert_eq!(
+            doc["components"]["schemas"]["posts"]["properties"]["id"]["type"],
+            "integer"
+        );
+    }
+}
