@@ -1,0 +1,46 @@
+// The book's Ajax: this page is a static file from the web tier; the data
+// comes from the AP tier's REST API as JSON, and the list updates in place.
+const list = document.getElementById("posts");
+const status = document.getElementById("status");
+
+function item(post) {
+  const li = document.createElement("li");
+  li.className = "card";
+  const a = document.createElement("a");
+  a.className = "title";
+  a.href = "/posts/" + post.id;
+  a.textContent = post.title;          // textContent: never HTML from data
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  meta.textContent = "by " + post.author + " · " + String(post.created_at).slice(0, 16).replace("T", " ");
+  li.append(a, meta);
+  return li;
+}
+
+async function refresh() {
+  const res = await fetch("/api/posts?order=id.desc&limit=20&select=id,title,author,created_at");
+  if (!res.ok) { status.textContent = "Could not load posts (" + res.status + ")"; return; }
+  const posts = await res.json();
+  list.replaceChildren(...posts.map(item));
+}
+
+document.getElementById("new").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = new FormData(e.target);
+  const res = await fetch("/api/posts", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(Object.fromEntries(form)),
+  });
+  if (res.ok) {
+    e.target.reset();
+    status.textContent = "Posted.";
+    await refresh();
+  } else {
+    const err = await res.json().catch(() => ({ error: res.statusText }));
+    status.textContent = "Not posted: " + err.error;
+  }
+});
+
+refresh();
+setInterval(refresh, 5000);
