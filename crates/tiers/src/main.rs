@@ -1,8 +1,8 @@
 //! `tiers`: the one binary of the three-tier system.
 //!
-//! Today it runs the DB tier (`tiers db`), the web tier (`tiers web`) and
-//! the AP tier (`tiers ap`), and carries the storage engine's offline tools;
-//! `tiers up` joins it next. The binary only wires crates
+//! It runs the DB tier (`tiers db`), the web tier (`tiers web`), the AP
+//! tier (`tiers ap`), or all three at once (`tiers up`), and carries the
+//! storage engine's offline tools. The binary only wires crates
 //! together and reports errors with context; the work lives in the crates.
 
 use std::path::PathBuf;
@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod ap;
 mod config;
+mod up;
 mod web;
 use tiers_storage::verify::{self, Report};
 
@@ -54,6 +55,9 @@ enum Command {
     /// Run the web tier: static files from disk and a load-balancing
     /// reverse proxy to AP servers, with health checks and failover.
     Web(web::WebFlags),
+    /// Run all three tiers on this machine: the DB, AP and web tiers, each
+    /// on its own loopback port, serving the bundled board app (or --app).
+    Up(up::UpFlags),
     /// Run the AP tier: an application folder's routes served over HTTP,
     /// querying the DB tier through a connection pool.
     Ap(ap::ApFlags),
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
         }
         Command::Web(flags) => web::run(flags),
         Command::Ap(flags) => ap::run(flags),
+        Command::Up(flags) => up::run(flags),
         Command::Verify { dir } => match verify::verify(&dir) {
             Ok(report) => {
                 print_report(&report);
@@ -159,17 +164,7 @@ fn run_db(db: config::DbConfig) -> ExitCode {
     };
     runtime.block_on(async move {
         let data_dir = db.data_dir.clone();
-        let config = tiers_db::ServerConfig {
-            storage: tiers_storage::Config {
-                cache_bytes: db.cache_mib << 20,
-                ..tiers_storage::Config::default()
-            },
-            max_connections: db.max_connections,
-            max_statement_bytes: db.max_statement_bytes,
-            users: db.users.clone().into_iter().collect(),
-            tls: db.tls_cert.clone().zip(db.tls_key.clone()),
-            ..tiers_db::ServerConfig::new(db.listen, data_dir.clone())
-        };
+        let config = db_server_config(&db);
         if db.users.is_empty() && !db.listen.ip().is_loopback() {
             eprintln!(
                 "tiers db: warning: no [db.users] configured, so every client on {} is trusted; \
@@ -224,6 +219,21 @@ fn run_db(db: config::DbConfig) -> ExitCode {
         }
         ExitCode::SUCCESS
     })
+}
+
+/// The DB server's settings from `[db]`.
+fn db_server_config(db: &config::DbConfig) -> tiers_db::ServerConfig {
+    tiers_db::ServerConfig {
+        storage: tiers_storage::Config {
+            cache_bytes: db.cache_mib << 20,
+            ..tiers_storage::Config::default()
+        },
+        max_connections: db.max_connections,
+        max_statement_bytes: db.max_statement_bytes,
+        users: db.users.clone().into_iter().collect(),
+        tls: db.tls_cert.clone().zip(db.tls_key.clone()),
+        ..tiers_db::ServerConfig::new(db.listen, db.data_dir.clone())
+    }
 }
 
 fn print_report(r: &Report) {

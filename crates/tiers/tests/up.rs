@@ -1,0 +1,110 @@
+//! `tiers up` as a real process in an empty directory: it writes the
+//! bundled board app, starts the three tiers on their own ports, serves
+//! pages through the whole path, and stops cleanly with a checkpoint.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn request(port: u16, text: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(text.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn up_serves_the_board_through_all_three_tiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (web, ap, db) = (free_port(), free_port(), free_port());
+    std::fs::write(
+        dir.path().join("tiers.toml"),
+        format!(
+            "[db]\nlisten = \"127.0.0.1:{db}\"\nadmin = \"127.0.0.1:0\"\n\
+             [ap]\nlisten = \"127.0.0.1:{ap}\"\nadmin = \"127.0.0.1:0\"\n\
+             [web]\nlisten = \"127.0.0.1:{web}\"\nadmin = \"127.0.0.1:0\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tiers"))
+        .arg("up")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(
+        line.contains(&format!("open http://127.0.0.1:{web}/")),
+        "{line}"
+    );
+    assert!(
+        dir.path().join("tiers-data/apps/board/app.toml").exists(),
+        "the bundled app was written"
+    );
+
+    let page = request(
+        web,
+        "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("Welcome to the board"), "{page}");
+    let lower = page.to_lowercase();
+    assert!(
+        lower.contains("x-request-id:"),
+        "through the web tier: {page}"
+    );
+    let css = request(
+        web,
+        "GET /static/style.css HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        css.starts_with("HTTP/1.1 200") && css.to_lowercase().contains("content-type: text/css"),
+        "{css}"
+    );
+    let body = "title=From+the+test&author=ci&body=hello";
+    let posted = request(
+        web,
+        &format!(
+            "POST /posts HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(posted.starts_with("HTTP/1.1 303"), "{posted}");
+    let api = request(
+        web,
+        "GET /api/posts?select=title&order=id HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        api.ends_with(r#"[{"title":"Welcome to the board"},{"title":"From the test"}]"#),
+        "{api}"
+    );
+
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let started = Instant::now();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("final checkpoint"), "{rest}");
+    // The data is there next time.
+    assert!(dir.path().join("tiers-data/db").is_dir());
+}
