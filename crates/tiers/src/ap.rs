@@ -91,7 +91,7 @@ pub fn run(flags: ApFlags) -> ExitCode {
         };
         let admin_addr = admin.local_addr().unwrap_or(file.ap.admin);
         tokio::spawn(tiers_telemetry::serve_admin(admin, server.admin(), std::future::pending()));
-        println!(
+        say!(
             "tiers ap listening on http://{}/ ; admin on http://{admin_addr}/status",
             server.local_addr()
         );
@@ -105,7 +105,7 @@ pub fn run(flags: ApFlags) -> ExitCode {
                 }
             })
             .await;
-        println!("tiers ap: stopped");
+        say!("tiers ap: stopped");
         ExitCode::SUCCESS
     })
 }

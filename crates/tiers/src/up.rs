@@ -237,13 +237,13 @@ async fn up(c: config::Config, app: PathBuf) -> ExitCode {
         Ok(a) => a,
         Err(e) => return fail(format!("web tier: {e}")),
     };
-    println!("tiers is up: open http://{web_addr}/");
-    println!("  web tier  http://{web_addr}/      admin http://{web_admin}/status");
-    println!(
+    say!("tiers is up: open http://{web_addr}/");
+    say!("  web tier  http://{web_addr}/      admin http://{web_admin}/status");
+    say!(
         "  AP tier   http://{ap_addr}/      admin http://{ap_admin}/status   app {}",
         app.display()
     );
-    println!(
+    say!(
         "  DB tier   psql -h {} -p {}      admin http://{db_admin}/status   data {}",
         db_addr.ip(),
         db_addr.port(),
@@ -256,7 +256,7 @@ async fn up(c: config::Config, app: PathBuf) -> ExitCode {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
         }
-        println!("tiers up: stopping: web, then AP, then DB");
+        say!("tiers up: stopping: web, then AP, then DB");
     })
     .await;
     let _ = stop_ap.send(());
@@ -264,7 +264,7 @@ async fn up(c: config::Config, app: PathBuf) -> ExitCode {
     let _ = stop_db.send(());
     let _ = db_task.await;
     match engine.checkpoint() {
-        Ok(cp) => println!(
+        Ok(cp) => say!(
             "tiers up: stopped after a final checkpoint at lsn {}",
             cp.lsn
         ),

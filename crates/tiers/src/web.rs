@@ -117,7 +117,7 @@ pub fn run(flags: WebFlags) -> ExitCode {
             handle.admin(),
             std::future::pending(),
         ));
-        println!(
+        say!(
             "tiers web listening on http://{}/ ; admin on http://{admin_addr}/status",
             server.local_addr()
         );
@@ -128,7 +128,7 @@ pub fn run(flags: WebFlags) -> ExitCode {
                 let _ = stop_rx.await;
             })
             .await;
-        println!("tiers web: stopped");
+        say!("tiers web: stopped");
         ExitCode::SUCCESS
     })
 }
@@ -152,7 +152,7 @@ async fn signals(
         tokio::select! {
             _ = hup.recv() => {
                 match effective(&flags).map_err(|e| e.to_string()).and_then(|c| handle.reload(c).map_err(|e| e.to_string())) {
-                    Ok(()) => println!("tiers web: configuration reloaded"),
+                    Ok(()) => say!("tiers web: configuration reloaded"),
                     Err(e) => eprintln!("tiers web: reload refused, keeping the running configuration: {e}"),
                 }
             }
@@ -160,6 +160,6 @@ async fn signals(
             _ = tokio::signal::ctrl_c() => break,
         }
     }
-    println!("tiers web: stopping; letting requests in flight finish");
+    say!("tiers web: stopping; letting requests in flight finish");
     let _ = stop.send(());
 }
