@@ -44,3 +44,27 @@ document.getElementById("new").addEventListener("submit", async (e) => {
 
 refresh();
 setInterval(refresh, 5000);
+
+// Self-test for the browser test (tests/browser.rs): with #selftest in the
+// address, the page adds a post through its own form and reports in
+// <body data-selftest> whether the post appeared without a reload.
+if (location.hash === "#selftest") {
+  const title = "selftest-" + Math.random().toString(36).slice(2, 10);
+  const form = document.getElementById("new");
+  form.title.value = title;
+  form.author.value = "browser";
+  form.body.value = "added by the browser test";
+  const started = Date.now();
+  const check = () => {
+    const seen = [...list.querySelectorAll(".title")].some((a) => a.textContent === title);
+    if (seen) {
+      document.body.dataset.selftest = "passed:" + title;
+    } else if (Date.now() - started > 8000) {
+      document.body.dataset.selftest = "failed:" + title;
+    } else {
+      setTimeout(check, 100);
+    }
+  };
+  form.requestSubmit();
+  check();
+}
