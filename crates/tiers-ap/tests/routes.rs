@@ -480,3 +480,42 @@ async fn the_automatic_rest_api_over_exposed_tables() {
         serde_json::json!(["title", "author"])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_exhausted_pool_answers_503_quickly() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let (db_addr, _stop, _task) = start_db(db_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(
+        app.path().join("app.toml"),
+        "name = \"slow\"\n[pool]\nsize = 1\nacquire_timeout_ms = 200\n\
+         [[routes]]\nmethod = \"GET\"\npath = \"/slow\"\nsql = \"SELECT count(*) AS n FROM generate_series(1, 20000000)\"\nresponse = \"json_one\"\n\
+         [[routes]]\nmethod = \"GET\"\npath = \"/fast\"\nsql = \"SELECT 1 AS one\"\nresponse = \"json_one\"\n",
+    )
+    .unwrap();
+    let ap = ApServer::start(ApConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        app: app.path().to_path_buf(),
+        db: format!("postgres://app@127.0.0.1:{}/tiers", db_addr.port()),
+    })
+    .await
+    .unwrap();
+    let addr = ap.local_addr();
+    let admin = ap.admin();
+    tokio::spawn(ap.serve(std::future::pending()));
+    assert_eq!(get(addr, "/fast").await.0, 200);
+    let slow = tokio::spawn(async move { get(addr, "/slow").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let (status, head, body) = get(addr, "/fast").await;
+    assert_eq!(status, 503, "the only connection is busy: {body}");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "no hang: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(admin.status()["pool_timeouts"], 1);
+    assert_eq!(slow.await.unwrap().0, 200);
+    assert_eq!(get(addr, "/fast").await.0, 200, "recovers");
+}
