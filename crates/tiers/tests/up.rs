@@ -194,3 +194,25 @@ fn sigkill_mid_writes_loses_no_answered_post() {
     again.kill().unwrap();
     again.wait().unwrap();
 }
+
+#[path = "../../tiers-ap/tests/support/board.rs"]
+mod board;
+
+/// The whole board scenario (posts, comments, validation, search, paging,
+/// the REST API) through the web tier of a fresh `tiers up`.
+#[test]
+fn the_board_scenario_through_tiers_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = configure(dir.path());
+    let (mut child, _out) = start(dir.path(), web);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(board::drive(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            web,
+        ))));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
