@@ -13,11 +13,16 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde::Deserialize;
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn index(State(pool): State<Pool>) -> Response {
-    let Ok(c) = pool.get().await else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
+    let Ok(c) = pool.get().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
     let rows = match c
         .query(
             "SELECT id, title, author, created_at::text, \
@@ -30,19 +35,33 @@ async fn index(State(pool): State<Pool>) -> Response {
         Ok(r) => r,
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
-    let mut html = String::from("<!doctype html><html><head><link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><main><ul>");
+    let mut html = String::from(
+        "<!doctype html><html><head><link rel=\"stylesheet\" href=\"/static/style.css\"></head><body><main><ul>",
+    );
     for r in rows.iter().take(20) {
-        let (id, title, author, at, n): (i32, String, String, String, i64) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-        let _ = write!(html, "<li><a href=\"/posts/{id}\">{}</a> by {} · {} · {n} comments</li>", escape(&title), escape(&author), &at[..16.min(at.len())]);
+        let (id, title, author, at, n): (i32, String, String, String, i64) =
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        let _ = write!(
+            html,
+            "<li><a href=\"/posts/{id}\">{}</a> by {} · {} · {n} comments</li>",
+            escape(&title),
+            escape(&author),
+            &at[..16.min(at.len())]
+        );
     }
     html.push_str("</ul></main></body></html>");
     Html(html).into_response()
 }
 
 async fn post_json(State(pool): State<Pool>, Path(id): Path<i32>) -> Response {
-    let Ok(c) = pool.get().await else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
+    let Ok(c) = pool.get().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
     match c
-        .query_opt("SELECT id, title, body, author, created_at::text FROM posts WHERE id = $1", &[&id])
+        .query_opt(
+            "SELECT id, title, body, author, created_at::text FROM posts WHERE id = $1",
+            &[&id],
+        )
         .await
     {
         Ok(Some(r)) => Json(serde_json::json!({
@@ -66,9 +85,14 @@ async fn create(State(pool): State<Pool>, Form(p): Form<NewPost>) -> Response {
     if p.title.is_empty() || p.author.is_empty() || p.title.len() > 200 {
         return (StatusCode::BAD_REQUEST, "invalid").into_response();
     }
-    let Ok(c) = pool.get().await else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
+    let Ok(c) = pool.get().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
     match c
-        .query_one("INSERT INTO posts (title, body, author) VALUES ($1, $2, $3) RETURNING id", &[&p.title, &p.body, &p.author])
+        .query_one(
+            "INSERT INTO posts (title, body, author) VALUES ($1, $2, $3) RETURNING id",
+            &[&p.title, &p.body, &p.author],
+        )
         .await
     {
         Ok(r) => Redirect::to(&format!("/posts/{}", r.get::<_, i32>(0))).into_response(),
@@ -81,7 +105,13 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (listen, url) = (&args[1], &args[2]);
     let config: tokio_postgres::Config = url.parse().expect("postgres url");
-    let manager = Manager::from_config(config, tokio_postgres::NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let manager = Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
     let pool = Pool::builder(manager).max_size(16).build().expect("pool");
     let app = Router::new()
         .route("/", get(index))
