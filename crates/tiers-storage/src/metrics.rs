@@ -18,6 +18,7 @@ pub struct Metrics {
     pub(crate) conflicts: AtomicU64,
     pub(crate) rollbacks: AtomicU64,
     pub(crate) checkpoints: AtomicU64,
+    pub(crate) checkpoint_failures: AtomicU64,
     pub(crate) checkpoint_micros_last: AtomicU64,
     pub(crate) checkpoint_micros_total: AtomicU64,
     pub(crate) recovery_micros: AtomicU64,
@@ -57,6 +58,8 @@ pub struct MetricsSnapshot {
     pub rollbacks: u64,
     /// Checkpoints taken.
     pub checkpoints: u64,
+    /// Checkpoints the background writer tried and failed (it retries).
+    pub checkpoint_failures: u64,
     /// Duration of the last checkpoint in microseconds.
     pub checkpoint_micros_last: u64,
     /// Total checkpoint time in microseconds.
@@ -171,6 +174,12 @@ impl MetricsSnapshot {
                 self.rollbacks,
             ),
             ("checkpoints", "Checkpoints taken", C, self.checkpoints),
+            (
+                "checkpoint_failures",
+                "Background checkpoints that failed and will be retried",
+                C,
+                self.checkpoint_failures,
+            ),
             (
                 "checkpoint_micros_last",
                 "Duration of the last checkpoint (us)",

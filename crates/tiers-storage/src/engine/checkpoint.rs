@@ -181,8 +181,9 @@ impl Shared {
                 bytes >= self.config.checkpoint_journal_bytes
                     || (bytes > 0 && c.at.elapsed() >= self.config.checkpoint_interval)
             };
-            if due {
-                let _ = self.checkpoint_now();
+            if due && self.checkpoint_now().is_err() {
+                // Retried on the next round; counted so it is visible.
+                metrics::add(&self.metrics.checkpoint_failures, 1);
             }
         }
     }

@@ -777,6 +777,7 @@ impl Shared {
             conflicts: metrics::get(&m.conflicts),
             rollbacks: metrics::get(&m.rollbacks),
             checkpoints: metrics::get(&m.checkpoints),
+            checkpoint_failures: metrics::get(&m.checkpoint_failures),
             checkpoint_micros_last: metrics::get(&m.checkpoint_micros_last),
             checkpoint_micros_total: metrics::get(&m.checkpoint_micros_total),
             recovery_micros: metrics::get(&m.recovery_micros),
