@@ -106,7 +106,8 @@ fn background_writer_flushes_and_checkpoints_by_itself() {
         }
         assert!(
             Instant::now() < deadline,
-            "the background writer never caught up: {m:?}"
+            "the background writer never caught up (write failure: {:?}): {m:?}",
+            engine.write_failure()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
