@@ -113,6 +113,7 @@ struct Metrics {
     in_flight: AtomicUsize,
     db_round_trips: AtomicU64,
     pool_timeouts: AtomicU64,
+    serialization_retries: AtomicU64,
     latency: tiers_telemetry::Histogram,
 }
 
@@ -180,6 +181,11 @@ impl tiers_telemetry::Admin for ApAdmin {
                 load(&m.pool_timeouts),
             )
             .counter(
+                "serialization_retries_total",
+                "Transactions retried after a serialization failure.",
+                load(&m.serialization_retries),
+            )
+            .counter(
                 "cache_hits_total",
                 "Responses served from the cache.",
                 load(&self.0.cache.hits),
@@ -210,6 +216,7 @@ impl tiers_telemetry::Admin for ApAdmin {
             "latency_p99_ms": m.latency.quantile(0.99).map(|s| s * 1000.0),
             "pool": { "max": s.max_size, "open": s.size, "in_use": s.size - s.available, "waiting": s.waiting },
             "pool_timeouts": m.pool_timeouts.load(Ordering::Relaxed),
+            "serialization_retries": m.serialization_retries.load(Ordering::Relaxed),
             "cache": { "hits": self.0.cache.hits.load(Ordering::Relaxed), "misses": self.0.cache.misses.load(Ordering::Relaxed) },
         })
     }
@@ -515,6 +522,10 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
     let mut outcome = run(shared, route, &params).await;
     if matches!(&outcome, Err(Failure::Db(e)) if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE))
     {
+        shared
+            .metrics
+            .serialization_retries
+            .fetch_add(1, Ordering::Relaxed);
         outcome = run(shared, route, &params).await;
     }
     let rows = match outcome {
