@@ -177,9 +177,14 @@ impl Shared {
             let _ = self.pool.flush_dirty(WriteBack::Live);
             let due = {
                 let c = self.checkpoint.lock().expect("checkpoint lock poisoned");
-                let bytes = metrics::get(&self.metrics.journal_bytes) - c.journal_bytes_at;
+                let bytes =
+                    metrics::get(&self.metrics.journal_bytes).saturating_sub(c.journal_bytes_at);
+                // Commits that landed while the last checkpoint ran are
+                // counted in its journal bytes but not in its LSN: compare
+                // LSNs too, or they would wait for the next commit.
+                let behind = self.writer().latest.lsn > self.checkpoint_lsn.load(Ordering::Acquire);
                 bytes >= self.config.checkpoint_journal_bytes
-                    || (bytes > 0 && c.at.elapsed() >= self.config.checkpoint_interval)
+                    || ((bytes > 0 || behind) && c.at.elapsed() >= self.config.checkpoint_interval)
             };
             if due && self.checkpoint_now().is_err() {
                 // Retried on the next round; counted so it is visible.
