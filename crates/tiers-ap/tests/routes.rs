@@ -5,9 +5,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+#[path = "support/board.rs"]
+mod board;
+
+use board::{get, http, post};
 use tiers_ap::{ApConfig, ApServer};
 use tiers_db::{Server, ServerConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn start_db(
     dir: &std::path::Path,
@@ -34,6 +37,24 @@ async fn start_db(
             .await;
     });
     (addr, stop, task)
+}
+
+/// Serves the app in `dir` against the database at `db`; returns its
+/// address and admin report.
+async fn start_ap(
+    dir: &std::path::Path,
+    db: SocketAddr,
+) -> (SocketAddr, std::sync::Arc<dyn tiers_telemetry::Admin>) {
+    let ap = ApServer::start(ApConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        app: dir.to_path_buf(),
+        db: format!("postgres://app@127.0.0.1:{}/tiers", db.port()),
+    })
+    .await
+    .unwrap();
+    let (addr, admin) = (ap.local_addr(), ap.admin());
+    tokio::spawn(ap.serve(std::future::pending()));
+    (addr, admin)
 }
 
 const APP: &str = r#"
@@ -83,39 +104,6 @@ response = "json_one"
 type = "int"
 "#;
 
-async fn http(addr: SocketAddr, request: String) -> (u16, String, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text[9..12].parse().unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    (status, head.to_lowercase(), body.to_string())
-}
-
-async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    http(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
-    )
-    .await
-}
-
-async fn post(addr: SocketAddr, path: &str, ct: &str, body: &str) -> (u16, String, String) {
-    http(
-        addr,
-        format!(
-            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    )
-    .await
-}
-
 /// A TCP forwarder standing in for the network to the database: killing
 /// it drops every connection and refuses new ones, like a crashed server.
 fn forwarder(listen: SocketAddr, to: SocketAddr) -> (SocketAddr, tokio::task::JoinHandle<()>) {
@@ -164,16 +152,7 @@ async fn routes_serve_json_and_map_errors_and_survive_the_database() {
         "CREATE TABLE posts (id SERIAL PRIMARY KEY, title TEXT NOT NULL UNIQUE, author TEXT NOT NULL);",
     )
     .unwrap();
-    let ap = ApServer::start(ApConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        app: app.path().to_path_buf(),
-        db: format!("postgres://app@127.0.0.1:{}/tiers", net_addr.port()),
-    })
-    .await
-    .unwrap();
-    let addr = ap.local_addr();
-    let admin = ap.admin();
-    tokio::spawn(ap.serve(std::future::pending()));
+    let (addr, admin) = start_ap(app.path(), net_addr).await;
 
     let (status, head, _) = post(
         addr,
@@ -385,15 +364,7 @@ async fn the_automatic_rest_api_over_exposed_tables() {
          INSERT INTO posts (title, author, score) VALUES ('a', 'kim', 3), ('b', 'lee', 5), ('c', 'kim', 1);",
     )
     .unwrap();
-    let ap = ApServer::start(ApConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        app: app.path().to_path_buf(),
-        db: format!("postgres://app@127.0.0.1:{}/tiers", db_addr.port()),
-    })
-    .await
-    .unwrap();
-    let addr = ap.local_addr();
-    tokio::spawn(ap.serve(std::future::pending()));
+    let (addr, _admin) = start_ap(app.path(), db_addr).await;
     let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
 
     let (status, _, body) = get(
@@ -493,16 +464,7 @@ async fn an_exhausted_pool_answers_503_quickly() {
          [[routes]]\nmethod = \"GET\"\npath = \"/fast\"\nsql = \"SELECT 1 AS one\"\nresponse = \"json_one\"\n",
     )
     .unwrap();
-    let ap = ApServer::start(ApConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        app: app.path().to_path_buf(),
-        db: format!("postgres://app@127.0.0.1:{}/tiers", db_addr.port()),
-    })
-    .await
-    .unwrap();
-    let addr = ap.local_addr();
-    let admin = ap.admin();
-    tokio::spawn(ap.serve(std::future::pending()));
+    let (addr, admin) = start_ap(app.path(), db_addr).await;
     assert_eq!(get(addr, "/fast").await.0, 200);
     let slow = tokio::spawn(async move { get(addr, "/slow").await });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -543,16 +505,7 @@ async fn serialization_failures_are_retried_once_then_503() {
         "CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO counter VALUES (1, 0);",
     )
     .unwrap();
-    let ap = ApServer::start(ApConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        app: app.path().to_path_buf(),
-        db: format!("postgres://app@127.0.0.1:{}/tiers", db_addr.port()),
-    })
-    .await
-    .unwrap();
-    let addr = ap.local_addr();
-    let admin = ap.admin();
-    tokio::spawn(ap.serve(std::future::pending()));
+    let (addr, admin) = start_ap(app.path(), db_addr).await;
     let mut tasks = Vec::new();
     for _ in 0..8 {
         tasks.push(tokio::spawn(async move {

@@ -1,13 +1,15 @@
 //! The board scenario, driven over HTTP against an AP tier serving
 //! `apps/board`, whatever database is behind it (shared by the `tiers db`
-//! and PostgreSQL runs, included with `#[path]`).
+//! and PostgreSQL runs, included with `#[path]`), and the HTTP helpers it
+//! uses.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn http(addr: SocketAddr, request: String) -> (u16, String, String) {
+pub async fn http(addr: SocketAddr, request: String) -> (u16, String, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(request.as_bytes()).await.unwrap();
     let mut out = Vec::new();
@@ -21,7 +23,7 @@ async fn http(addr: SocketAddr, request: String) -> (u16, String, String) {
     (status, head.to_lowercase(), body.to_string())
 }
 
-async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
     http(
         addr,
         format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
@@ -29,15 +31,20 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
     .await
 }
 
-async fn form(addr: SocketAddr, path: &str, body: &str) -> (u16, String, String) {
+/// A request with a body of content type `ct`.
+pub async fn post(addr: SocketAddr, path: &str, ct: &str, body: &str) -> (u16, String, String) {
     http(
         addr,
         format!(
-            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         ),
     )
     .await
+}
+
+async fn form(addr: SocketAddr, path: &str, body: &str) -> (u16, String, String) {
+    post(addr, path, "application/x-www-form-urlencoded", body).await
 }
 
 fn location(head: &str) -> String {
