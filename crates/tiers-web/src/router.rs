@@ -96,12 +96,16 @@ pub async fn handle(
         .headers_mut()
         .insert(header::SERVER, HeaderValue::from_static("tiers"));
     let status = response.status().as_u16();
-    let request_id = response
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let request_id = if logging {
+        response
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    } else {
+        String::new()
+    };
     let shared2 = shared.clone();
     let (parts, body) = response.into_parts();
     let body = body.on_done(Box::new(move |sent| {

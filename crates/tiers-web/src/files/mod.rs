@@ -36,9 +36,7 @@ type TargetShard = RwLock<HashMap<String, (Arc<FileEntry>, Instant)>>;
 /// A static root: as configured and as resolved (symbolic links and all).
 #[derive(Clone)]
 pub struct Root {
-    /// The directory as configured.
-    pub dir: PathBuf,
-    /// Its canonical path; nothing outside it is ever served.
+    /// The directory's canonical path; nothing outside it is ever served.
     pub canonical: PathBuf,
     /// Request paths already resolved to files under this root, so a
     /// repeated request skips decoding and checking its path.
@@ -54,7 +52,6 @@ impl Root {
             return Err(format!("static root {} is not a directory", dir.display()));
         }
         Ok(Root {
-            dir: dir.to_path_buf(),
             canonical,
             targets: Arc::new((0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect()),
         })
@@ -84,8 +81,6 @@ pub struct FileEntry {
     pub mtime_secs: u64,
     /// Strong validator: `"mtime-len"` in hex.
     pub etag: String,
-    /// `Last-Modified` value.
-    pub last_modified: String,
     /// `Content-Type`.
     pub content_type: &'static str,
     /// The whole file, when small enough to keep.
@@ -371,7 +366,6 @@ impl FileCache {
             len,
             mtime_secs,
             etag,
-            last_modified,
             content_type,
             content,
             precompressed: [None, None, None],

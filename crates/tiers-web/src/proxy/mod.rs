@@ -146,11 +146,6 @@ impl Pool {
         self.config.max_active - self.slots.available_permits()
     }
 
-    /// The balancing method.
-    pub fn balance(&self) -> &Balance {
-        self.balancer.kind()
-    }
-
     fn candidates(&self, tried: &[usize]) -> Vec<Candidate> {
         self.servers
             .iter()
