@@ -515,10 +515,23 @@ pub fn update(
     if new_key != old.key && tx.get(&tree, &new_key)?.is_some() {
         return Err(duplicate(def, &format!("{}_pkey", def.name)));
     }
-    for index in &def.indexes {
+    // Only entries whose indexed values or row key changed are touched: an
+    // unchanged entry stays (and stays unique).
+    let changed: Vec<&IndexDef> = def
+        .indexes
+        .iter()
+        .filter(|index| {
+            let (before, after) = (
+                IndexEntry::of(def, index, &old.values),
+                IndexEntry::of(def, index, &new),
+            );
+            before.prefix != after.prefix || before.pk != after.pk
+        })
+        .collect();
+    for index in &changed {
         remove_index_entry(tx, def, index, &old.values)?;
     }
-    for index in &def.indexes {
+    for index in &changed {
         add_index_entry(tx, def, index, &new)?;
     }
     if new_key != old.key {

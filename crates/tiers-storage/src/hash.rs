@@ -152,24 +152,101 @@ impl Entry {
     }
 }
 
-/// A decoded bucket page (one page of a bucket's chain).
+/// A bucket page (one page of a bucket's chain) held for editing. Its
+/// entries stay in their page encoding (`klen u16, vlen u16, hash u64, key,
+/// value`) in one buffer, so copying a page on write costs one allocation,
+/// not two per entry.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Bucket {
     pub local_depth: u8,
     pub next: PageNo,
-    pub entries: Vec<Entry>,
-    pub bytes: usize,
+    /// The encoded entries, checked when decoded or built here.
+    data: Vec<u8>,
+    count: usize,
+}
+
+/// Slot `index` of an encoded directory page, if it has that many.
+fn encoded_dir_slot(buf: &[u8], file: &Path, no: PageNo, index: usize) -> Result<Option<PageNo>> {
+    let r = Reader::new(buf, file, no);
+    let n = r.u32(HEADER_LEN)? as usize;
+    if index >= n {
+        return Ok(None);
+    }
+    r.u64(DIR_FIXED + 8 * index).map(Some)
+}
+
+/// Splits the encoded entry at the start of `data` (which is well formed:
+/// built by [`Bucket::push`] or checked by [`Bucket::decode`]).
+fn split_entry(data: &[u8]) -> (u64, &[u8], &[u8], usize) {
+    let klen = u16::from_le_bytes([data[0], data[1]]) as usize;
+    let vlen = u16::from_le_bytes([data[2], data[3]]) as usize;
+    let hash = u64::from_le_bytes(data[4..12].try_into().expect("8 bytes"));
+    let key = &data[ENTRY_FIXED..ENTRY_FIXED + klen];
+    let value = &data[ENTRY_FIXED + klen..ENTRY_FIXED + klen + vlen];
+    (hash, key, value, ENTRY_FIXED + klen + vlen)
 }
 
 impl Bucket {
     fn new(local_depth: u8, next: PageNo, entries: Vec<Entry>) -> Bucket {
-        let bytes = BUCKET_FIXED + entries.iter().map(Entry::size).sum::<usize>();
-        Bucket {
+        let mut b = Bucket {
             local_depth,
             next,
-            entries,
-            bytes,
+            data: Vec::new(),
+            count: 0,
+        };
+        for e in &entries {
+            b.push(e);
         }
+        b
+    }
+
+    /// Bytes the page uses, its fixed part included.
+    pub fn bytes(&self) -> usize {
+        BUCKET_FIXED + self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn push(&mut self, e: &Entry) {
+        self.data
+            .extend_from_slice(&(e.key.len() as u16).to_le_bytes());
+        self.data
+            .extend_from_slice(&(e.value.len() as u16).to_le_bytes());
+        self.data.extend_from_slice(&e.hash.to_le_bytes());
+        self.data.extend_from_slice(&e.key);
+        self.data.extend_from_slice(&e.value);
+        self.count += 1;
+    }
+
+    /// The entries as (hash, key, value).
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &[u8], &[u8])> {
+        let mut rest = self.data.as_slice();
+        (0..self.count).map(move |_| {
+            let (hash, key, value, len) = split_entry(rest);
+            rest = &rest[len..];
+            (hash, key, value)
+        })
+    }
+
+    /// Removes the `index`th entry.
+    fn remove(&mut self, index: usize) {
+        let mut at = 0;
+        for _ in 0..index {
+            at += split_entry(&self.data[at..]).3;
+        }
+        let len = split_entry(&self.data[at..]).3;
+        self.data.drain(at..at + len);
+        self.count -= 1;
+    }
+
+    fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.iter().map(|(hash, key, value)| Entry {
+            hash,
+            key: key.to_vec(),
+            value: value.to_vec(),
+        })
     }
 
     pub fn decode(buf: &[u8], file: &Path, no: PageNo) -> Result<Bucket> {
@@ -178,37 +255,67 @@ impl Bucket {
         let n = r.u16(HEADER_LEN + 2)? as usize;
         let next = r.u64(HEADER_LEN + 4)?;
         let mut at = BUCKET_FIXED;
-        let mut entries = Vec::with_capacity(n);
         for _ in 0..n {
             let klen = r.u16(at)? as usize;
             let vlen = r.u16(at + 2)? as usize;
             let hash = r.u64(at + 4)?;
-            let key = r.slice(at + ENTRY_FIXED, klen)?.to_vec();
-            let value = r.slice(at + ENTRY_FIXED + klen, vlen)?.to_vec();
-            if hash64(&key) != hash {
+            let key = r.slice(at + ENTRY_FIXED, klen)?;
+            r.slice(at + ENTRY_FIXED + klen, vlen)?;
+            if hash64(key) != hash {
                 return Err(r.corrupt("hash bucket entry's stored hash does not match its key"));
             }
             at += ENTRY_FIXED + klen + vlen;
-            entries.push(Entry { hash, key, value });
         }
-        Ok(Bucket::new(local_depth, next, entries))
+        Ok(Bucket {
+            local_depth,
+            next,
+            data: buf[BUCKET_FIXED..at].to_vec(),
+            count: n,
+        })
     }
 
     pub fn encode(&self, buf: &mut [u8]) {
         buf[HEADER_LEN] = self.local_depth;
-        page::put_u16(buf, HEADER_LEN + 2, self.entries.len() as u16);
+        page::put_u16(buf, HEADER_LEN + 2, self.count as u16);
         page::put_u64(buf, HEADER_LEN + 4, self.next);
-        let mut at = BUCKET_FIXED;
-        for e in &self.entries {
-            page::put_u16(buf, at, e.key.len() as u16);
-            page::put_u16(buf, at + 2, e.value.len() as u16);
-            page::put_u64(buf, at + 4, e.hash);
-            buf[at + ENTRY_FIXED..at + ENTRY_FIXED + e.key.len()].copy_from_slice(&e.key);
-            let v = at + ENTRY_FIXED + e.key.len();
-            buf[v..v + e.value.len()].copy_from_slice(&e.value);
-            at = v + e.value.len();
-        }
+        buf[BUCKET_FIXED..BUCKET_FIXED + self.data.len()].copy_from_slice(&self.data);
     }
+}
+
+/// What [`Pages::visit`] learns about one bucket page besides its entries.
+#[derive(Debug, Clone, Copy)]
+struct BucketInfo {
+    local_depth: u8,
+    next: PageNo,
+    /// Bytes in use, header included.
+    bytes: usize,
+}
+
+/// A callback given each entry of a bucket page as (hash, key, value).
+type EntryVisitor<'a> = &'a mut dyn FnMut(u64, &[u8], &[u8]);
+
+/// Calls `f(hash, key, value)` for every entry of an encoded bucket page,
+/// without copying it (the page's checksum was verified when it was read).
+fn visit_encoded(buf: &[u8], file: &Path, no: PageNo, f: EntryVisitor<'_>) -> Result<BucketInfo> {
+    let r = Reader::new(buf, file, no);
+    let local_depth = r.u8(HEADER_LEN)?;
+    let n = r.u16(HEADER_LEN + 2)? as usize;
+    let next = r.u64(HEADER_LEN + 4)?;
+    let mut at = BUCKET_FIXED;
+    for _ in 0..n {
+        let klen = r.u16(at)? as usize;
+        let vlen = r.u16(at + 2)? as usize;
+        let hash = r.u64(at + 4)?;
+        let key = r.slice(at + ENTRY_FIXED, klen)?;
+        let value = r.slice(at + ENTRY_FIXED + klen, vlen)?;
+        f(hash, key, value);
+        at += ENTRY_FIXED + klen + vlen;
+    }
+    Ok(BucketInfo {
+        local_depth,
+        next,
+        bytes: at,
+    })
 }
 
 /// A source of hash pages: committed pages through the pool, or a batch's copies.
@@ -216,6 +323,10 @@ trait Pages {
     fn header(&self, no: PageNo) -> Result<HashHeader>;
     fn dir(&self, no: PageNo) -> Result<Vec<PageNo>>;
     fn bucket(&self, no: PageNo) -> Result<Bucket>;
+    /// Slot `index` of directory page `no` (None past its end), without decoding the page.
+    fn dir_slot(&self, no: PageNo, index: usize) -> Result<Option<PageNo>>;
+    /// Visits one bucket page's entries in place (no decoding into owned entries).
+    fn visit(&self, no: PageNo, f: EntryVisitor<'_>) -> Result<BucketInfo>;
 }
 
 impl Pages for BufferPool {
@@ -227,6 +338,22 @@ impl Pages for BufferPool {
     }
     fn bucket(&self, no: PageNo) -> Result<Bucket> {
         Bucket::decode(&self.get(no, Some(PageKind::HashBucket))?, self.path(), no)
+    }
+    fn dir_slot(&self, no: PageNo, index: usize) -> Result<Option<PageNo>> {
+        encoded_dir_slot(
+            &self.get(no, Some(PageKind::HashDir))?,
+            self.path(),
+            no,
+            index,
+        )
+    }
+    fn visit(&self, no: PageNo, f: EntryVisitor<'_>) -> Result<BucketInfo> {
+        visit_encoded(
+            &self.get(no, Some(PageKind::HashBucket))?,
+            self.path(),
+            no,
+            f,
+        )
     }
 }
 
@@ -261,6 +388,74 @@ impl Pages for Batch<'_> {
             )),
         }
     }
+    fn dir_slot(&self, no: PageNo, index: usize) -> Result<Option<PageNo>> {
+        match self.owned(no) {
+            Some(Dirty::HashDir(d)) => Ok(d.get(index).copied()),
+            Some(_) => Err(page::corrupt(
+                self.pool.path(),
+                no,
+                "expected a hash directory page",
+            )),
+            None => encoded_dir_slot(
+                &self.read(no, Some(PageKind::HashDir))?,
+                self.pool.path(),
+                no,
+                index,
+            ),
+        }
+    }
+    fn visit(&self, no: PageNo, f: EntryVisitor<'_>) -> Result<BucketInfo> {
+        match self.owned(no) {
+            Some(Dirty::Bucket(b)) => {
+                for (hash, key, value) in b.iter() {
+                    f(hash, key, value);
+                }
+                Ok(BucketInfo {
+                    local_depth: b.local_depth,
+                    next: b.next,
+                    bytes: b.bytes(),
+                })
+            }
+            Some(_) => Err(page::corrupt(
+                self.pool.path(),
+                no,
+                "expected a hash bucket page",
+            )),
+            None => visit_encoded(
+                &self.read(no, Some(PageKind::HashBucket))?,
+                self.pool.path(),
+                no,
+                f,
+            ),
+        }
+    }
+}
+
+/// Walks a bucket chain from `head`, visiting every entry; returns the
+/// chain's page numbers and what its head page said.
+fn walk_chain<P: Pages + ?Sized>(
+    p: &P,
+    head: PageNo,
+    f: EntryVisitor<'_>,
+) -> Result<(Vec<PageNo>, BucketInfo)> {
+    let mut pages = Vec::new();
+    let mut first = None;
+    let mut no = head;
+    while no != 0 {
+        let info = p.visit(no, f)?;
+        first.get_or_insert(info);
+        pages.push(no);
+        no = info.next;
+        if pages.len() > 1 << 20 {
+            return Err(page::corrupt(
+                Path::new(""),
+                head,
+                "hash bucket chain has a cycle",
+            ));
+        }
+    }
+    let first = first.ok_or_else(|| page::corrupt(Path::new(""), head, "empty bucket slot"))?;
+    Ok((pages, first))
 }
 
 fn dir_slot<P: Pages + ?Sized>(
@@ -281,9 +476,7 @@ fn dir_slot<P: Pages + ?Sized>(
         .dir_pages
         .get(slot / lim.slots_per_dir_page)
         .ok_or_else(|| missing(0))?;
-    let d = p.dir(page)?;
-    d.get(slot % lim.slots_per_dir_page)
-        .copied()
+    p.dir_slot(page, slot % lim.slots_per_dir_page)?
         .ok_or_else(|| missing(page))
 }
 
@@ -330,27 +523,13 @@ fn get_in<P: Pages + ?Sized>(
     let h = p.header(root)?;
     check_header(&h, lim, root)?;
     let hash = hash64(key);
-    let mut no = dir_slot(p, &h, lim, slot_of(hash, h.global_depth))?;
+    let head = dir_slot(p, &h, lim, slot_of(hash, h.global_depth))?;
     let mut out = Vec::new();
-    let mut guard = 0u64;
-    while no != 0 {
-        let b = p.bucket(no)?;
-        out.extend(
-            b.entries
-                .into_iter()
-                .filter(|e| e.hash == hash && e.key == key)
-                .map(|e| e.value),
-        );
-        no = b.next;
-        guard += 1;
-        if guard > 1 << 20 {
-            return Err(page::corrupt(
-                Path::new(""),
-                root,
-                "hash bucket chain has a cycle",
-            ));
+    walk_chain(p, head, &mut |eh, ek, ev| {
+        if eh == hash && ek == key {
+            out.push(ev.to_vec());
         }
-    }
+    })?;
     Ok(out)
 }
 
@@ -387,7 +566,7 @@ fn chain_entries(b: &Batch<'_>, head: PageNo) -> Result<(u8, Vec<PageNo>, Vec<En
             depth = bucket.local_depth;
         }
         pages.push(no);
-        entries.extend(bucket.entries);
+        entries.extend(bucket.entries());
         no = bucket.next;
         if pages.len() > 1 << 20 {
             return Err(page::corrupt(
@@ -492,38 +671,48 @@ pub(crate) fn insert(
             max: lim.max_entry,
         });
     }
-    if get_in(b, lim, root, key)?.iter().any(|v| v == value) {
-        return Ok((root, false));
-    }
-    let root = b.own(root)?;
-    let mut h = b.header(root)?;
-    check_header(&h, lim, root)?;
     let entry = Entry {
         hash: hash64(key),
         key: key.to_vec(),
         value: value.to_vec(),
     };
+    let h = b.header(root)?;
+    check_header(&h, lim, root)?;
+    let head = dir_slot(b, &h, lim, slot_of(entry.hash, h.global_depth))?;
+    // One pass over the chain, in place: is the pair there already?
+    let mut present = false;
+    walk_chain(b, head, &mut |eh, ek, ev| {
+        present |= eh == entry.hash && ek == key && ev == value;
+    })?;
+    if present {
+        return Ok((root, false));
+    }
+    let root = b.own(root)?;
+    let mut h = h;
+    let top = |hash: u64| slot_of(hash, lim.max_depth);
     loop {
         let slot = slot_of(entry.hash, h.global_depth);
         let head = dir_slot(b, &h, lim, slot)?;
-        let bucket = b.bucket(head)?;
-        if bucket.bytes + entry.size() <= lim.page_size {
+        let info = b.visit(head, &mut |_, _, _| {})?;
+        if info.bytes + entry.size() <= lim.page_size {
             // Room in the head page: copy just that page.
             let owned = b.own(head)?;
             if let Dirty::Bucket(bk) = b.get_mut(owned) {
-                bk.bytes += entry.size();
-                bk.entries.push(entry);
+                bk.push(&entry);
             }
             if owned != head {
-                let span = span(&h, bucket.local_depth, head)?;
+                let span = span(&h, info.local_depth, head)?;
                 set_slots(b, lim, &mut h, slot / span * span, span, owned)?;
             }
             break;
         }
-        let (depth, pages, mut entries) = chain_entries(b, head)?;
-        entries.push(entry.clone());
-        let top = |e: &Entry| slot_of(e.hash, lim.max_depth);
-        let separable = entries.iter().any(|e| top(e) != top(&entries[0]));
+        // The head is full. Splitting helps only if some entry's hash differs
+        // from the new one's in the bits a split can use.
+        let mut separable = false;
+        walk_chain(b, head, &mut |eh, _, _| {
+            separable |= top(eh) != top(entry.hash);
+        })?;
+        let depth = info.local_depth;
         if !separable || depth >= lim.max_depth {
             // Same hash throughout (one key with many values): grow a chain
             // by putting a new head page in front of the old one.
@@ -532,7 +721,7 @@ pub(crate) fn insert(
             set_slots(b, lim, &mut h, slot / span * span, span, new_head)?;
             break;
         }
-        entries.pop();
+        let (depth, pages, entries) = chain_entries(b, head)?;
         span(&h, depth, head)?;
         if depth == h.global_depth {
             double_directory(b, lim, &mut h)?;
@@ -565,27 +754,74 @@ pub(crate) fn remove(
     key: &[u8],
     value: &[u8],
 ) -> Result<(PageNo, bool)> {
-    if !get_in(b, lim, root, key)?.iter().any(|v| v == value) {
-        return Ok((root, false));
-    }
-    let root = b.own(root)?;
-    let mut h = b.header(root)?;
-    check_header(&h, lim, root)?;
     let hash = hash64(key);
+    let h = b.header(root)?;
+    check_header(&h, lim, root)?;
     let slot = slot_of(hash, h.global_depth);
     let head = dir_slot(b, &h, lim, slot)?;
-    let (depth, pages, mut entries) = chain_entries(b, head)?;
-    let pos = entries
-        .iter()
-        .position(|e| e.hash == hash && e.key == key && e.value == value)
-        .expect("entry was found by lookup");
-    entries.remove(pos);
-    for p in pages {
-        b.free(p);
+    // Find the page holding the pair, in place.
+    let mut seen = 0usize;
+    let mut found = None;
+    let mut page_index = 0usize;
+    let mut no = head;
+    let mut chain = Vec::new();
+    while no != 0 && found.is_none() {
+        let info = b.visit(no, &mut |eh, ek, ev| {
+            if found.is_none() && eh == hash && ek == key && ev == value {
+                found = Some(seen);
+            }
+            seen += 1;
+        })?;
+        chain.push((no, info));
+        if found.is_none() {
+            no = info.next;
+            page_index += 1;
+            seen = 0;
+        }
+        if chain.len() > 1 << 20 {
+            return Err(page::corrupt(
+                Path::new(""),
+                head,
+                "hash bucket chain has a cycle",
+            ));
+        }
     }
-    let span = span(&h, depth, head)?;
-    let new_head = write_chain(b, lim, depth, entries);
-    set_slots(b, lim, &mut h, slot / span * span, span, new_head)?;
+    let Some(at) = found else {
+        return Ok((root, false));
+    };
+    let root = b.own(root)?;
+    let mut h = h;
+    // Copy the pages from the head to the one holding the pair (each copy
+    // gets a new number, so its predecessor must point at it), and drop
+    // the entry; a page left empty behind the head is unlinked.
+    let mut successor: Option<PageNo> = None;
+    for (i, &(no, _)) in chain.iter().enumerate().rev() {
+        let owned = b.own(no)?;
+        let Dirty::Bucket(bk) = b.get_mut(owned) else {
+            return Err(page::corrupt(
+                b.pool.path(),
+                owned,
+                "expected a hash bucket page",
+            ));
+        };
+        if i == page_index {
+            bk.remove(at);
+            if bk.is_empty() && i > 0 {
+                let next = bk.next;
+                b.free(owned);
+                successor = Some(next);
+                continue;
+            }
+        } else if let Some(next) = successor {
+            bk.next = next;
+        }
+        successor = Some(owned);
+    }
+    let new_head = successor.expect("the chain has a head");
+    if new_head != head {
+        let span = span(&h, chain[0].1.local_depth, head)?;
+        set_slots(b, lim, &mut h, slot / span * span, span, new_head)?;
+    }
     h.count -= 1;
     b.set(root, Dirty::HashHeader(h));
     Ok((root, true))

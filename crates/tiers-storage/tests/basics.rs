@@ -217,6 +217,66 @@ fn hash_index_holds_many_values_per_key() {
     assert!(report.ok(), "{:?}", report.problems);
 }
 
+/// One key with values spread over a long chain of bucket pages: each
+/// insert and remove commits on its own (so each copies pages), values
+/// leave from the chain's head, middle and tail, pages emptied behind the
+/// head are unlinked, and a pair inserted twice is held once.
+#[test]
+fn hash_chain_edits_in_place_keep_every_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::open(dir.path(), config()).unwrap();
+    let mut tx = engine.begin_write().unwrap();
+    tx.create_tree("h", TreeKind::Hash).unwrap();
+    tx.hash_insert("h", b"other", b"x").unwrap();
+    tx.commit().unwrap();
+    let mut want: std::collections::BTreeSet<Vec<u8>> = Default::default();
+    for i in 0..2000u32 {
+        let mut tx = engine.begin_write().unwrap();
+        tx.hash_insert("h", b"same", &i.to_be_bytes()).unwrap();
+        tx.commit().unwrap();
+        want.insert(i.to_be_bytes().to_vec());
+    }
+    // Inserting pairs already present changes nothing.
+    let mut tx = engine.begin_write().unwrap();
+    for i in [0u32, 777, 1999] {
+        tx.hash_insert("h", b"same", &i.to_be_bytes()).unwrap();
+    }
+    tx.commit().unwrap();
+    // Newest values sit in the head page, oldest at the tail; remove a run
+    // from the middle (emptying whole pages), then some from each end.
+    let removed: Vec<u32> = (600..1100).chain([0, 1, 2, 1999, 1998]).collect();
+    for (n, i) in removed.iter().enumerate() {
+        let mut tx = engine.begin_write().unwrap();
+        tx.hash_remove("h", b"same", &i.to_be_bytes()).unwrap();
+        // Removing what is absent is harmless.
+        tx.hash_remove("h", b"same", &5000u32.to_be_bytes())
+            .unwrap();
+        tx.commit().unwrap();
+        want.remove(i.to_be_bytes().as_slice());
+        if n % 97 == 0 {
+            let got: std::collections::BTreeSet<Vec<u8>> = engine
+                .begin_read()
+                .hash_get("h", b"same")
+                .unwrap()
+                .into_iter()
+                .collect();
+            assert_eq!(got, want, "after removing {i}");
+        }
+    }
+    drop(engine);
+    let engine = Engine::open(dir.path(), config()).unwrap();
+    let r = engine.begin_read();
+    let got: std::collections::BTreeSet<Vec<u8>> =
+        r.hash_get("h", b"same").unwrap().into_iter().collect();
+    assert_eq!(got, want);
+    assert_eq!(r.hash_get("h", b"other").unwrap(), vec![b"x".to_vec()]);
+    assert_eq!(r.tree("h").unwrap().unwrap().count, want.len() as u64 + 1);
+    drop(r);
+    drop(engine);
+    let report = tiers_storage::verify::verify(dir.path()).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+}
+
 #[test]
 fn wrong_input_gets_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
