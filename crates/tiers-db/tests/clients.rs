@@ -356,6 +356,90 @@ async fn idle_in_transaction_sessions_are_ended_and_rolled_back() {
     assert_eq!(row.get::<_, i32>(0), 2);
 }
 
+/// Short writes run on the server's async workers and await their commit's
+/// fsync there. One that meets a row lock held by an open transaction must
+/// wait for it elsewhere, without holding up other sessions, and then
+/// write on top of the committed value; the same inside a transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_writes_wait_for_row_locks_without_stalling_other_sessions() {
+    let (_dir, addr, _stop) = start().await;
+    let holder = connect(addr).await;
+    holder
+        .batch_execute(
+            "CREATE TABLE acct (id INTEGER PRIMARY KEY, bal INTEGER NOT NULL);
+             INSERT INTO acct VALUES (1, 100), (2, 100);
+             BEGIN;
+             UPDATE acct SET bal = bal + 10 WHERE id = 1;",
+        )
+        .await
+        .unwrap();
+    // Several sessions queue on the locked row: autocommit (simple and
+    // extended protocol) and inside a transaction. More of them than
+    // the server has async workers.
+    let mut waiters = Vec::new();
+    for i in 0..4 {
+        let c = connect(addr).await;
+        waiters.push(tokio::spawn(async move {
+            match i {
+                0 => c
+                    .batch_execute("UPDATE acct SET bal = bal + 1 WHERE id = 1")
+                    .await
+                    .unwrap(),
+                1 => {
+                    let n = c
+                        .execute("UPDATE acct SET bal = bal + $1 WHERE id = 1", &[&1i32])
+                        .await
+                        .unwrap();
+                    assert_eq!(n, 1);
+                }
+                _ => c
+                    .batch_execute(
+                        "BEGIN; UPDATE acct SET bal = bal + 1 WHERE id = 1; \
+                         INSERT INTO acct VALUES (10 + 0, 0) ON CONFLICT DO NOTHING; COMMIT",
+                    )
+                    .await
+                    .unwrap(),
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        waiters.iter().all(|w| !w.is_finished()),
+        "writers waited for the row lock"
+    );
+    // Meanwhile other sessions read and write other rows at once.
+    let other = connect(addr).await;
+    for n in 0..20 {
+        let started = std::time::Instant::now();
+        other
+            .execute("UPDATE acct SET bal = bal - 1 WHERE id = 2", &[])
+            .await
+            .unwrap();
+        other
+            .execute("INSERT INTO acct VALUES ($1, 0)", &[&(100 + n)])
+            .await
+            .unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+    let row = other
+        .query_one("SELECT bal FROM acct WHERE id = 2", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), 80);
+    holder.batch_execute("COMMIT").await.unwrap();
+    for w in waiters {
+        tokio::time::timeout(std::time::Duration::from_secs(10), w)
+            .await
+            .expect("waiters finish once the lock is free")
+            .unwrap();
+    }
+    let row = other
+        .query_one("SELECT bal FROM acct WHERE id = 1", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), 114, "no update was lost");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prepared_plans_are_reused_and_replanned_after_ddl() {
     let (_dir, addr, _stop) = start().await;

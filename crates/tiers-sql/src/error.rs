@@ -56,6 +56,10 @@ pub mod sqlstate {
     pub const DATA_CORRUPTED: &str = "XX001";
     /// An internal error.
     pub const INTERNAL_ERROR: &str = "XX000";
+    /// Not a PostgreSQL code: a statement run in no-wait mode (see
+    /// `Session::set_async_mode`) found a row locked by another transaction
+    /// and was undone, to be run again where it may wait. Never sent to a client.
+    pub const WOULD_WAIT: &str = "TW001";
 }
 
 impl SqlError {

@@ -98,6 +98,19 @@ impl RowLocks {
         }
     }
 
+    /// Takes the lock on `key` for `owner` if nobody else holds it; returns
+    /// whether it did (never waits).
+    pub fn try_acquire(&self, key: &[u8], owner: u64) -> bool {
+        let mut table = self.table.lock().expect("lock table poisoned");
+        match table.held.get(key) {
+            None => {
+                table.held.insert(key.to_vec(), owner);
+                true
+            }
+            Some(o) => *o == owner,
+        }
+    }
+
     /// Releases `keys` held by `owner` and wakes the waiters.
     pub fn release(&self, owner: u64, keys: &[Vec<u8>]) {
         // Nothing held (a read-only statement): no need for the table's latch.

@@ -155,7 +155,9 @@ pub(crate) fn add_index_entry(
 ) -> Result<()> {
     let entry = IndexEntry::of(def, index, row);
     match index.kind {
-        IndexKind::Hash => tx.hash_insert(&entry.tree, &entry.prefix, &entry.pk)?,
+        // The value is the row key, unique per row: no pair is added twice,
+        // so the key's values need no search (a popular key stays cheap).
+        IndexKind::Hash => tx.hash_add(&entry.tree, &entry.prefix, &entry.pk)?,
         IndexKind::BTree => {
             let has_null = index.columns.iter().any(|&c| row[c].is_null());
             if index.unique && !has_null {

@@ -196,20 +196,22 @@ pub(crate) fn apply(
                 }
                 Some(info)
             }
-            Op::HashInsert { key, value, .. } | Op::HashRemove { key, value, .. } => {
+            Op::HashInsert { key, value, .. }
+            | Op::HashAdd { key, value, .. }
+            | Op::HashRemove { key, value, .. } => {
                 let mut info = need_kind(name, current, TreeKind::Hash)?;
                 let root = info.root.ok_or_else(|| bad_entry(name))?;
-                let (root, changed) = if matches!(op, Op::HashInsert { .. }) {
-                    hash::insert(b, hlimits, root, key, value)?
-                } else {
-                    hash::remove(b, hlimits, root, key, value)?
+                let (root, changed) = match op {
+                    Op::HashRemove { .. } => hash::remove(b, hlimits, root, key, value)?,
+                    Op::HashAdd { .. } => hash::insert(b, hlimits, root, key, value, false)?,
+                    _ => hash::insert(b, hlimits, root, key, value, true)?,
                 };
                 info.root = Some(root);
                 if changed {
-                    if matches!(op, Op::HashInsert { .. }) {
-                        info.count += 1;
-                    } else {
+                    if matches!(op, Op::HashRemove { .. }) {
                         info.count = info.count.saturating_sub(1);
+                    } else {
+                        info.count += 1;
                     }
                 }
                 Some(info)

@@ -656,13 +656,16 @@ fn double_directory(b: &mut Batch<'_>, lim: &HashLimits, h: &mut HashHeader) -> 
     Ok(())
 }
 
-/// Adds (key, value) unless present. Returns the new header page and whether it was added.
+/// Adds (key, value); with `check_present`, only if it is not there yet
+/// (without, the caller guarantees it is not). Returns the new header page
+/// and whether it was added.
 pub(crate) fn insert(
     b: &mut Batch<'_>,
     lim: &HashLimits,
     root: PageNo,
     key: &[u8],
     value: &[u8],
+    check_present: bool,
 ) -> Result<(PageNo, bool)> {
     if key.len() + value.len() > lim.max_entry {
         return Err(Error::TooLarge {
@@ -678,14 +681,16 @@ pub(crate) fn insert(
     };
     let h = b.header(root)?;
     check_header(&h, lim, root)?;
-    let head = dir_slot(b, &h, lim, slot_of(entry.hash, h.global_depth))?;
-    // One pass over the chain, in place: is the pair there already?
-    let mut present = false;
-    walk_chain(b, head, &mut |eh, ek, ev| {
-        present |= eh == entry.hash && ek == key && ev == value;
-    })?;
-    if present {
-        return Ok((root, false));
+    if check_present {
+        // One pass over the chain, in place: is the pair there already?
+        let head = dir_slot(b, &h, lim, slot_of(entry.hash, h.global_depth))?;
+        let mut present = false;
+        walk_chain(b, head, &mut |eh, ek, ev| {
+            present |= eh == entry.hash && ek == key && ev == value;
+        })?;
+        if present {
+            return Ok((root, false));
+        }
     }
     let root = b.own(root)?;
     let mut h = h;
@@ -693,7 +698,10 @@ pub(crate) fn insert(
     loop {
         let slot = slot_of(entry.hash, h.global_depth);
         let head = dir_slot(b, &h, lim, slot)?;
-        let info = b.visit(head, &mut |_, _, _| {})?;
+        let mut head_uniform = true;
+        let info = b.visit(head, &mut |eh, _, _| {
+            head_uniform &= top(eh) == top(entry.hash);
+        })?;
         if info.bytes + entry.size() <= lim.page_size {
             // Room in the head page: copy just that page.
             let owned = b.own(head)?;
@@ -707,11 +715,12 @@ pub(crate) fn insert(
             break;
         }
         // The head is full. Splitting helps only if some entry's hash differs
-        // from the new one's in the bits a split can use.
-        let mut separable = false;
-        walk_chain(b, head, &mut |eh, _, _| {
-            separable |= top(eh) != top(entry.hash);
-        })?;
+        // from the new one's in the bits a split can use. A chain grows only
+        // for one such hash, and other keys landing in the bucket go to its
+        // head first: a chain whose full head holds only the new entry's
+        // hash is taken as all of that hash without reading the rest (at
+        // worst a split is put off, which costs lookups, never correctness).
+        let separable = !head_uniform;
         let depth = info.local_depth;
         if !separable || depth >= lim.max_depth {
             // Same hash throughout (one key with many values): grow a chain

@@ -41,6 +41,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, add, inc};
@@ -367,6 +368,12 @@ struct JournalState {
     syncing: bool,
     poisoned: Option<String>,
     segments: VecDeque<(u64, PathBuf)>,
+    /// The highest LSN an asynchronous waiter needs durable (the flusher's work).
+    requested: u64,
+    /// Asynchronous waiters: the LSN each waits for, and how to wake it.
+    wakers: Vec<(u64, Waker)>,
+    /// Tells the flusher thread to stop.
+    stop: bool,
 }
 
 /// The journal writer.
@@ -380,6 +387,8 @@ pub struct Journal {
     metrics: Arc<Metrics>,
     state: Mutex<JournalState>,
     flushed: Condvar,
+    /// Wakes the flusher thread (new requests, a sync ended, stop).
+    work: Condvar,
     durable_lsn: AtomicU64,
 }
 
@@ -420,8 +429,12 @@ impl Journal {
                 syncing: false,
                 poisoned: None,
                 segments,
+                requested: 0,
+                wakers: Vec::new(),
+                stop: false,
             }),
             flushed: Condvar::new(),
+            work: Condvar::new(),
             durable_lsn: AtomicU64::new(next_lsn - 1),
         })
     }
@@ -504,40 +517,124 @@ impl Journal {
                 s = self.flushed.wait(s).expect("journal latch poisoned");
                 continue;
             }
-            s.syncing = true;
-            let data = std::mem::take(&mut s.buf);
-            s.buf_first_lsn = None;
-            let pos = s.write_pos;
-            s.write_pos += data.len() as u64;
-            let target = s.appended_lsn;
-            let file = s.file.clone();
-            let allocated = s.allocated;
-            drop(s);
-            let result = preallocate(&*file, allocated, pos + data.len() as u64, self.chunk)
-                .and_then(|end| {
-                    if !data.is_empty() {
-                        file.write_at(&data, pos)?;
-                    }
-                    file.sync()?;
-                    Ok(end)
-                });
-            s = self.lock();
-            match result {
-                Ok(end) => {
-                    s.allocated = s.allocated.max(end);
-                    inc(&self.metrics.journal_fsyncs);
-                    self.durable_lsn.store(target, Ordering::Release);
-                    if s.write_pos >= self.segment_bytes {
-                        s = self.roll_over(s);
-                    }
+            s = self.sync_as_leader(s);
+        }
+    }
+
+    /// Writes out the buffer and fsyncs once, for every record appended so
+    /// far, then wakes whoever waits for any of them. The caller saw
+    /// `syncing` false; the latch is released around the I/O.
+    fn sync_as_leader<'a>(
+        &'a self,
+        mut s: MutexGuard<'a, JournalState>,
+    ) -> MutexGuard<'a, JournalState> {
+        s.syncing = true;
+        let data = std::mem::take(&mut s.buf);
+        s.buf_first_lsn = None;
+        let pos = s.write_pos;
+        s.write_pos += data.len() as u64;
+        let target = s.appended_lsn;
+        let file = s.file.clone();
+        let allocated = s.allocated;
+        drop(s);
+        let result =
+            preallocate(&*file, allocated, pos + data.len() as u64, self.chunk).and_then(|end| {
+                if !data.is_empty() {
+                    file.write_at(&data, pos)?;
                 }
-                Err(e) => {
-                    s.poisoned = Some(format!("journal fsync failed: {e}"));
+                file.sync()?;
+                Ok(end)
+            });
+        let mut s = self.lock();
+        match result {
+            Ok(end) => {
+                s.allocated = s.allocated.max(end);
+                inc(&self.metrics.journal_fsyncs);
+                self.durable_lsn.store(target, Ordering::Release);
+                if s.write_pos >= self.segment_bytes {
+                    s = self.roll_over(s);
                 }
             }
-            s.syncing = false;
-            self.flushed.notify_all();
+            Err(e) => {
+                s.poisoned = Some(format!("journal fsync failed: {e}"));
+            }
         }
+        s.syncing = false;
+        self.flushed.notify_all();
+        self.work.notify_one();
+        let durable = self.durable_lsn();
+        let failed = s.poisoned.is_some();
+        s.wakers.retain(|(lsn, waker)| {
+            let done = failed || *lsn <= durable;
+            if done {
+                waker.wake_by_ref();
+            }
+            !done
+        });
+        s
+    }
+
+    /// Polls for `lsn` becoming durable without blocking: when it is not
+    /// yet, the waker is registered and the flusher thread (see
+    /// [`Journal::run_flusher`]) is asked to fsync.
+    pub fn poll_durable(&self, lsn: u64, waker: &Waker) -> Poll<Result<()>> {
+        if self.durable_lsn() >= lsn {
+            return Poll::Ready(Ok(()));
+        }
+        let mut s = self.lock();
+        if s.stop && !s.syncing && s.poisoned.is_none() {
+            // No flusher any more (the engine is closing): sync right here.
+            s = self.sync_as_leader(s);
+        }
+        if self.durable_lsn() >= lsn {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(why) = &s.poisoned {
+            return Poll::Ready(Err(Error::Poisoned(why.clone())));
+        }
+        if !s
+            .wakers
+            .iter()
+            .any(|(l, w)| *l == lsn && w.will_wake(waker))
+        {
+            s.wakers.push((lsn, waker.clone()));
+        }
+        if s.requested < lsn {
+            s.requested = lsn;
+            self.work.notify_one();
+        }
+        Poll::Pending
+    }
+
+    /// The flusher thread's loop: fsyncs whenever an asynchronous waiter
+    /// needs a record durable and no other thread is already syncing, until
+    /// [`Journal::stop_flusher`]. Blocking waiters still lead their own
+    /// group commits; both share every fsync.
+    pub fn run_flusher(&self) {
+        let mut s = self.lock();
+        loop {
+            if s.stop {
+                return;
+            }
+            let wanted = s.requested > self.durable_lsn() && s.poisoned.is_none();
+            if !wanted || s.syncing {
+                s = self.work.wait(s).expect("journal latch poisoned");
+                continue;
+            }
+            s = self.sync_as_leader(s);
+        }
+    }
+
+    /// Ends [`Journal::run_flusher`]; waiters still registered are woken
+    /// (their records are made durable by the final checkpoint, or they see
+    /// the journal poisoned).
+    pub fn stop_flusher(&self) {
+        let mut s = self.lock();
+        s.stop = true;
+        for (_, waker) in s.wakers.drain(..) {
+            waker.wake();
+        }
+        self.work.notify_all();
     }
 
     /// Makes everything appended so far durable.

@@ -55,4 +55,4 @@ pub use error::{Error, Result};
 pub use metrics::{MetricKind, MetricsSnapshot};
 pub use pool::thread_buffer_counts;
 pub use record::{Op, TreeKind};
-pub use txn::{Entry, MAX_TREE_NAME, ReadTxn, Savepoint, WriteTxn};
+pub use txn::{Entry, MAX_TREE_NAME, PendingCommit, ReadTxn, Savepoint, WriteTxn};

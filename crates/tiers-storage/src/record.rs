@@ -87,6 +87,16 @@ pub enum Op {
         /// Value.
         value: Vec<u8>,
     },
+    /// Add a (key, value) entry to a hash index that the writer guarantees
+    /// is absent (its values are unique, row keys say): no search for it.
+    HashAdd {
+        /// Tree name.
+        tree: Arc<str>,
+        /// Key.
+        key: Vec<u8>,
+        /// Value.
+        value: Vec<u8>,
+    },
     /// Remove a (key, value) entry from a hash index (no effect if absent).
     HashRemove {
         /// Tree name.
@@ -107,6 +117,7 @@ impl Op {
             | Op::Put { tree, .. }
             | Op::Delete { tree, .. }
             | Op::HashInsert { tree, .. }
+            | Op::HashAdd { tree, .. }
             | Op::HashRemove { tree, .. } => tree,
         }
     }
@@ -117,6 +128,7 @@ impl Op {
             + match self {
                 Op::Put { key, value, .. }
                 | Op::HashInsert { key, value, .. }
+                | Op::HashAdd { key, value, .. }
                 | Op::HashRemove { key, value, .. } => key.len() + value.len(),
                 Op::Delete { key, .. } => key.len(),
                 Op::Create { .. } | Op::Drop { .. } => 0,
@@ -180,6 +192,7 @@ pub fn encode(ops: &[Op]) -> Vec<u8> {
             Op::Delete { key, .. } => (5, Some((key, None))),
             Op::HashInsert { key, value, .. } => (6, Some((key, Some(value)))),
             Op::HashRemove { key, value, .. } => (7, Some((key, Some(value)))),
+            Op::HashAdd { key, value, .. } => (8, Some((key, Some(value)))),
         };
         out.push(tag);
         put_varint(&mut out, name_index as u64);
@@ -295,6 +308,11 @@ pub fn decode(data: &[u8], lsn: u64) -> Result<Vec<Op>> {
                 key: c.bytes()?.to_vec(),
                 value: c.bytes()?.to_vec(),
             },
+            8 => Op::HashAdd {
+                tree,
+                key: c.bytes()?.to_vec(),
+                value: c.bytes()?.to_vec(),
+            },
             other => return Err(c.err(format!("unknown operation tag {other}"))),
         };
         ops.push(op);
@@ -325,6 +343,11 @@ mod tests {
                 tree: "h".into(),
                 key: b"a".to_vec(),
                 value: b"b".to_vec(),
+            },
+            Op::HashAdd {
+                tree: "h".into(),
+                key: b"a".to_vec(),
+                value: b"c".to_vec(),
             },
             Op::Delete {
                 tree: "t".into(),

@@ -23,6 +23,14 @@ use crate::hash;
 use crate::metrics;
 use crate::record::{Op, TreeKind};
 
+/// The three edits of a hash index.
+#[derive(Clone, Copy)]
+enum HashEdit {
+    Insert,
+    Add,
+    Remove,
+}
+
 /// Longest tree name.
 pub const MAX_TREE_NAME: usize = 255;
 
@@ -281,8 +289,10 @@ impl WriteTxn {
                     let o = overlay.entry(tree.to_string()).or_default();
                     o.btree.insert(key.clone(), None);
                 }
-                Op::HashInsert { tree, key, value } | Op::HashRemove { tree, key, value } => {
-                    let added = matches!(op, Op::HashInsert { .. });
+                Op::HashInsert { tree, key, value }
+                | Op::HashAdd { tree, key, value }
+                | Op::HashRemove { tree, key, value } => {
+                    let added = !matches!(op, Op::HashRemove { .. });
                     let o = overlay.entry(tree.to_string()).or_default();
                     o.hash
                         .entry(key.clone())
@@ -396,15 +406,23 @@ impl WriteTxn {
 
     /// Adds (key, value) to hash index `tree` (no effect if present).
     pub fn hash_insert(&mut self, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
-        self.hash_op(tree, key, value, true)
+        self.hash_op(tree, key, value, HashEdit::Insert)
     }
 
     /// Removes (key, value) from hash index `tree` (no effect if absent).
     pub fn hash_remove(&mut self, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
-        self.hash_op(tree, key, value, false)
+        self.hash_op(tree, key, value, HashEdit::Remove)
     }
 
-    fn hash_op(&mut self, tree: &str, key: &[u8], value: &[u8], insert: bool) -> Result<()> {
+    /// Adds (key, value) to hash index `tree`, which the caller guarantees
+    /// holds no such pair (an index whose values are unique row keys). It
+    /// skips the search for the pair, so adding costs the same however many
+    /// values the key already has; a pair added twice is held twice.
+    pub fn hash_add(&mut self, tree: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        self.hash_op(tree, key, value, HashEdit::Add)
+    }
+
+    fn hash_op(&mut self, tree: &str, key: &[u8], value: &[u8], edit: HashEdit) -> Result<()> {
         self.need(tree, TreeKind::Hash)?;
         let max = self.r.shared.hash_limits.max_entry;
         if key.len() + value.len() > max {
@@ -415,18 +433,22 @@ impl WriteTxn {
             });
         }
         let (tree_s, key_v, value_v) = (self.name(tree), key.to_vec(), value.to_vec());
-        self.record(if insert {
-            Op::HashInsert {
+        self.record(match edit {
+            HashEdit::Insert => Op::HashInsert {
                 tree: tree_s,
                 key: key_v,
                 value: value_v,
-            }
-        } else {
-            Op::HashRemove {
+            },
+            HashEdit::Add => Op::HashAdd {
                 tree: tree_s,
                 key: key_v,
                 value: value_v,
-            }
+            },
+            HashEdit::Remove => Op::HashRemove {
+                tree: tree_s,
+                key: key_v,
+                value: value_v,
+            },
         })?;
         Ok(())
     }
@@ -585,6 +607,31 @@ impl WriteTxn {
             .commit_ops(ops, Some(self.r.version.lsn), None)
     }
 
+    /// Commits like [`WriteTxn::commit`] but returns as soon as the commit
+    /// is applied and journaled, before its record is durable. The commit
+    /// is invisible to other transactions, and must not be acknowledged,
+    /// until the returned [`PendingCommit`] completes: await it (it never
+    /// blocks a thread; the engine's journal flusher fsyncs for it), or
+    /// [`PendingCommit::wait`] for it. Concurrent pending commits share fsyncs.
+    pub fn commit_pending(mut self) -> Result<PendingCommit> {
+        self.finished = true;
+        if self.ops.is_empty() {
+            return Ok(PendingCommit {
+                shared: None,
+                lsn: self.r.version.lsn,
+            });
+        }
+        let ops = normalize(std::mem::take(&mut self.ops));
+        let lsn = self
+            .r
+            .shared
+            .commit_ops_unsynced(ops, Some(self.r.version.lsn), None)?;
+        Ok(PendingCommit {
+            shared: Some(self.r.shared.clone()),
+            lsn,
+        })
+    }
+
     /// Discards every buffered change.
     pub fn rollback(mut self) {
         self.finished = true;
@@ -598,6 +645,7 @@ fn op_key(op: &Op) -> &[u8] {
         Op::Put { key, .. }
         | Op::Delete { key, .. }
         | Op::HashInsert { key, .. }
+        | Op::HashAdd { key, .. }
         | Op::HashRemove { key, .. } => key,
         Op::Create { .. } | Op::Drop { .. } => &[],
     }
@@ -743,5 +791,47 @@ impl Iterator for MergeIter<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         self.step().transpose()
+    }
+}
+
+/// A commit that is applied and journaled but not yet known durable (from
+/// [`WriteTxn::commit_pending`]). As a future it resolves to the commit's
+/// LSN once the journal holds it durably and the commit is visible.
+/// Dropping it does not undo the commit: it still becomes durable with the
+/// next fsync, it is just not waited for.
+#[must_use = "a pending commit must be waited for before it is acknowledged"]
+pub struct PendingCommit {
+    /// None when there was nothing to commit.
+    shared: Option<Arc<Shared>>,
+    lsn: u64,
+}
+
+impl PendingCommit {
+    /// The commit's LSN.
+    pub fn lsn(&self) -> u64 {
+        self.lsn
+    }
+
+    /// Blocks until the commit is durable and visible.
+    pub fn wait(self) -> Result<u64> {
+        if let Some(shared) = &self.shared {
+            shared.wait_committed(self.lsn)?;
+        }
+        Ok(self.lsn)
+    }
+}
+
+impl std::future::Future for PendingCommit {
+    type Output = Result<u64>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<u64>> {
+        let lsn = self.lsn;
+        match &self.shared {
+            None => std::task::Poll::Ready(Ok(lsn)),
+            Some(shared) => shared.poll_committed(lsn, cx.waker()).map_ok(|()| lsn),
+        }
     }
 }

@@ -217,7 +217,8 @@ fn hash_index_holds_many_values_per_key() {
     assert!(report.ok(), "{:?}", report.problems);
 }
 
-/// One key with values spread over a long chain of bucket pages: each
+/// One key with values spread over a long chain of bucket pages (added
+/// both with and without the search for an existing pair): each
 /// insert and remove commits on its own (so each copies pages), values
 /// leave from the chain's head, middle and tail, pages emptied behind the
 /// head are unlinked, and a pair inserted twice is held once.
@@ -232,7 +233,13 @@ fn hash_chain_edits_in_place_keep_every_value() {
     let mut want: std::collections::BTreeSet<Vec<u8>> = Default::default();
     for i in 0..2000u32 {
         let mut tx = engine.begin_write().unwrap();
-        tx.hash_insert("h", b"same", &i.to_be_bytes()).unwrap();
+        // `hash_add` (no search: the caller knows the pair is new) and
+        // `hash_insert` build the same chain.
+        if i % 2 == 1 {
+            tx.hash_add("h", b"same", &i.to_be_bytes()).unwrap();
+        } else {
+            tx.hash_insert("h", b"same", &i.to_be_bytes()).unwrap();
+        }
         tx.commit().unwrap();
         want.insert(i.to_be_bytes().to_vec());
     }
@@ -275,6 +282,79 @@ fn hash_chain_edits_in_place_keep_every_value() {
     drop(engine);
     let report = tiers_storage::verify::verify(dir.path()).unwrap();
     assert!(report.ok(), "{:?}", report.problems);
+}
+
+/// Blocks on a future with a waker that unparks this thread.
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+/// Pending commits: invisible to others until durable, awaited without a
+/// thread of their own (the journal flusher fsyncs), sharing fsyncs when
+/// many are in flight, and durable across a reopen once awaited.
+#[test]
+fn pending_commits_become_durable_and_visible_when_awaited() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = std::sync::Arc::new(Engine::open(dir.path(), config()).unwrap());
+    let mut tx = engine.begin_write().unwrap();
+    tx.create_tree("t", TreeKind::BTree).unwrap();
+    tx.commit().unwrap();
+    let before = engine.metrics();
+    let threads: Vec<_> = (0..8u32)
+        .map(|t| {
+            let engine = engine.clone();
+            std::thread::spawn(move || {
+                for i in 0..50u32 {
+                    let mut tx = engine.begin_write().unwrap();
+                    let key = format!("{t}-{i}");
+                    tx.put("t", key.as_bytes(), b"v").unwrap();
+                    let pending = tx.commit_pending().unwrap();
+                    let lsn = pending.lsn();
+                    assert_eq!(block_on(pending).unwrap(), lsn);
+                    // Awaited: visible to a new snapshot.
+                    assert!(
+                        engine
+                            .begin_read()
+                            .get("t", key.as_bytes())
+                            .unwrap()
+                            .is_some()
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let after = engine.metrics();
+    assert_eq!(after.commits - before.commits, 400);
+    assert!(after.journal_fsyncs > before.journal_fsyncs);
+    // An empty transaction has nothing to wait for.
+    let empty = engine.begin_write().unwrap().commit_pending().unwrap();
+    block_on(empty).unwrap();
+    // The blocking wait works too.
+    let mut tx = engine.begin_write().unwrap();
+    tx.put("t", b"blocking", b"v").unwrap();
+    tx.commit_pending().unwrap().wait().unwrap();
+    drop(engine);
+    let engine = Engine::open(dir.path(), config()).unwrap();
+    let r = engine.begin_read();
+    let all: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Unbounded, Bound::Unbounded);
+    assert_eq!(r.range("t", all).unwrap().count(), 401);
 }
 
 #[test]

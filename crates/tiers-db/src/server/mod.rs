@@ -409,6 +409,12 @@ impl Backend {
         params: Vec<Value>,
         plan: Option<Arc<exec::PlanCache>>,
     ) -> Vec<Result<QueryResult, SqlError>> {
+        if let [stmt] = statements.as_slice()
+            && is_short_write(stmt)
+            && let Some(r) = self.run_short_write(stmt, &params, plan.as_deref()).await
+        {
+            return vec![r];
+        }
         let reads_only = statements.iter().all(|s| matches!(s, Statement::Select(_)));
         let point_reads = reads_only && statements.iter().all(is_point_query);
         // Inside an explicit transaction, a statement other than COMMIT
@@ -466,6 +472,54 @@ impl Backend {
         out
     }
 
+    /// Runs a short write right here on the async worker, in the session's
+    /// async mode: no thread hop, and its commit's fsync is awaited (shared
+    /// with every other commit in flight) instead of blocking a thread. Gives
+    /// None, having changed nothing, when the statement would have to wait
+    /// for a row lock: the caller then runs it where waiting is allowed.
+    async fn run_short_write(
+        &self,
+        stmt: &Statement,
+        params: &[Value],
+        plan: Option<&exec::PlanCache>,
+    ) -> Option<Result<QueryResult, SqlError>> {
+        *self.last_active.lock().expect("activity clock") = Instant::now();
+        let started = Instant::now();
+        let (result, pending) = {
+            let mut s = self.session.lock().expect("session lock");
+            s.set_async_mode(true);
+            let r = match plan {
+                Some(cache) => s.run_prepared(stmt, params, cache),
+                None => s.run(stmt, params),
+            };
+            s.set_async_mode(false);
+            (r, s.take_pending_commit())
+        };
+        if result
+            .as_ref()
+            .is_err_and(|e| e.code == tiers_sql::error::sqlstate::WOULD_WAIT)
+        {
+            return None;
+        }
+        let result = match pending {
+            None => result,
+            Some(commit) => {
+                let durable = commit.await;
+                self.session.lock().expect("session lock").commit_finished();
+                durable.map_err(SqlError::from).and(result)
+            }
+        };
+        self.shared.latency.observe(started.elapsed());
+        self.shared.statements.fetch_add(1, AtomicOrdering::Relaxed);
+        if result.is_err() {
+            self.shared
+                .failed_statements
+                .fetch_add(1, AtomicOrdering::Relaxed);
+        }
+        *self.last_active.lock().expect("activity clock") = Instant::now();
+        Some(result)
+    }
+
     /// Refuses SQL text longer than the configured limit.
     fn check_size(&self, sql: &str) -> Result<(), SqlError> {
         if sql.len() > self.shared.max_statement_bytes {
@@ -486,34 +540,12 @@ impl Backend {
 /// with no grouping, sorting, joins or subqueries: a key lookup in the
 /// common case, cheap enough to run inline on the async worker.
 fn is_point_query(stmt: &Statement) -> bool {
-    use tiers_sql::ast::{BinaryOp, Expr, SetExpr, TableRef};
+    use tiers_sql::ast::{Expr, SetExpr, TableRef};
     let Statement::Select(q) = stmt else {
         return false;
     };
     let SetExpr::Select(s) = &q.body else {
         return false;
-    };
-    let simple_value = |e: &Expr| matches!(e, Expr::Literal(_) | Expr::Parameter(_));
-    let has_equality = |f: &Expr| {
-        let mut stack = vec![f];
-        while let Some(e) = stack.pop() {
-            if let Expr::Binary { op, left, right } = e {
-                match op {
-                    BinaryOp::And => {
-                        stack.push(left);
-                        stack.push(right);
-                    }
-                    BinaryOp::Eq
-                        if matches!(**left, Expr::Column { .. }) && simple_value(right)
-                            || matches!(**right, Expr::Column { .. }) && simple_value(left) =>
-                    {
-                        return true;
-                    }
-                    _ => {}
-                }
-            }
-        }
-        false
     };
     let plain_items = s.items.iter().all(|i| match i {
         tiers_sql::ast::SelectItem::Expr { expr, .. } => {
@@ -531,7 +563,48 @@ fn is_point_query(stmt: &Statement) -> bool {
         && s.having.is_none()
         && plain_items
         && matches!(s.from.as_slice(), [TableRef::Table { .. }])
-        && s.filter.as_ref().is_some_and(has_equality)
+        && s.filter.as_ref().is_some_and(has_point_equality)
+}
+
+/// Whether a WHERE clause pins a column to a literal or parameter (`col =
+/// value`, possibly among ANDed terms): the shape of an index lookup.
+fn has_point_equality(filter: &tiers_sql::ast::Expr) -> bool {
+    use tiers_sql::ast::{BinaryOp, Expr};
+    let simple_value = |e: &Expr| matches!(e, Expr::Literal(_) | Expr::Parameter(_));
+    let mut stack = vec![filter];
+    while let Some(e) = stack.pop() {
+        if let Expr::Binary { op, left, right } = e {
+            match op {
+                BinaryOp::And => {
+                    stack.push(left);
+                    stack.push(right);
+                }
+                BinaryOp::Eq
+                    if matches!(**left, Expr::Column { .. }) && simple_value(right)
+                        || matches!(**right, Expr::Column { .. }) && simple_value(left) =>
+                {
+                    return true;
+                }
+                _ => {}
+            }
+        }
+    }
+    false
+}
+
+/// Whether a statement is short work that may run on the async worker in
+/// the session's async mode: a small INSERT ... VALUES, an UPDATE or DELETE
+/// of rows found by equality, or transaction control. (A row lock it would
+/// wait for sends it to the blocking pool instead; its commit is awaited.)
+fn is_short_write(stmt: &Statement) -> bool {
+    match stmt {
+        Statement::Insert { rows, query, .. } => query.is_none() && rows.len() <= 64,
+        Statement::Update { filter, .. } | Statement::Delete { filter, .. } => {
+            filter.as_ref().is_some_and(has_point_equality)
+        }
+        Statement::Begin { .. } | Statement::Commit | Statement::Rollback => true,
+        _ => false,
+    }
 }
 
 fn command_tag(tag: &str) -> Tag {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::time::Duration;
 
-use tiers_storage::{Engine, WriteTxn};
+use tiers_storage::{Engine, PendingCommit, WriteTxn};
 
 use crate::ast::{BinaryOp, Check, ColumnSpec, Expr, Isolation, SelectItem, Statement};
 use crate::catalog::{self, CheckDef, ColumnDef, IndexDef, TableDef};
@@ -132,6 +132,11 @@ pub struct Session {
     did_ddl: bool,
     /// The transaction (or, outside one, the next) is READ ONLY.
     read_only: bool,
+    /// Async mode (see [`Session::set_async_mode`]).
+    async_mode: bool,
+    /// A commit made in async mode, not yet known durable; the row locks
+    /// stay held until [`Session::commit_finished`].
+    pending: Option<PendingCommit>,
 }
 
 /// A prepared query's plan, kept between executions (the extended
@@ -165,6 +170,8 @@ struct WriteCtx<'a> {
     /// `lock_timeout` (None: wait until the lock frees, a deadlock is
     /// found, or the statement is cancelled or times out).
     lock_timeout: Option<Duration>,
+    /// Never wait for a lock: fail with [`sqlstate::WOULD_WAIT`] instead.
+    no_wait: bool,
 }
 
 impl WriteCtx<'_> {
@@ -175,7 +182,16 @@ impl WriteCtx<'_> {
     fn lock(&mut self, tx: &mut WriteTxn, mut keys: Vec<Vec<u8>>) -> Result<()> {
         keys.sort();
         for key in keys {
-            self.db.locks.acquire(&key, self.owner, self.lock_timeout)?;
+            if self.no_wait {
+                if !self.db.locks.try_acquire(&key, self.owner) {
+                    return Err(SqlError::new(
+                        sqlstate::WOULD_WAIT,
+                        "a row is locked by another transaction",
+                    ));
+                }
+            } else {
+                self.db.locks.acquire(&key, self.owner, self.lock_timeout)?;
+            }
             self.held.insert(key);
         }
         if self.read_committed {
@@ -206,7 +222,41 @@ impl Session {
             explicit: false,
             did_ddl: false,
             read_only: false,
+            async_mode: false,
+            pending: None,
         }
+    }
+
+    /// Async mode, for a server that runs statements on an async runtime's
+    /// threads, which must never block: a statement that would wait for a
+    /// row lock fails at once with [`sqlstate::WOULD_WAIT`], leaving the
+    /// session as it was before the statement (run it again with async mode
+    /// off), and a commit returns before it is durable, leaving a
+    /// [`PendingCommit`] to await ([`Session::take_pending_commit`]) and then
+    /// report with [`Session::commit_finished`] before the result goes out.
+    pub fn set_async_mode(&mut self, on: bool) {
+        self.async_mode = on;
+    }
+
+    /// The commit the last statement made in async mode, if it is pending.
+    pub fn take_pending_commit(&mut self) -> Option<PendingCommit> {
+        self.pending.take()
+    }
+
+    /// Ends a pending commit (durable, or failed): releases the row locks the
+    /// transaction held.
+    pub fn commit_finished(&mut self) {
+        self.release_locks();
+    }
+
+    /// Commits `tx`: durably, or in async mode up to a pending commit.
+    fn commit_tx(&mut self, tx: WriteTxn) -> Result<()> {
+        if self.async_mode {
+            self.pending = Some(tx.commit_pending()?);
+        } else {
+            tx.commit()?;
+        }
+        Ok(())
     }
 
     /// The flag that cancels this session's running statement when set.
@@ -232,6 +282,8 @@ impl Session {
 
     /// Rolls back the open transaction, if any (a session ended by the server).
     pub fn abort_transaction(&mut self) {
+        // A pending commit nobody awaits any more still lands; its locks go.
+        self.pending = None;
         if let Some(tx) = self.txn.take() {
             tx.rollback();
         }
@@ -274,7 +326,9 @@ impl Session {
                 .open_transactions
                 .fetch_sub(1, AtomicOrdering::Relaxed);
         }
-        self.release_locks();
+        if self.pending.is_none() {
+            self.release_locks();
+        }
         self.savepoints.clear();
         self.failed = false;
         self.read_committed = self.default_read_committed();
@@ -422,10 +476,7 @@ impl Session {
                         tx.rollback();
                         Ok(QueryResult::command("ROLLBACK"))
                     }
-                    Some(tx) => tx
-                        .commit()
-                        .map(|_| QueryResult::command("COMMIT"))
-                        .map_err(SqlError::from),
+                    Some(tx) => self.commit_tx(tx).map(|()| QueryResult::command("COMMIT")),
                     None => Ok(QueryResult::command("COMMIT")),
                 };
                 self.end_transaction();
@@ -477,6 +528,7 @@ impl Session {
                 .get("lock_timeout")
                 .and_then(|v| crate::limits::parse_duration(v))
                 .flatten(),
+            no_wait: self.async_mode,
         };
         if is_ddl(stmt) {
             self.did_ddl = true;
@@ -511,14 +563,15 @@ impl Session {
         match (autocommit, result) {
             (true, r) => {
                 let committed = match r {
-                    Ok(r) => tx.commit().map(|_| r).map_err(SqlError::from),
+                    Ok(r) => self.commit_tx(tx).map(|()| r),
                     Err(e) => Err(e),
                 };
                 self.end_transaction();
                 committed
             }
             (false, r) => {
-                self.failed = r.is_err();
+                // A statement undone to run again (async mode) did not fail.
+                self.failed = r.as_ref().is_err_and(|e| e.code != sqlstate::WOULD_WAIT);
                 self.txn = Some(tx);
                 r
             }

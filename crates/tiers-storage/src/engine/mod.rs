@@ -107,6 +107,8 @@ pub(crate) struct Shared {
 pub struct Engine {
     shared: Arc<Shared>,
     background: Option<JoinHandle<()>>,
+    /// Fsyncs the journal for commits waited on asynchronously.
+    flusher: Option<JoinHandle<()>>,
 }
 
 /// A registration of a snapshot in use; unregisters on drop.
@@ -378,7 +380,22 @@ impl Engine {
         } else {
             None
         };
-        Ok(Engine { shared, background })
+        let flusher = if shared.config.durability == Durability::Full {
+            let s = shared.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("tiers-journal".into())
+                    .spawn(move || s.journal.run_flusher())
+                    .map_err(|e| Error::io("starting the journal flusher", e))?,
+            )
+        } else {
+            None
+        };
+        Ok(Engine {
+            shared,
+            background,
+            flusher,
+        })
     }
 
     /// Starts a read-only transaction on the newest durable snapshot.
@@ -437,6 +454,10 @@ impl Engine {
         *self.shared.shutdown.lock().expect("shutdown flag") = true;
         self.shared.wake.notify_all();
         if let Some(handle) = self.background.take() {
+            let _ = handle.join();
+        }
+        self.shared.journal.stop_flusher();
+        if let Some(handle) = self.flusher.take() {
             let _ = handle.join();
         }
         if self.shared.poison_reason().is_some() {
@@ -526,7 +547,9 @@ fn conflict_keys(ops: &[Op]) -> HashSet<Vec<u8>> {
             Op::Put { key, .. } | Op::Delete { key, .. } => {
                 keys.insert(tagged(b'k', &[tree, key]));
             }
-            Op::HashInsert { key, value, .. } | Op::HashRemove { key, value, .. } => {
+            Op::HashInsert { key, value, .. }
+            | Op::HashAdd { key, value, .. }
+            | Op::HashRemove { key, value, .. } => {
                 let mut kv = key.clone();
                 kv.extend_from_slice(&(key.len() as u32).to_le_bytes());
                 kv.extend_from_slice(value);
@@ -639,10 +662,13 @@ impl Shared {
         (oldest_reader.min(s.visible.lsn), prune_through)
     }
 
-    /// Commits a write set. `snapshot` is the LSN the transaction read at
-    /// (None for replayed or replicated records, which are never checked);
-    /// `expect_lsn` pins the LSN (replication).
-    pub(crate) fn commit_ops(
+    /// Commits a write set: checks it, applies it, and appends its record
+    /// to the journal, without waiting for the record to be durable (see
+    /// [`Shared::wait_committed`] and [`Shared::poll_committed`]); until
+    /// then the commit is invisible to new snapshots. `snapshot` is the LSN
+    /// the transaction read at (None for replayed or replicated records,
+    /// which are never checked); `expect_lsn` pins the LSN (replication).
+    pub(crate) fn commit_ops_unsynced(
         &self,
         ops: Vec<Op>,
         snapshot: Option<u64>,
@@ -718,16 +744,49 @@ impl Shared {
         self.snapshots().unpublished.push_back(version);
         drop(guard);
         metrics::inc(&self.metrics.commits);
-        match self.config.durability {
-            Durability::Full => {
-                if let Err(e) = self.journal.wait_durable(lsn) {
-                    return Err(self.poison(e.to_string()));
-                }
-            }
-            Durability::Relaxed => {}
+        Ok(lsn)
+    }
+
+    /// Commits a write set and waits until it is durable and visible.
+    pub(crate) fn commit_ops(
+        &self,
+        ops: Vec<Op>,
+        snapshot: Option<u64>,
+        expect_lsn: Option<u64>,
+    ) -> Result<u64> {
+        let lsn = self.commit_ops_unsynced(ops, snapshot, expect_lsn)?;
+        self.wait_committed(lsn)?;
+        Ok(lsn)
+    }
+
+    /// Waits (blocking) until commit `lsn` is durable, then publishes it.
+    pub(crate) fn wait_committed(&self, lsn: u64) -> Result<()> {
+        if self.config.durability == Durability::Full
+            && let Err(e) = self.journal.wait_durable(lsn)
+        {
+            return Err(self.poison(e.to_string()));
         }
         self.publish();
-        Ok(lsn)
+        Ok(())
+    }
+
+    /// Polls (without blocking) for commit `lsn` becoming durable; once it
+    /// is, publishes it.
+    pub(crate) fn poll_committed(
+        &self,
+        lsn: u64,
+        waker: &std::task::Waker,
+    ) -> std::task::Poll<Result<()>> {
+        use std::task::Poll;
+        if self.config.durability == Durability::Full {
+            match self.journal.poll_durable(lsn, waker) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.poison(e.to_string()))),
+                Poll::Ready(Ok(())) => {}
+            }
+        }
+        self.publish();
+        Poll::Ready(Ok(()))
     }
 
     /// Tells the pool which unlinked pages are garbage: those no snapshot
