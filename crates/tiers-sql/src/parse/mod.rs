@@ -727,6 +727,30 @@ fn check(c: sql::CheckConstraint) -> Result<Check> {
 
 /// Parses one expression (a stored DEFAULT or CHECK).
 pub fn expression(sql: &str) -> Result<Expr> {
+    /// Stored expressions (CHECK constraints, column defaults) are parsed
+    /// for every statement that writes their table: keep what was parsed.
+    static PARSED: std::sync::Mutex<Option<std::collections::HashMap<String, Expr>>> =
+        std::sync::Mutex::new(None);
+    const MAX_PARSED: usize = 4096;
+    if let Some(e) = PARSED
+        .lock()
+        .expect("expression cache")
+        .as_ref()
+        .and_then(|m| m.get(sql))
+    {
+        return Ok(e.clone());
+    }
+    let e = parse_expression(sql)?;
+    let mut cache = PARSED.lock().expect("expression cache");
+    let map = cache.get_or_insert_with(Default::default);
+    if map.len() >= MAX_PARSED {
+        map.clear();
+    }
+    map.insert(sql.to_string(), e.clone());
+    Ok(e)
+}
+
+fn parse_expression(sql: &str) -> Result<Expr> {
     let mut parser = Parser::new(&PostgreSqlDialect {})
         .try_with_sql(sql)
         .map_err(parser_error)?;
