@@ -419,7 +419,7 @@ async fn short_writes_wait_for_row_locks_without_stalling_other_sessions() {
             .execute("INSERT INTO acct VALUES ($1, 0)", &[&(100 + n)])
             .await
             .unwrap();
-        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
     let row = other
         .query_one("SELECT bal FROM acct WHERE id = 2", &[])

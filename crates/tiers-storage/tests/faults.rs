@@ -50,6 +50,51 @@ fn put(engine: &Engine, i: u32) -> tiers_storage::Result<u64> {
     tx.commit()
 }
 
+/// Polls a future to completion on this thread (its waker unparks it).
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+/// A commit awaited asynchronously (the journal flusher fsyncs for it)
+/// whose fsync fails is reported as failed, never as durable, and is
+/// never visible; the engine then refuses writes.
+#[test]
+fn awaited_commit_whose_fsync_fails_is_an_error_not_an_acknowledgement() {
+    let (_sim, _vfs, plan, engine) = setup(10);
+    plan.fail_sync(0, Some("journal".into()));
+    let mut tx = engine.begin_write().unwrap();
+    tx.put("t", &5000u32.to_be_bytes(), b"v").unwrap();
+    let pending = tx.commit_pending().unwrap();
+    let err = block_on(pending).unwrap_err();
+    assert!(matches!(err, Error::Poisoned(_)), "{err}");
+    assert!(
+        engine
+            .begin_read()
+            .get("t", &5000u32.to_be_bytes())
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        engine.begin_write().err(),
+        Some(Error::Poisoned(_))
+    ));
+    assert_eq!(count(&engine), 10);
+}
+
 #[test]
 fn journal_fsync_failure_stops_writes_and_restart_recovers() {
     let (sim, vfs, plan, engine) = setup(100);
