@@ -135,4 +135,21 @@ pub async fn drive(addr: SocketAddr) {
     let (status, _, body) = get(addr, "/api/comments?order=id").await;
     assert_eq!(status, 200);
     assert!(body.contains("nice post"), "{body}");
+
+    // A duplicate: a post whose id is taken is a 409 that says so, and
+    // changes nothing.
+    let (status, _, body) = self::post(
+        addr,
+        "/api/posts",
+        "application/json",
+        r#"{"id": 1, "title": "again", "body": "b", "author": "dup"}"#,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("duplicate") || body.contains("unique"),
+        "{body}"
+    );
+    let (_, _, body) = get(addr, "/api/posts?author=eq.dup").await;
+    assert_eq!(body, "[]");
 }
