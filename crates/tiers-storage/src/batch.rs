@@ -192,18 +192,30 @@ impl<'a> Batch<'a> {
     pub fn seal(self) -> Sealed {
         let mut pages = Vec::with_capacity(self.dirty.len());
         for (no, content) in self.dirty {
-            let mut buf = page::new_page(self.page_size, no, content.kind(), self.lsn);
-            match &content {
-                Dirty::Leaf(l) => l.encode(&mut buf),
-                Dirty::Branch(b) => b.encode(&mut buf),
-                Dirty::BranchRaw(raw) | Dirty::LeafRaw(raw) => {
-                    buf[page::HEADER_LEN..].copy_from_slice(&raw[page::HEADER_LEN..])
+            let kind = content.kind();
+            let mut buf = match content {
+                // A page copied byte for byte becomes the new page itself:
+                // only its header changes.
+                Dirty::BranchRaw(mut raw) | Dirty::LeafRaw(mut raw) => {
+                    page::stamp(&mut raw, no, kind, self.lsn);
+                    raw
                 }
-                Dirty::Overflow { next, data } => node::encode_overflow(&mut buf, *next, data),
-                Dirty::HashHeader(h) => h.encode(&mut buf),
-                Dirty::HashDir(d) => crate::hash::encode_dir(&mut buf, d),
-                Dirty::Bucket(b) => b.encode(&mut buf),
-            }
+                content => {
+                    let mut buf = page::new_page(self.page_size, no, kind, self.lsn);
+                    match &content {
+                        Dirty::Leaf(l) => l.encode(&mut buf),
+                        Dirty::Branch(b) => b.encode(&mut buf),
+                        Dirty::BranchRaw(_) | Dirty::LeafRaw(_) => unreachable!("handled above"),
+                        Dirty::Overflow { next, data } => {
+                            node::encode_overflow(&mut buf, *next, data)
+                        }
+                        Dirty::HashHeader(h) => h.encode(&mut buf),
+                        Dirty::HashDir(d) => crate::hash::encode_dir(&mut buf, d),
+                        Dirty::Bucket(b) => b.encode(&mut buf),
+                    }
+                    buf
+                }
+            };
             page::seal(&mut buf);
             pages.push((no, Arc::new(buf)));
         }

@@ -112,10 +112,17 @@ pub type PageBuf = Box<[u8]>;
 /// A zeroed page buffer with its header filled in (checksum not yet set).
 pub fn new_page(page_size: usize, no: PageNo, kind: PageKind, lsn: u64) -> PageBuf {
     let mut buf = vec![0u8; page_size].into_boxed_slice();
+    stamp(&mut buf, no, kind, lsn);
+    buf
+}
+
+/// Writes a page header (LSN, number, kind; checksum not yet set) over
+/// whatever header `buf` had, leaving the body alone.
+pub fn stamp(buf: &mut [u8], no: PageNo, kind: PageKind, lsn: u64) {
     buf[4..12].copy_from_slice(&lsn.to_le_bytes());
     buf[12..20].copy_from_slice(&no.to_le_bytes());
     buf[20] = kind as u8;
-    buf
+    buf[21..HEADER_LEN].fill(0);
 }
 
 /// Computes and stores the page checksum; call right before the page is written.
