@@ -220,6 +220,15 @@ const HAND_WRITTEN: &[&str] = &[
     "INSERT INTO t2 VALUES (1, 1, 1, 'x')",
     "INSERT INTO t2 (id) VALUES (999)",
     "SELECT 'x'::varchar(10) || 1",
+    // Joined writes (they change both databases alike; later queries see it).
+    "UPDATE t1 SET a = t1.a + t2.n FROM t2 WHERE t2.t1_id = t1.id AND t2.id = 3 RETURNING t1.id, t1.a",
+    "UPDATE t1 AS x SET b = s.tag FROM (SELECT t1_id, max(tag) AS tag FROM t2 GROUP BY t1_id) AS s WHERE s.t1_id = x.id AND x.id % 3 = 0",
+    "SELECT id, a, b FROM t1 ORDER BY id",
+    "UPDATE t1 SET a = 0 FROM t2 WHERE t2.t1_id = t1.id AND t2.n > 100000",
+    "DELETE FROM t2 USING t1 WHERE t2.t1_id = t1.id AND t1.a % 2 = 0 AND t2.id % 4 = 1",
+    "SELECT id, t1_id, n FROM t2 ORDER BY id",
+    "UPDATE t1 SET a = 1 FROM t2 WHERE id = 1",
+    "DELETE FROM t2 USING nope WHERE nope.id = t2.id",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

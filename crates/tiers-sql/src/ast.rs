@@ -96,10 +96,14 @@ pub enum Statement {
         /// The statement explained (a query).
         statement: Box<Statement>,
     },
-    /// `UPDATE table SET col = expr, ... [WHERE ...] [RETURNING ...]`
+    /// `UPDATE table [AS alias] SET col = expr, ... [FROM ...] [WHERE ...] [RETURNING ...]`
     Update {
         /// Table.
         table: String,
+        /// The table's alias (it then qualifies its columns).
+        alias: Option<String>,
+        /// `FROM` items joined with the table (empty: a plain UPDATE).
+        from: Vec<TableRef>,
         /// Assignments.
         set: Vec<(String, Expr)>,
         /// WHERE.
@@ -107,10 +111,14 @@ pub enum Statement {
         /// RETURNING list.
         returning: Vec<SelectItem>,
     },
-    /// `DELETE FROM table [WHERE ...] [RETURNING ...]`
+    /// `DELETE FROM table [AS alias] [USING ...] [WHERE ...] [RETURNING ...]`
     Delete {
         /// Table.
         table: String,
+        /// The table's alias (it then qualifies its columns).
+        alias: Option<String>,
+        /// `USING` items joined with the table (empty: a plain DELETE).
+        using: Vec<TableRef>,
         /// WHERE.
         filter: Option<Expr>,
         /// RETURNING list.

@@ -188,6 +188,12 @@ fn remove_index_entry(
     Ok(())
 }
 
+/// The storage key of a row of a table with a primary key, from its
+/// column values.
+pub(crate) fn primary_key_of(def: &TableDef, row: &[Value]) -> Vec<u8> {
+    row_key(def, row, None)
+}
+
 /// Tables without a primary key keep their hidden row id as an extra
 /// trailing value of the stored row, so it can be found again.
 fn row_id_of(def: &TableDef, row: &[Value]) -> Option<i64> {

@@ -156,6 +156,42 @@ fn lost_update_is_forbidden() {
     }
 }
 
+/// The same for UPDATE ... FROM: the joined writer waits for the row lock,
+/// then computes SET from the row's committed value, and re-checks its
+/// WHERE clause on it (a row that no longer matches is skipped).
+#[test]
+fn lost_update_is_forbidden_through_update_from() {
+    let d = db();
+    let (mut a, mut b) = (Session::open(&d.db), Session::open(&d.db));
+    run(
+        &mut a,
+        "CREATE TABLE moves (acct INTEGER, delta INTEGER);
+         INSERT INTO moves VALUES (1, 5), (2, 7);",
+    );
+    run(&mut a, "BEGIN");
+    run(
+        &mut a,
+        "UPDATE acct SET balance = balance - 30 WHERE id = 2",
+    );
+    run(&mut a, "UPDATE acct SET balance = 500 WHERE id = 1");
+    let other = std::thread::spawn(move || {
+        b.execute(
+            "UPDATE acct SET balance = acct.balance + moves.delta FROM moves \
+             WHERE moves.acct = acct.id AND acct.balance < 200",
+        )
+        .map(|r| r[0].tag.clone())
+        .map_err(|e| e.code)
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    run(&mut a, "COMMIT");
+    // Row 2 got its delta on top of the committed 70; row 1 (now 500) no
+    // longer matches the WHERE clause and is left alone.
+    assert_eq!(other.join().unwrap(), Ok("UPDATE 1".to_string()));
+    let mut c = Session::open(&d.db);
+    assert_eq!(int(&mut c, "SELECT balance FROM acct WHERE id = 2"), 77);
+    assert_eq!(int(&mut c, "SELECT balance FROM acct WHERE id = 1"), 500);
+}
+
 #[test]
 fn read_skew_is_allowed_only_under_read_committed() {
     for level in LEVELS {

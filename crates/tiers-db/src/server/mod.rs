@@ -599,9 +599,12 @@ fn has_point_equality(filter: &tiers_sql::ast::Expr) -> bool {
 fn is_short_write(stmt: &Statement) -> bool {
     match stmt {
         Statement::Insert { rows, query, .. } => query.is_none() && rows.len() <= 64,
-        Statement::Update { filter, .. } | Statement::Delete { filter, .. } => {
-            filter.as_ref().is_some_and(has_point_equality)
-        }
+        Statement::Update { filter, from, .. }
+        | Statement::Delete {
+            filter,
+            using: from,
+            ..
+        } => from.is_empty() && filter.as_ref().is_some_and(has_point_equality),
         Statement::Begin { .. } | Statement::Commit | Statement::Rollback => true,
         _ => false,
     }

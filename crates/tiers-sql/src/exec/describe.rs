@@ -94,6 +94,7 @@ pub fn parameter_types(r: &dyn Reads, stmt: &Statement) -> Result<Vec<DataType>>
             set,
             filter,
             returning,
+            ..
         } => {
             let def = table_of(table);
             for (col, e) in set {
@@ -111,6 +112,7 @@ pub fn parameter_types(r: &dyn Reads, stmt: &Statement) -> Result<Vec<DataType>>
             table,
             filter,
             returning,
+            ..
         } => {
             let def = table_of(table);
             if let Some(f) = filter {

@@ -35,6 +35,7 @@ mod access;
 mod copy;
 mod ddl;
 mod describe;
+mod joined;
 mod select;
 mod write;
 
@@ -42,6 +43,7 @@ use access::*;
 use copy::*;
 use ddl::*;
 pub use describe::{describe, parameter_types};
+use joined::*;
 use select::*;
 pub use select::{type_of_function, type_of_with};
 use write::*;
@@ -885,14 +887,45 @@ fn execute(
         },
         Statement::Update {
             table,
+            alias,
+            from,
             set,
             filter,
             returning,
+        } if !from.is_empty() => {
+            let target = Target {
+                table,
+                alias: alias.as_deref(),
+                joined: from,
+            };
+            update_joined(tx, &target, set, filter.as_ref(), returning, params, ctx)
+        }
+        Statement::Update {
+            table,
+            set,
+            filter,
+            returning,
+            ..
         } => update(tx, table, set, filter.as_ref(), returning, params, ctx),
+        Statement::Delete {
+            table,
+            alias,
+            using,
+            filter,
+            returning,
+        } if !using.is_empty() => {
+            let target = Target {
+                table,
+                alias: alias.as_deref(),
+                joined: using,
+            };
+            delete_joined(tx, &target, filter.as_ref(), returning, params, ctx)
+        }
         Statement::Delete {
             table,
             filter,
             returning,
+            ..
         } => delete(tx, table, filter.as_ref(), returning, params, ctx),
         Statement::Begin { .. }
         | Statement::Commit

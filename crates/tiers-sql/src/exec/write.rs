@@ -11,13 +11,13 @@ use crate::ast::{ConflictAction, OnConflict};
 use crate::query::{self, BoundExprs};
 
 /// A table's CHECK constraints and per-row defaults, ready for one statement.
-struct Rules {
+pub(super) struct Rules {
     checks: BoundExprs,
     names: Vec<String>,
     defaults: Vec<(usize, Expr)>,
 }
 
-fn rules(r: &dyn Reads, def: &TableDef) -> Result<Rules> {
+pub(super) fn rules(r: &dyn Reads, def: &TableDef) -> Result<Rules> {
     let parsed = def
         .checks
         .iter()
@@ -265,7 +265,7 @@ impl Conflict {
 }
 
 /// Coerces, checks, locks and writes an updated row.
-fn write_update(
+pub(super) fn write_update(
     tx: &mut WriteTxn,
     def: &TableDef,
     rules: &Rules,
@@ -307,7 +307,7 @@ fn selected(
 /// the newest one (the lock holder before us may have changed or deleted
 /// it); None when it is gone or no longer matches the filter (expression
 /// 0 of `filter`).
-fn lock_and_recheck(
+pub(super) fn lock_and_recheck(
     tx: &mut WriteTxn,
     def: &TableDef,
     row: &StoredRow,
@@ -399,7 +399,7 @@ pub(super) fn delete(
 }
 
 /// The RETURNING list over the written rows.
-fn returning_result(
+pub(super) fn returning_result(
     r: &dyn Reads,
     def: &TableDef,
     rows: Vec<Vec<Value>>,

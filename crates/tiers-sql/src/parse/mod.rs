@@ -1067,7 +1067,13 @@ fn values_list(values: sql::Values) -> Result<Vec<Vec<Expr>>> {
 }
 
 fn update(u: sql::Update) -> Result<Statement> {
-    refuse(u.from.is_some(), "UPDATE ... FROM")?;
+    let from = match u.from {
+        None => Vec::new(),
+        Some(sql::UpdateTableFromKind::AfterSet(from)) => from,
+        Some(sql::UpdateTableFromKind::BeforeSet(_)) => {
+            return Err(unsupported("UPDATE FROM ... SET (write SET before FROM)"));
+        }
+    };
     refuse(
         !u.order_by.is_empty() || u.limit.is_some(),
         "UPDATE ... ORDER BY/LIMIT",
@@ -1077,7 +1083,17 @@ fn update(u: sql::Update) -> Result<Statement> {
         u.on_cluster.is_some() || u.settings.is_some(),
         "this form of UPDATE",
     )?;
-    let (table, scope) = single_table(u.table)?;
+    let (table, target) = single_table(u.table)?;
+    let from = from
+        .into_iter()
+        .map(table_with_joins)
+        .collect::<Result<Vec<_>>>()?;
+    // With FROM, names are resolved against every table, so qualifiers stay.
+    let scope = if from.is_empty() {
+        Scope::table_as(&table, target.alias.as_deref())
+    } else {
+        Scope::default()
+    };
     let mut set: Vec<(String, Expr)> = Vec::with_capacity(u.assignments.len());
     for assignment in u.assignments {
         let (column, value) = scope.assignment(assignment)?;
@@ -1089,9 +1105,11 @@ fn update(u: sql::Update) -> Result<Statement> {
         set.push((column, value));
     }
     let filter = scope.opt_expr(u.selection)?;
-    let returning = scope.returning(u.returning)?;
+    let returning = target.returning(u.returning)?;
     Ok(Statement::Update {
         table,
+        alias: target.alias,
+        from,
         set,
         filter,
         returning,
@@ -1100,7 +1118,6 @@ fn update(u: sql::Update) -> Result<Statement> {
 
 fn delete(d: sql::Delete) -> Result<Statement> {
     refuse(!d.tables.is_empty(), "DELETE with a table list")?;
-    refuse(d.using.is_some(), "DELETE ... USING")?;
     refuse(
         !d.order_by.is_empty() || d.limit.is_some(),
         "DELETE ... ORDER BY/LIMIT",
@@ -1117,11 +1134,25 @@ fn delete(d: sql::Delete) -> Result<Statement> {
     let (Some(target), None) = (from.next(), from.next()) else {
         return Err(unsupported("DELETE from several tables"));
     };
-    let (table, scope) = single_table(target)?;
+    let (table, target) = single_table(target)?;
+    let using = d
+        .using
+        .unwrap_or_default()
+        .into_iter()
+        .map(table_with_joins)
+        .collect::<Result<Vec<_>>>()?;
+    // With USING, names are resolved against every table, so qualifiers stay.
+    let scope = if using.is_empty() {
+        Scope::table_as(&table, target.alias.as_deref())
+    } else {
+        Scope::default()
+    };
     let filter = scope.opt_expr(d.selection)?;
-    let returning = scope.returning(d.returning)?;
+    let returning = target.returning(d.returning)?;
     Ok(Statement::Delete {
         table,
+        alias: target.alias,
+        using,
         filter,
         returning,
     })
@@ -1588,6 +1619,13 @@ impl Scope {
         Scope {
             table: Some(name.to_owned()),
             alias: None,
+        }
+    }
+
+    fn table_as(name: &str, alias: Option<&str>) -> Scope {
+        Scope {
+            table: Some(name.to_owned()),
+            alias: alias.map(str::to_owned),
         }
     }
 

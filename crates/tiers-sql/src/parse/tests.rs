@@ -562,6 +562,8 @@ fn update_and_delete() {
         one("UPDATE t SET a = a + 1, B = 'x' WHERE t.id = $1 RETURNING id"),
         Statement::Update {
             table: "t".into(),
+            alias: None,
+            from: vec![],
             set: vec![
                 ("a".into(), bin(BinaryOp::Add, col("a"), int(1))),
                 ("b".into(), text("x"))
@@ -574,6 +576,8 @@ fn update_and_delete() {
         one("DELETE FROM t AS x WHERE x.a IS NULL"),
         Statement::Delete {
             table: "t".into(),
+            alias: Some("x".into()),
+            using: vec![],
             filter: Some(Expr::IsNull {
                 expr: Box::new(col("a")),
                 negated: false
@@ -585,14 +589,40 @@ fn update_and_delete() {
         one("DELETE FROM t"),
         Statement::Delete {
             table: "t".into(),
+            alias: None,
+            using: vec![],
             filter: None,
             returning: vec![]
         }
     );
-    assert_eq!(code("UPDATE t SET a = 1 FROM u"), "0A000");
+    // With FROM or USING, qualifiers stay: names resolve against every table.
+    let from = |name: &str| TableRef::Table {
+        name: name.into(),
+        alias: None,
+    };
+    assert_eq!(
+        one("UPDATE t AS x SET a = u.b FROM u WHERE x.id = u.id"),
+        Statement::Update {
+            table: "t".into(),
+            alias: Some("x".into()),
+            from: vec![from("u")],
+            set: vec![("a".into(), qcol("u", "b"))],
+            filter: Some(bin(BinaryOp::Eq, qcol("x", "id"), qcol("u", "id"))),
+            returning: vec![],
+        }
+    );
+    assert_eq!(
+        one("DELETE FROM t USING u WHERE t.id = u.id RETURNING t.id"),
+        Statement::Delete {
+            table: "t".into(),
+            alias: None,
+            using: vec![from("u")],
+            filter: Some(bin(BinaryOp::Eq, qcol("t", "id"), qcol("u", "id"))),
+            returning: vec![item(col("id"))],
+        }
+    );
     assert_eq!(code("UPDATE t SET a = 1, a = 2"), "42601");
     assert_eq!(code("UPDATE t SET a = DEFAULT"), "0A000");
-    assert_eq!(code("DELETE FROM t USING u"), "0A000");
 }
 
 #[test]
