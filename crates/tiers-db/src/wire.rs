@@ -25,6 +25,7 @@ pub fn from_pg_type(t: &Type) -> Option<DataType> {
         Type::DATE => DataType::Date,
         Type::TIMESTAMP => DataType::Timestamp,
         Type::TIMESTAMPTZ => DataType::TimestampTz,
+        Type::NUMERIC => DataType::Numeric(None),
         _ => return None,
     })
 }
@@ -45,8 +46,143 @@ pub fn to_binary(v: &Value, t: DataType) -> Result<Vec<u8>, SqlError> {
             DataType::Timestamp | DataType::TimestampTz,
             Value::Timestamp(x) | Value::TimestampTz(x),
         ) => x.to_be_bytes().to_vec(),
+        (DataType::Numeric(_), Value::Numeric(d)) => numeric_to_binary(d),
         (_, other) => other.to_text().into_bytes(),
     })
+}
+
+/// PostgreSQL's binary `numeric`: digit count, weight, sign and display
+/// scale (int16 each), then base-10000 digits, most significant first.
+fn numeric_to_binary(d: &tiers_sql::Decimal) -> Vec<u8> {
+    let scale = d.scale() as usize;
+    let digits = d.mantissa().unsigned_abs().to_string();
+    let (int_part, frac_part) = if digits.len() > scale {
+        digits.split_at(digits.len() - scale)
+    } else {
+        ("", digits.as_str())
+    };
+    let frac = format!("{frac_part:0>scale$}");
+    let int_part = int_part.trim_start_matches('0');
+    // Integer groups from the right, fraction groups from the left.
+    let mut groups: Vec<u16> = Vec::new();
+    let lead = int_part.len() % 4;
+    let mut at = 0;
+    if lead > 0 {
+        groups.push(int_part[..lead].parse().expect("digits"));
+        at = lead;
+    }
+    while at < int_part.len() {
+        groups.push(int_part[at..at + 4].parse().expect("digits"));
+        at += 4;
+    }
+    let mut weight = groups.len() as i16 - 1;
+    let padded = format!("{frac:0<width$}", width = frac.len().div_ceil(4) * 4);
+    for chunk in padded.as_bytes().chunks(4) {
+        groups.push(
+            std::str::from_utf8(chunk)
+                .expect("ascii")
+                .parse()
+                .expect("digits"),
+        );
+    }
+    while groups.first() == Some(&0) {
+        groups.remove(0);
+        weight -= 1;
+    }
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
+        weight = 0;
+    }
+    let sign: u16 = if d.is_sign_negative() && !d.is_zero() {
+        0x4000
+    } else {
+        0
+    };
+    let mut out = Vec::with_capacity(8 + groups.len() * 2);
+    out.extend_from_slice(&(groups.len() as i16).to_be_bytes());
+    out.extend_from_slice(&weight.to_be_bytes());
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&(scale as i16).to_be_bytes());
+    for g in groups {
+        out.extend_from_slice(&g.to_be_bytes());
+    }
+    out
+}
+
+/// Decodes PostgreSQL's binary `numeric` (see [`numeric_to_binary`]).
+fn numeric_from_binary(bytes: &[u8]) -> Result<Value, SqlError> {
+    let bad = || bad_binary(DataType::Numeric(None));
+    let word = |i: usize| -> Result<i16, SqlError> {
+        bytes
+            .get(i * 2..i * 2 + 2)
+            .map(|b| i16::from_be_bytes([b[0], b[1]]))
+            .ok_or_else(bad)
+    };
+    let (n, weight, sign, dscale) = (word(0)?, word(1)?, word(2)? as u16, word(3)?);
+    if n < 0 || dscale < 0 || bytes.len() != 8 + 2 * n as usize {
+        return Err(bad());
+    }
+    if sign == 0xC000 {
+        return Err(SqlError::new(
+            "0A000",
+            "numeric NaN is not supported by tiers",
+        ));
+    }
+    if sign != 0 && sign != 0x4000 {
+        return Err(bad());
+    }
+    let mut groups = Vec::with_capacity(n as usize);
+    for i in 0..n as usize {
+        let g = word(4 + i)?;
+        if !(0..10_000).contains(&g) {
+            return Err(bad());
+        }
+        groups.push(g);
+    }
+    // Integer groups are those of weight >= 0; the rest are the fraction.
+    let group = |w: i32| -> i16 {
+        let i = i32::from(weight) - w;
+        if i < 0 || i as usize >= groups.len() {
+            0
+        } else {
+            groups[i as usize]
+        }
+    };
+    if i32::from(weight) > 8 || i32::from(dscale) > 28 {
+        return Err(SqlError::new(
+            "22003",
+            "numeric parameter out of range (at most 28 significant digits)",
+        ));
+    }
+    let mut text = String::new();
+    if sign == 0x4000 {
+        text.push('-');
+    }
+    let mut int_digits = String::new();
+    for w in (0..=i32::from(weight).max(0)).rev() {
+        int_digits.push_str(&format!("{:04}", group(w)));
+    }
+    let int_digits = int_digits.trim_start_matches('0');
+    text.push_str(if int_digits.is_empty() {
+        "0"
+    } else {
+        int_digits
+    });
+    let dscale = dscale as usize;
+    if dscale > 0 {
+        let mut frac = String::new();
+        let mut w = -1;
+        while frac.len() < dscale {
+            frac.push_str(&format!("{:04}", group(w)));
+            w -= 1;
+        }
+        frac.truncate(dscale);
+        text.push('.');
+        text.push_str(&frac);
+    }
+    tiers_sql::value::parse_numeric(&text).map(Value::Numeric)
 }
 
 fn bad_binary(t: DataType) -> SqlError {
@@ -82,6 +218,7 @@ pub fn from_binary(bytes: &[u8], t: DataType) -> Result<Value, SqlError> {
         DataType::TimestampTz => {
             Value::TimestampTz(i64::from_be_bytes(fixed(8)?.try_into().expect("8")))
         }
+        DataType::Numeric(_) => numeric_from_binary(bytes)?,
         DataType::Text | DataType::Varchar(_) | DataType::Char(_) => Value::Text(
             String::from_utf8(bytes.to_vec())
                 .map_err(|_| SqlError::new("22021", "invalid UTF-8 in a text parameter"))?,

@@ -6,6 +6,7 @@
 //! compared with a number, date or boolean is read as that type, which is how
 //! PostgreSQL types its untyped literals.
 
+use rust_decimal::{Decimal, RoundingStrategy};
 use std::cmp::Ordering;
 
 use crate::ast::{BinaryOp, Expr};
@@ -135,6 +136,7 @@ pub fn eval(e: &Expr, scope: &Scope<'_>) -> Result<Value> {
             Value::Null => Ok(Value::Null),
             Value::Int(i) => i.checked_neg().map(Value::Int).ok_or_else(out_of_range),
             Value::Float(f) => Ok(Value::Float(-f)),
+            Value::Numeric(d) => Ok(Value::Numeric(-d)),
             v => Err(undefined_function(format!(
                 "operator does not exist: - {}",
                 v.to_text()
@@ -291,6 +293,7 @@ fn unify(a: Value, b: Value) -> Result<(Value, Value)> {
         match like {
             Value::Int(_) => Value::Text(text.into()).to_i64().map(Value::Int),
             Value::Float(_) => Value::Text(text.into()).to_f64().map(Value::Float),
+            Value::Numeric(_) => crate::value::parse_numeric(text).map(Value::Numeric),
             Value::Bool(_) => Value::Text(text.into()).to_bool().map(Value::Bool),
             Value::Date(_) => crate::value::parse_date(text).map(Value::Date),
             Value::Timestamp(_) => crate::value::parse_timestamp(text, false).map(Value::Timestamp),
@@ -365,6 +368,11 @@ fn binary(op: BinaryOp, left: &Expr, right: &Expr, scope: &Scope<'_>) -> Result<
     }
 }
 
+/// `l op r` for two values (functions that are operators in disguise).
+pub(crate) fn eval_binary_values(op: BinaryOp, l: Value, r: Value) -> Result<Value> {
+    arithmetic(op, l, r)
+}
+
 fn arithmetic(op: BinaryOp, l: Value, r: Value) -> Result<Value> {
     let (l, r) = unify(l, r)?;
     let symbol = match op {
@@ -392,7 +400,14 @@ fn arithmetic(op: BinaryOp, l: Value, r: Value) -> Result<Value> {
             };
             out.map(Value::Int).ok_or_else(out_of_range)
         }
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+        (Value::Numeric(_), Value::Numeric(_) | Value::Int(_))
+        | (Value::Int(_), Value::Numeric(_)) => {
+            numeric_arithmetic(op, l.to_decimal()?, r.to_decimal()?).map(Value::Numeric)
+        }
+        (
+            Value::Int(_) | Value::Float(_) | Value::Numeric(_),
+            Value::Int(_) | Value::Float(_) | Value::Numeric(_),
+        ) => {
             let (a, b) = (l.to_f64()?, r.to_f64()?);
             if matches!(op, BinaryOp::Div | BinaryOp::Mod) && b == 0.0 {
                 return Err(SqlError::new(
@@ -428,9 +443,76 @@ fn arithmetic(op: BinaryOp, l: Value, r: Value) -> Result<Value> {
     }
 }
 
+/// `numeric` arithmetic with PostgreSQL's result scales: the larger input
+/// scale for + - %, their sum for *, and for / at least 16 significant
+/// digits (and never fewer decimals than either input has).
+fn numeric_arithmetic(op: BinaryOp, a: Decimal, b: Decimal) -> Result<Decimal> {
+    let overflow = || {
+        SqlError::new(
+            sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+            "value out of range: numeric overflow",
+        )
+    };
+    if matches!(op, BinaryOp::Div | BinaryOp::Mod) && b.is_zero() {
+        return Err(SqlError::new(
+            sqlstate::DIVISION_BY_ZERO,
+            "division by zero",
+        ));
+    }
+    match op {
+        BinaryOp::Add => a.checked_add(b).ok_or_else(overflow),
+        BinaryOp::Sub => a.checked_sub(b).ok_or_else(overflow),
+        BinaryOp::Mul => a.checked_mul(b).ok_or_else(overflow),
+        BinaryOp::Div => {
+            let q = a.checked_div(b).ok_or_else(overflow)?;
+            let scale = division_scale(a, b);
+            let mut r = q.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero);
+            r.rescale(scale);
+            Ok(r)
+        }
+        _ => a.checked_rem(b).ok_or_else(overflow),
+    }
+}
+
+/// `a / b` as `numeric`, with PostgreSQL's result scale (avg uses it).
+pub(crate) fn numeric_division(a: Decimal, b: Decimal) -> Result<Value> {
+    numeric_arithmetic(BinaryOp::Div, a, b).map(Value::Numeric)
+}
+
+/// PostgreSQL's `select_div_scale`, in its base-10000 digits.
+fn division_scale(a: Decimal, b: Decimal) -> u32 {
+    // (weight, first base-10000 digit) of a nonzero value.
+    let lead = |d: Decimal| -> (i64, u32) {
+        if d.is_zero() {
+            return (0, 0);
+        }
+        let digits = d.mantissa().unsigned_abs().to_string();
+        let e10 = digits.len() as i64 - 1 - i64::from(d.scale());
+        let weight = e10.div_euclid(4);
+        let take = (e10 - weight * 4 + 1) as usize;
+        let mut first = 0u32;
+        for i in 0..take {
+            let digit = digits.as_bytes().get(i).map_or(0, |b| u32::from(b - b'0'));
+            first = first * 10 + digit;
+        }
+        (weight, first)
+    };
+    let ((w1, f1), (w2, f2)) = (lead(a), lead(b));
+    let mut qweight = w1 - w2;
+    if f1 <= f2 {
+        qweight -= 1;
+    }
+    let scale = (16 - qweight * 4)
+        .max(i64::from(a.scale()))
+        .max(i64::from(b.scale()))
+        .max(0);
+    scale.min(i64::from(crate::value::NUMERIC_MAX_DIGITS)) as u32
+}
+
 fn kind_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "unknown",
+        Value::Numeric(_) => "numeric",
         Value::Bool(_) => "boolean",
         Value::Int(_) => "integer",
         Value::Float(_) => "double precision",

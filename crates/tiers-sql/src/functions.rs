@@ -278,10 +278,18 @@ pub fn call(name: &str, args: Vec<Value>) -> Result<Value> {
         "starts_with" => Ok(Value::Bool(text(0).starts_with(&text(1)))),
         "abs" => match &args[0] {
             Value::Int(i) => i.checked_abs().map(Value::Int).ok_or_else(out_of_range),
+            Value::Numeric(d) => Ok(Value::Numeric(d.abs())),
             _ => Ok(Value::Float(float(0)?.abs())),
         },
         "sign" => Ok(match &args[0] {
             Value::Int(i) => Value::Int(i.signum()),
+            Value::Numeric(d) => Value::Numeric(if d.is_zero() {
+                rust_decimal::Decimal::ZERO
+            } else if d.is_sign_negative() {
+                rust_decimal::Decimal::NEGATIVE_ONE
+            } else {
+                rust_decimal::Decimal::ONE
+            }),
             _ => Value::Float(float(0)?.signum()),
         }),
         "round" | "trunc" => {
@@ -289,6 +297,28 @@ pub fn call(name: &str, args: Vec<Value>) -> Result<Value> {
             let scale = 10f64.powi(digits.clamp(-300, 300) as i32);
             match &args[0] {
                 Value::Int(i) if digits >= 0 => Ok(Value::Int(*i)),
+                Value::Numeric(d) => {
+                    use rust_decimal::RoundingStrategy as R;
+                    let how = if name == "round" {
+                        R::MidpointAwayFromZero
+                    } else {
+                        R::ToZero
+                    };
+                    if digits >= 0 {
+                        let dp = digits.min(28) as u32;
+                        let mut r = d.round_dp_with_strategy(dp, how);
+                        r.rescale(dp);
+                        Ok(Value::Numeric(r))
+                    } else {
+                        // Negative digits round to tens, hundreds...
+                        let unit = rust_decimal::Decimal::from_i128_with_scale(
+                            10i128.pow(digits.unsigned_abs().min(28) as u32),
+                            0,
+                        );
+                        let q = (d / unit).round_dp_with_strategy(0, how);
+                        Ok(Value::Numeric((q * unit).trunc()))
+                    }
+                }
                 v => {
                     let x = v.to_f64()? * scale;
                     let r = if name == "round" {
@@ -302,6 +332,11 @@ pub fn call(name: &str, args: Vec<Value>) -> Result<Value> {
         }
         "ceil" | "ceiling" | "floor" => match &args[0] {
             Value::Int(i) => Ok(Value::Int(*i)),
+            Value::Numeric(d) => Ok(Value::Numeric(if name == "floor" {
+                d.floor()
+            } else {
+                d.ceil()
+            })),
             v => {
                 let x = v.to_f64()?;
                 Ok(Value::Float(if name == "floor" {
@@ -346,6 +381,12 @@ pub fn call(name: &str, args: Vec<Value>) -> Result<Value> {
                 "division by zero",
             )),
             (Value::Int(a), Value::Int(b)) => Ok(Value::Int(a.wrapping_rem(*b))),
+            (Value::Numeric(_), Value::Numeric(_) | Value::Int(_))
+            | (Value::Int(_), Value::Numeric(_)) => crate::expr::eval_binary_values(
+                crate::ast::BinaryOp::Mod,
+                args[0].clone(),
+                args[1].clone(),
+            ),
             _ => Ok(Value::Float(float(0)? % float(1)?)),
         },
         "date_part" => date_part(&text(0), &args[1]),

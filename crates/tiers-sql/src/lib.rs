@@ -29,5 +29,6 @@ pub mod types;
 pub mod value;
 
 pub use error::{Result, SqlError};
+pub use rust_decimal::Decimal;
 pub use types::DataType;
 pub use value::Value;

@@ -50,6 +50,7 @@ pub fn encode(types: &[DataType], row: &[Value]) -> Vec<u8> {
             Value::Date(d) => put_varint(&mut out, zigzag(i64::from(*d))),
             Value::Timestamp(t) | Value::TimestampTz(t) => put_varint(&mut out, zigzag(*t)),
             Value::Float(f) => out.extend_from_slice(&f.to_bits().to_le_bytes()),
+            Value::Numeric(d) => out.extend_from_slice(&d.serialize()),
             Value::Text(s) => {
                 put_varint(&mut out, s.len() as u64);
                 out.extend_from_slice(s.as_bytes());
@@ -132,6 +133,14 @@ pub fn decode(types: &[DataType], data: &[u8]) -> Result<Vec<Value>> {
                 let n = r.varint()? as usize;
                 Value::Bytes(r.take(n)?.to_vec())
             }
+            DataType::Numeric(_) => {
+                let b: [u8; 16] = r.take(16)?.try_into().expect("16");
+                // Flags: two zero bytes, the scale (at most 28), the sign bit.
+                if b[0] != 0 || b[1] != 0 || b[2] > 28 || b[3] & 0x7f != 0 {
+                    return Err(corrupt("bad numeric"));
+                }
+                Value::Numeric(rust_decimal::Decimal::deserialize(b))
+            }
         });
     }
     if r.pos != data.len() {
@@ -152,6 +161,7 @@ mod tests {
             DataType::Float8,
             DataType::Bool,
             DataType::Date,
+            DataType::Numeric(Some((10, 2))),
         ];
         let row = vec![
             Value::Int(-42),
@@ -159,6 +169,7 @@ mod tests {
             Value::Null,
             Value::Bool(true),
             Value::Date(-3),
+            Value::Numeric(rust_decimal::Decimal::new(-12345, 2)),
         ];
         let bytes = encode(&types, &row);
         assert_eq!(decode(&types, &bytes).unwrap(), row);

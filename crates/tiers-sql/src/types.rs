@@ -36,6 +36,9 @@ pub enum DataType {
     Timestamp,
     /// `timestamptz` (stored as UTC)
     TimestampTz,
+    /// `numeric(precision, scale)`, or `numeric` (None): exact decimal, up to
+    /// [`crate::value::NUMERIC_MAX_DIGITS`] significant digits.
+    Numeric(Option<(u8, u8)>),
 }
 
 impl DataType {
@@ -55,6 +58,7 @@ impl DataType {
             DataType::Date => 1082,
             DataType::Timestamp => 1114,
             DataType::TimestampTz => 1184,
+            DataType::Numeric(_) => 1700,
         }
     }
 
@@ -75,6 +79,8 @@ impl DataType {
             DataType::Date => "date".into(),
             DataType::Timestamp => "timestamp without time zone".into(),
             DataType::TimestampTz => "timestamp with time zone".into(),
+            DataType::Numeric(None) => "numeric".into(),
+            DataType::Numeric(Some((p, s))) => format!("numeric({p},{s})"),
         }
     }
 
@@ -156,8 +162,45 @@ impl DataType {
                     crate::value::parse_timestamp(&other.to_text(), true).map(Value::TimestampTz)
                 }
             },
+            DataType::Numeric(spec) => {
+                let d = v.to_decimal()?;
+                match spec {
+                    None => Ok(Value::Numeric(d)),
+                    Some((p, s)) => fit_numeric(d, p, s).map(Value::Numeric),
+                }
+            }
         }
     }
+}
+
+/// Rounds `d` to `scale` digits after the point (half away from zero, as
+/// PostgreSQL does) and checks it has at most `precision - scale` before it.
+fn fit_numeric(
+    d: rust_decimal::Decimal,
+    precision: u8,
+    scale: u8,
+) -> Result<rust_decimal::Decimal> {
+    use rust_decimal::RoundingStrategy;
+    let mut r = d.round_dp_with_strategy(u32::from(scale), RoundingStrategy::MidpointAwayFromZero);
+    r.rescale(u32::from(scale));
+    let whole_digits = r
+        .trunc()
+        .abs()
+        .mantissa()
+        .to_string()
+        .trim_start_matches('0')
+        .len();
+    if whole_digits > usize::from(precision - scale) {
+        return Err(SqlError::new(
+            sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!(
+                "numeric field overflow: a field with precision {precision}, scale {scale} must \
+                 round to an absolute value less than 10^{}",
+                precision - scale
+            ),
+        ));
+    }
+    Ok(r)
 }
 
 fn too_long(n: u32, ty: &str) -> SqlError {

@@ -6,12 +6,18 @@
 
 use std::cmp::Ordering;
 
+use rust_decimal::Decimal;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use tiers_storage::keyenc::KeyValue;
 
 use crate::error::{Result, SqlError, sqlstate};
 
 /// Microseconds in a day.
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+/// Most significant digits a `numeric` holds (the 96-bit mantissa of
+/// `rust_decimal`; PostgreSQL allows far more).
+pub const NUMERIC_MAX_DIGITS: u8 = 28;
+
 /// Days from 1970-01-01 to 2000-01-01.
 const UNIX_TO_PG_DAYS: i64 = 10_957;
 
@@ -36,6 +42,66 @@ pub enum Value {
     Timestamp(i64),
     /// Microseconds since 2000-01-01 00:00:00 UTC.
     TimestampTz(i64),
+    /// `numeric`: an exact decimal, keeping its scale (`1.50` stays `1.50`).
+    Numeric(Decimal),
+}
+
+fn numeric_out_of_range() -> SqlError {
+    SqlError::new(
+        sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+        format!(
+            "value out of range for type numeric (at most {NUMERIC_MAX_DIGITS} significant digits)"
+        ),
+    )
+}
+
+/// Parses numeric text: digits with an optional point and exponent.
+pub fn parse_numeric(s: &str) -> Result<Decimal> {
+    let t = s.trim();
+    let plain = t
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+'));
+    let looks_numeric = !t.is_empty()
+        && t.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
+        && t.bytes().any(|b| b.is_ascii_digit());
+    if !looks_numeric {
+        return Err(bad_text("numeric", s));
+    }
+    let parsed = if plain {
+        Decimal::from_str_exact(t)
+    } else {
+        Decimal::from_scientific(t)
+    };
+    parsed.map_err(|e| match e {
+        rust_decimal::Error::ExceedsMaximumPossibleValue
+        | rust_decimal::Error::LessThanMinimumPossibleValue
+        | rust_decimal::Error::Underflow
+        | rust_decimal::Error::ScaleExceedsMaximumPrecision(_) => numeric_out_of_range(),
+        _ => bad_text("numeric", s),
+    })
+}
+
+/// Order-preserving bytes of a decimal (for index keys): a class byte
+/// (negative, zero, positive), the decimal exponent, then the significant
+/// digits; negatives complemented so that larger magnitudes sort first.
+fn numeric_key(d: Decimal) -> Vec<u8> {
+    if d.is_zero() {
+        return vec![2];
+    }
+    let n = d.normalize();
+    let digits = n.mantissa().unsigned_abs().to_string();
+    // value = 0.digits × 10^exp
+    let exp = digits.len() as i64 - i64::from(n.scale());
+    let digits = digits.trim_end_matches('0');
+    let mut out = Vec::with_capacity(digits.len() + 3);
+    let negative = n.is_sign_negative();
+    let flip = |b: u8| if negative { 255 - b } else { b };
+    out.push(if negative { 1 } else { 3 });
+    out.push(flip((exp + 64) as u8));
+    out.extend(digits.bytes().map(|b| flip(b - b'0' + 1)));
+    out.push(flip(0));
+    out
 }
 
 fn bad_text(ty: &str, s: &str) -> SqlError {
@@ -65,10 +131,41 @@ impl Value {
         }
     }
 
+    /// As an exact decimal (integers exactly, floats to their shortest
+    /// round-trip digits, text parsed).
+    pub fn to_decimal(&self) -> Result<Decimal> {
+        match self {
+            Value::Numeric(d) => Ok(*d),
+            Value::Int(i) => Ok(Decimal::from(*i)),
+            Value::Float(f) => {
+                if !f.is_finite() {
+                    return Err(SqlError::new(
+                        sqlstate::FEATURE_NOT_SUPPORTED,
+                        format!(
+                            "cannot convert {} to numeric: tiers' numeric has no NaN or infinity",
+                            format_float(*f)
+                        ),
+                    ));
+                }
+                parse_numeric(&format_float(*f))
+                    .or_else(|_| Decimal::from_f64(*f).ok_or_else(numeric_out_of_range))
+            }
+            Value::Bool(b) => Ok(Decimal::from(i64::from(*b))),
+            Value::Text(s) => parse_numeric(s),
+            other => Err(mismatch(other, "numeric")),
+        }
+    }
+
     /// As an integer (floats are rounded half away from zero, as PostgreSQL does).
     pub fn to_i64(&self) -> Result<i64> {
         match self {
             Value::Int(i) => Ok(*i),
+            Value::Numeric(d) => d
+                .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+                .to_i64()
+                .ok_or_else(|| {
+                    SqlError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range")
+                }),
             Value::Bool(b) => Ok(i64::from(*b)),
             Value::Float(f) => {
                 let r = f.round();
@@ -90,6 +187,7 @@ impl Value {
         match self {
             Value::Float(f) => Ok(*f),
             Value::Int(i) => Ok(*i as f64),
+            Value::Numeric(d) => d.to_f64().ok_or_else(numeric_out_of_range),
             Value::Text(s) => {
                 let t = s.trim();
                 match t.to_ascii_lowercase().as_str() {
@@ -113,6 +211,7 @@ impl Value {
             Value::Bool(b) => if *b { "t" } else { "f" }.into(),
             Value::Int(i) => i.to_string(),
             Value::Float(f) => format_float(*f),
+            Value::Numeric(d) => d.to_string(),
             Value::Text(s) => s.clone(),
             Value::Bytes(b) => {
                 let mut s = String::with_capacity(2 + b.len() * 2);
@@ -135,6 +234,7 @@ impl Value {
             Value::Bool(b) => KeyValue::Bool(*b),
             Value::Int(i) => KeyValue::Int(*i),
             Value::Float(f) => KeyValue::Float(*f),
+            Value::Numeric(d) => KeyValue::Bytes(numeric_key(*d)),
             Value::Text(s) => KeyValue::Text(s.clone()),
             Value::Bytes(b) => KeyValue::Bytes(b.clone()),
             Value::Date(d) => KeyValue::Int(i64::from(*d)),
@@ -148,6 +248,11 @@ impl Value {
         Some(match (self, other) {
             (Null, _) | (_, Null) => return None,
             (Int(a), Int(b)) => a.cmp(b),
+            (Numeric(a), Numeric(b)) => a.cmp(b),
+            (Numeric(a), Int(b)) => a.cmp(&Decimal::from(*b)),
+            (Int(a), Numeric(b)) => Decimal::from(*a).cmp(b),
+            (Numeric(a), Float(b)) => a.to_f64().unwrap_or(f64::NAN).total_cmp(b),
+            (Float(a), Numeric(b)) => a.total_cmp(&b.to_f64().unwrap_or(f64::NAN)),
             (Int(a), Float(b)) => (*a as f64).total_cmp(b),
             (Float(a), Int(b)) => a.total_cmp(&(*b as f64)),
             // PostgreSQL orders NaN above every other float and equal to itself.

@@ -103,7 +103,10 @@ fn create_insert_select_with_filters_order_and_limit() {
         &mut s,
         "SELECT count(*), sum(score), max(title), avg(score) FROM posts",
     );
-    assert_eq!(rows(&r), vec![vec!["3", "12", "third", "6"]]);
+    assert_eq!(
+        rows(&r),
+        vec![vec!["3", "12", "third", "6.0000000000000000"]]
+    );
     let r = one(
         &mut s,
         "SELECT 1 + 2 * 3, 'a' || 'b', NULL IS NULL, 7 / 2, upper('x')",

@@ -74,11 +74,14 @@ pub fn type_of_function(name: &str, args: &[DataType]) -> DataType {
         "count" | "length" | "char_length" | "octet_length" | "strpos" | "position" => {
             DataType::Int8
         }
-        "avg" | "sqrt" | "power" | "pow" | "exp" | "ln" | "log" | "random" | "pi" => {
-            DataType::Float8
-        }
+        "sqrt" | "power" | "pow" | "exp" | "ln" | "log" | "random" | "pi" => DataType::Float8,
+        "avg" => match args.first() {
+            Some(DataType::Float4 | DataType::Float8) => DataType::Float8,
+            _ => DataType::Numeric(None),
+        },
         "sum" => match args.first() {
             Some(DataType::Float4 | DataType::Float8) => DataType::Float8,
+            Some(DataType::Numeric(_)) => DataType::Numeric(None),
             _ => DataType::Int8,
         },
         "min" | "max" | "abs" | "coalesce" | "nullif" | "round" | "ceil" | "ceiling" | "floor"
@@ -116,6 +119,7 @@ pub fn type_of_with(e: &Expr, sub: &dyn Fn(&Expr) -> DataType) -> DataType {
             }
         }
         Expr::Literal(Value::Float(_)) => DataType::Float8,
+        Expr::Literal(Value::Numeric(_)) => DataType::Numeric(None),
         Expr::Literal(Value::Bool(_)) => DataType::Bool,
         Expr::Literal(Value::Date(_)) => DataType::Date,
         Expr::Literal(Value::Bytes(_)) => DataType::Bytea,
@@ -125,6 +129,9 @@ pub fn type_of_with(e: &Expr, sub: &dyn Fn(&Expr) -> DataType) -> DataType {
                     (DataType::Date, DataType::Date) => DataType::Int4,
                     (DataType::Float8 | DataType::Float4, _)
                     | (_, DataType::Float8 | DataType::Float4) => DataType::Float8,
+                    (DataType::Numeric(_), _) | (_, DataType::Numeric(_)) => {
+                        DataType::Numeric(None)
+                    }
                     (DataType::Date, _) => DataType::Date,
                     (DataType::Int8, _) | (_, DataType::Int8) => DataType::Int8,
                     (DataType::Text, DataType::Text) => DataType::Text,

@@ -1546,7 +1546,7 @@ fn data_type(t: &sql::DataType) -> Result<(DataType, bool)> {
             DataType::TimestampTz
         }
         T::Timestamp(Some(_), _) => return Err(unsupported("timestamp precision")),
-        T::Numeric(_) | T::Decimal(_) | T::Dec(_) => return Err(unsupported("numeric")),
+        T::Numeric(info) | T::Decimal(info) | T::Dec(info) => numeric_type(info)?,
         T::Custom(name, modifiers) if modifiers.is_empty() => return custom_type(name),
         other => return Err(unsupported(format!("type {other}"))),
     };
@@ -1571,6 +1571,32 @@ fn custom_type(name: &sql::ObjectName) -> Result<(DataType, bool)> {
         _ => return Err(unsupported(format!("type {name}"))),
     };
     Ok((serial, true))
+}
+
+/// `numeric`, `numeric(p)` or `numeric(p, s)`.
+fn numeric_type(info: &sql::ExactNumberInfo) -> Result<DataType> {
+    let max = crate::value::NUMERIC_MAX_DIGITS;
+    let (p, s) = match *info {
+        sql::ExactNumberInfo::None => return Ok(DataType::Numeric(None)),
+        sql::ExactNumberInfo::Precision(p) => (p, 0),
+        sql::ExactNumberInfo::PrecisionAndScale(p, s) => (p, s),
+    };
+    if p == 0 {
+        return Err(invalid(format!(
+            "NUMERIC precision {p} must be between 1 and {max}"
+        )));
+    }
+    if p > u64::from(max) {
+        return Err(unsupported(format!(
+            "NUMERIC precision {p} (tiers' numeric holds at most {max} digits)"
+        )));
+    }
+    if s < 0 || s as u64 > p {
+        return Err(unsupported(format!(
+            "NUMERIC scale {s} outside 0 to the precision {p}"
+        )));
+    }
+    Ok(DataType::Numeric(Some((p as u8, s as u8))))
 }
 
 /// `float(p)`: PostgreSQL's `real` up to 24 bits of precision, then `double`.
@@ -2277,7 +2303,8 @@ fn parameter(p: &str) -> Result<usize> {
 }
 
 /// A numeric literal: `Int` when written as an integer that fits `i64`,
-/// otherwise `Float`. Accepts `_` separators and `0x`/`0o`/`0b` integers.
+/// otherwise `Numeric` (as in PostgreSQL), or `Float` beyond what
+/// `numeric` holds. Accepts `_` separators and `0x`/`0o`/`0b` integers.
 fn number(text: &str, negative: bool) -> Result<Value> {
     let cleaned: String = text.chars().filter(|&c| c != '_').collect();
     let sign = if negative { "-" } else { "" };
@@ -2289,6 +2316,9 @@ fn number(text: &str, negative: bool) -> Result<Value> {
         && let Ok(i) = signed.parse::<i64>()
     {
         return Ok(Value::Int(i));
+    }
+    if let Ok(d) = crate::value::parse_numeric(&signed) {
+        return Ok(Value::Numeric(d));
     }
     match signed.parse::<f64>() {
         Ok(f) if f.is_finite() => Ok(Value::Float(f)),

@@ -20,6 +20,9 @@ pub(super) struct Accumulator {
     int_sum: Option<i128>,
     float_sum: f64,
     any_float: bool,
+    /// The exact sum (None once it overflowed `numeric`).
+    numeric_sum: Option<rust_decimal::Decimal>,
+    any_numeric: bool,
     best: Option<Value>,
     text: Option<String>,
     flag: Option<bool>,
@@ -35,6 +38,8 @@ impl Accumulator {
             int_sum: Some(0),
             float_sum: 0.0,
             any_float: false,
+            numeric_sum: Some(rust_decimal::Decimal::ZERO),
+            any_numeric: false,
             best: None,
             text: None,
             flag: None,
@@ -71,6 +76,14 @@ impl Accumulator {
                 Value::Int(i) => {
                     self.int_sum = self.int_sum.and_then(|s| s.checked_add(i128::from(*i)));
                     self.float_sum += *i as f64;
+                    self.numeric_sum = self
+                        .numeric_sum
+                        .and_then(|s| s.checked_add(rust_decimal::Decimal::from(*i)));
+                }
+                Value::Numeric(d) => {
+                    self.any_numeric = true;
+                    self.float_sum += v.to_f64()?;
+                    self.numeric_sum = self.numeric_sum.and_then(|s| s.checked_add(*d));
                 }
                 other => {
                     self.any_float = true;
@@ -122,6 +135,19 @@ impl Accumulator {
         Ok(match self.name.as_str() {
             "count" => Value::Int(self.count),
             _ if self.count == 0 => Value::Null,
+            "sum" | "avg" if !self.any_float && (self.any_numeric || self.name == "avg") => {
+                let sum = self.numeric_sum.ok_or_else(|| {
+                    SqlError::new(
+                        sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+                        "value out of range: numeric overflow",
+                    )
+                })?;
+                if self.name == "sum" {
+                    Value::Numeric(sum)
+                } else {
+                    expr::numeric_division(sum, rust_decimal::Decimal::from(self.count))?
+                }
+            }
             "sum" if !self.any_float => match self.int_sum.and_then(|s| i64::try_from(s).ok()) {
                 Some(s) => Value::Int(s),
                 None => {

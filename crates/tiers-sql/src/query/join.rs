@@ -715,7 +715,15 @@ impl Planner<'_> {
                                 Expr::Literal(Value::Text(
                                     if c.not_null { "NO" } else { "YES" }.into(),
                                 )),
-                                Expr::Literal(Value::Text(c.data_type.name())),
+                                // As in PostgreSQL, without type modifiers.
+                                Expr::Literal(Value::Text(
+                                    c.data_type
+                                        .name()
+                                        .split('(')
+                                        .next()
+                                        .unwrap_or_default()
+                                        .to_owned(),
+                                )),
                             ]
                         })
                     })

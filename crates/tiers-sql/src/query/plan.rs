@@ -858,9 +858,13 @@ impl Planner<'_> {
         let arg = a.args.first().map(|x| self.type_of(x, frame));
         match a.name.as_str() {
             "count" => DataType::Int8,
-            "avg" => DataType::Float8,
+            "avg" => match arg {
+                Some(DataType::Float4 | DataType::Float8) => DataType::Float8,
+                _ => DataType::Numeric(None),
+            },
             "sum" => match arg {
                 Some(DataType::Float4 | DataType::Float8) => DataType::Float8,
+                Some(DataType::Numeric(_)) => DataType::Numeric(None),
                 _ => DataType::Int8,
             },
             "bool_and" | "bool_or" | "every" => DataType::Bool,
@@ -1014,6 +1018,7 @@ fn unify_types(a: DataType, b: DataType) -> DataType {
     match (a, b) {
         (x, y) if x == y => x,
         (T::Float4 | T::Float8, _) | (_, T::Float4 | T::Float8) => T::Float8,
+        (T::Numeric(_), _) | (_, T::Numeric(_)) => T::Numeric(None),
         (T::Int8, T::Int2 | T::Int4) | (T::Int2 | T::Int4, T::Int8) => T::Int8,
         (T::Int4, T::Int2) | (T::Int2, T::Int4) => T::Int4,
         (T::Text, other) | (other, T::Text) => other,
