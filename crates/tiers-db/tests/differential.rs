@@ -220,6 +220,9 @@ const HAND_WRITTEN: &[&str] = &[
     "INSERT INTO t2 VALUES (1, 1, 1, 'x')",
     "INSERT INTO t2 (id) VALUES (999)",
     "SELECT 'x'::varchar(10) || 1",
+    // Whole tables joined on their primary keys (a merge join in tiers).
+    "SELECT t1.id, t1.a, t2.n FROM t1 JOIN t2 ON t1.id = t2.id ORDER BY t1.id",
+    "SELECT count(*), sum(t2.n) FROM t1 JOIN t2 ON t2.id = t1.id AND t2.n > t1.a",
     // Joined writes (they change both databases alike; later queries see it).
     "UPDATE t1 SET a = t1.a + t2.n FROM t2 WHERE t2.t1_id = t1.id AND t2.id = 3 RETURNING t1.id, t1.a",
     "UPDATE t1 AS x SET b = s.tag FROM (SELECT t1_id, max(tag) AS tag FROM t2 GROUP BY t1_id) AS s WHERE s.t1_id = x.id AND x.id % 3 = 0",

@@ -122,6 +122,16 @@ fn describe(plan: &Plan) -> String {
                 if left_keys.len() == 1 { "" } else { "s" }
             )
         }
+        Node::MergeJoin {
+            kind, left_keys, ..
+        } => {
+            format!(
+                "Merge{} Join ({} key{})",
+                join_name(*kind),
+                left_keys.len(),
+                if left_keys.len() == 1 { "" } else { "s" }
+            )
+        }
         Node::IndexJoin { kind, .. } => {
             format!("Nested Loop{} (index lookup per row)", join_name(*kind))
         }

@@ -538,7 +538,27 @@ impl Planner<'_> {
                 .chain(&unit.plan.schema)
                 .cloned()
                 .collect();
-            plan = if let Some(access) = index_access(&unit.plan, &kl, &kr) {
+            plan = if let Some((lk, rk)) = merge_keys(&plan, &unit.plan, &kl, &kr) {
+                // Two whole tables, each read in primary-key order on the
+                // join key: merge them instead of probing one per row.
+                let left_width = plan.schema.len();
+                let (lk, rk) = (vec![lk], vec![rk]);
+                let residual: Vec<Expr> = covered
+                    .into_iter()
+                    .filter(|t| !is_key_term(t, &lk, &rk, left_width))
+                    .collect();
+                self.node(
+                    Node::MergeJoin {
+                        left: Box::new(plan),
+                        right: Box::new(unit.plan),
+                        kind: JoinKind::Inner,
+                        left_keys: lk,
+                        right_keys: rk,
+                        residual: conjoin(residual),
+                    },
+                    schema,
+                )
+            } else if let Some(access) = index_access(&unit.plan, &kl, &kr) {
                 let mut inner = unit.plan;
                 if let Node::Scan { access: a, .. } = &mut inner.node {
                     *a = access;
@@ -855,6 +875,25 @@ fn layout_map(
         pos += widths[u];
     }
     map
+}
+
+/// A merge join's key pair, when both sides are whole tables read in
+/// primary-key order (unfiltered full scans) and one equality pairs their
+/// leading primary-key columns.
+fn merge_keys(left: &Plan, right: &Plan, kl: &[Expr], kr: &[Expr]) -> Option<(Expr, Expr)> {
+    let leading = |p: &Plan| match &p.node {
+        Node::Scan {
+            table,
+            access: Access::Full,
+            filter: None,
+        } => table.primary_key.first().map(|&c| Expr::Bound(c)),
+        _ => None,
+    };
+    let (l, r) = (leading(left)?, leading(right)?);
+    kl.iter()
+        .zip(kr)
+        .find(|(a, b)| **a == l && **b == r)
+        .map(|(a, b)| (a.clone(), b.clone()))
 }
 
 /// Rough row count a unit yields (for join order).

@@ -85,6 +85,7 @@ impl Plan {
             | Node::Limit { input, .. } => vec![input],
             Node::NestedLoop { left, right, .. }
             | Node::HashJoin { left, right, .. }
+            | Node::MergeJoin { left, right, .. }
             | Node::IndexJoin { left, right, .. }
             | Node::SetOp { left, right, .. } => vec![left, right],
         }
@@ -112,6 +113,12 @@ impl Plan {
                 condition.iter().collect()
             }
             Node::HashJoin {
+                left_keys,
+                right_keys,
+                residual,
+                ..
+            }
+            | Node::MergeJoin {
                 left_keys,
                 right_keys,
                 residual,
@@ -245,6 +252,23 @@ pub enum Node {
         /// Probe side.
         left: Box<Plan>,
         /// Build side.
+        right: Box<Plan>,
+        /// Join kind.
+        kind: JoinKind,
+        /// Key expressions over the left row.
+        left_keys: Vec<Expr>,
+        /// Key expressions over the right row.
+        right_keys: Vec<Expr>,
+        /// Extra condition over left ++ right.
+        residual: Option<Expr>,
+    },
+    /// Walks both inputs in key order (each read once: both are scans in
+    /// primary-key order on the join key), pairing each left row with the
+    /// run of right rows whose key equals its own.
+    MergeJoin {
+        /// Outer input, in key order.
+        left: Box<Plan>,
+        /// Inner input, in key order (read once and kept).
         right: Box<Plan>,
         /// Join kind.
         kind: JoinKind,

@@ -312,6 +312,77 @@ impl<'a> Exec<'a> {
                     },
                 )
             }
+            Node::MergeJoin {
+                left,
+                right,
+                kind,
+                left_keys,
+                right_keys,
+                residual,
+            } => {
+                let right_rows = self.collect(right, outer)?;
+                // The right rows with non-NULL keys, in key order (the planner
+                // chose inputs already in it; sorting here is a safety net).
+                let mut keyed: Vec<(Vec<Value>, usize)> = Vec::with_capacity(right_rows.len());
+                for (i, row) in right_rows.iter().enumerate() {
+                    let scope = self.scope(Some(row), outer);
+                    let key = right_keys
+                        .iter()
+                        .map(|k| expr::eval(k, &scope))
+                        .collect::<Result<Vec<_>>>()?;
+                    if !key.iter().any(Value::is_null) {
+                        keyed.push((key, i));
+                    }
+                }
+                if !keyed
+                    .windows(2)
+                    .all(|w| key_order(&w[0].0, &w[1].0).is_le())
+                {
+                    keyed.sort_by(|a, b| key_order(&a.0, &b.0));
+                }
+                let cursor = Cell::new(0usize);
+                let previous: RefCell<Option<Vec<Value>>> = RefCell::new(None);
+                let width = right.schema.len();
+                self.join(
+                    left,
+                    right_rows,
+                    width,
+                    *kind,
+                    residual.as_ref(),
+                    outer,
+                    move |l| {
+                        let scope = self.scope(Some(l), outer);
+                        let key = left_keys
+                            .iter()
+                            .map(|k| expr::eval(k, &scope))
+                            .collect::<Result<Vec<_>>>()?;
+                        if key.iter().any(Value::is_null) {
+                            return Ok(Vec::new());
+                        }
+                        // Left keys ascend, so the cursor only moves forward;
+                        // should one go back, start over from the beginning.
+                        let mut i = cursor.get();
+                        if previous
+                            .borrow()
+                            .as_ref()
+                            .is_some_and(|p| key_order(&key, p).is_lt())
+                        {
+                            i = 0;
+                        }
+                        while i < keyed.len() && key_order(&keyed[i].0, &key).is_lt() {
+                            i += 1;
+                        }
+                        cursor.set(i);
+                        let run = keyed[i..]
+                            .iter()
+                            .take_while(|(k, _)| key_order(k, &key).is_eq())
+                            .map(|(_, r)| *r)
+                            .collect();
+                        *previous.borrow_mut() = Some(key);
+                        Ok(run)
+                    },
+                )
+            }
             Node::IndexJoin {
                 left,
                 right,
@@ -925,4 +996,13 @@ fn in_result(kind: &SubKind, set: &InSet, scope: &Scope<'_>) -> Result<Value> {
         return Ok(Value::Null);
     }
     Ok(Value::Bool(*negated))
+}
+
+/// The order of two non-NULL join keys, column by column.
+fn key_order(a: &[Value], b: &[Value]) -> Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.sql_cmp(y).unwrap_or(Ordering::Equal))
+        .find(|o| o.is_ne())
+        .unwrap_or(Ordering::Equal)
 }
