@@ -131,7 +131,9 @@ impl DataType {
                     }
                     return Ok(Value::Text(s.chars().take(n as usize).collect()));
                 }
-                Ok(Value::Text(format!("{s:<width$}", width = n as usize)))
+                let mut padded = s;
+                padded.extend(std::iter::repeat_n(' ', n as usize - len));
+                Ok(Value::Text(padded))
             }
             DataType::Bytea => match v {
                 Value::Bytes(b) => Ok(Value::Bytes(b)),

@@ -35,6 +35,7 @@ mod catalog;
 mod config;
 mod engine;
 mod error;
+pub mod fasthash;
 pub mod faults;
 mod hash;
 pub mod journal;

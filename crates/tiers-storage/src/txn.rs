@@ -19,6 +19,7 @@ use crate::btree::{self, cursor::RangeIter};
 use crate::catalog::{self, TreeInfo};
 use crate::engine::{Shared, SnapshotGuard, Version};
 use crate::error::{Error, Result};
+use crate::fasthash::BytesMap;
 use crate::hash;
 use crate::metrics;
 use crate::record::{Op, TreeKind};
@@ -215,7 +216,7 @@ struct Overlay {
 pub struct WriteTxn {
     r: SnapshotReader,
     ops: Vec<Op>,
-    overlay: RefCell<HashMap<String, Overlay>>,
+    overlay: RefCell<BytesMap<String, Overlay>>,
     /// How many of `ops` the overlay reflects.
     indexed: Cell<usize>,
     /// The tree name of the last operation, shared by the next ones.
@@ -232,7 +233,7 @@ impl WriteTxn {
         WriteTxn {
             r: SnapshotReader::new(shared, true),
             ops: Vec::new(),
-            overlay: RefCell::new(HashMap::new()),
+            overlay: RefCell::new(BytesMap::default()),
             indexed: Cell::new(0),
             last_name: None,
             ddl: HashMap::new(),
@@ -252,6 +253,9 @@ impl WriteTxn {
     /// refreshes must itself make sure nobody else wrote its keys meanwhile
     /// (the SQL layer holds row locks on every key it writes).
     pub fn refresh_snapshot(&mut self) {
+        if self.r.shared.visible_lsn() == self.r.version.lsn {
+            return; // already the newest: keep it (and its catalog cache)
+        }
         self.r = SnapshotReader::new(self.r.shared.clone(), true);
     }
 

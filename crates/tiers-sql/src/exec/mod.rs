@@ -13,7 +13,6 @@
 //! lookup (B+tree or hash); anything else scans the table in key order. The
 //! filter is always re-checked on the rows an access path returns.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::time::Duration;
@@ -24,7 +23,7 @@ use crate::ast::{BinaryOp, Check, ColumnSpec, Expr, Isolation, SelectItem, State
 use crate::catalog::{self, CheckDef, ColumnDef, IndexDef, TableDef};
 use crate::error::{Result, SqlError, sqlstate};
 use crate::expr::{self, Scope};
-use crate::locks::RowLocks;
+use crate::locks::{LockIdSet, RowLocks, lock_id};
 use crate::reads::Reads;
 use crate::sequence::Sequences;
 use crate::table::{self, StoredRow};
@@ -119,7 +118,7 @@ pub struct Session {
     settings: std::collections::BTreeMap<String, String>,
     txn: Option<WriteTxn>,
     /// Row locks the open transaction holds.
-    held: HashSet<Vec<u8>>,
+    held: LockIdSet,
     /// READ COMMITTED (the default): each statement sees the newest
     /// committed data. Otherwise REPEATABLE READ: one snapshot per transaction.
     read_committed: bool,
@@ -167,7 +166,7 @@ impl Drop for Session {
 struct WriteCtx<'a> {
     db: &'a Database,
     owner: u64,
-    held: &'a mut HashSet<Vec<u8>>,
+    held: &'a mut LockIdSet,
     read_committed: bool,
     /// `lock_timeout` (None: wait until the lock frees, a deadlock is
     /// found, or the statement is cancelled or times out).
@@ -181,18 +180,22 @@ impl WriteCtx<'_> {
     /// statements locking the same keys); under READ COMMITTED it then
     /// moves the transaction to the newest snapshot, so what the caller
     /// reads next includes whatever the previous holder committed.
-    fn lock(&mut self, tx: &mut WriteTxn, mut keys: Vec<Vec<u8>>) -> Result<()> {
-        keys.sort();
-        for key in keys {
+    fn lock(&mut self, tx: &mut WriteTxn, keys: Vec<Vec<u8>>) -> Result<()> {
+        let mut ids: Vec<u64> = keys.iter().map(|k| lock_id(k)).collect();
+        ids.sort_unstable();
+        for key in ids {
+            if self.held.contains(&key) {
+                continue;
+            }
             if self.no_wait {
-                if !self.db.locks.try_acquire(&key, self.owner) {
+                if !self.db.locks.try_acquire(key, self.owner) {
                     return Err(SqlError::new(
                         sqlstate::WOULD_WAIT,
                         "a row is locked by another transaction",
                     ));
                 }
             } else {
-                self.db.locks.acquire(&key, self.owner, self.lock_timeout)?;
+                self.db.locks.acquire(key, self.owner, self.lock_timeout)?;
             }
             self.held.insert(key);
         }
@@ -216,7 +219,7 @@ impl Session {
             db: db.clone(),
             settings: default_settings(),
             txn: None,
-            held: HashSet::new(),
+            held: LockIdSet::default(),
             read_committed: true,
             failed: false,
             savepoints: Vec::new(),
@@ -345,11 +348,11 @@ impl Session {
         if self.held.is_empty() {
             return;
         }
-        let keys: Vec<Vec<u8>> = self.held.drain().collect();
+        let keys: Vec<u64> = self.held.drain().collect();
         self.db.locks.release(self.id, &keys);
         if self.held.capacity() > 4096 {
             // After a bulk write: don't keep (and later scan) a huge empty table.
-            self.held = HashSet::new();
+            self.held = LockIdSet::default();
         }
     }
 

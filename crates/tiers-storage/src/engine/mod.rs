@@ -93,6 +93,8 @@ pub(crate) struct Shared {
     snapshots: Mutex<Snapshots>,
     checkpoint: Mutex<CheckpointState>,
     checkpoint_lsn: AtomicU64,
+    /// The LSN of `Snapshots::visible`, readable without the latch.
+    visible_lsn: AtomicU64,
     /// LSN captured by the checkpoint in progress (u64::MAX when none).
     checkpoint_capture: AtomicU64,
     pub metrics: Arc<Metrics>,
@@ -328,6 +330,7 @@ impl Engine {
             metrics.clone(),
         )?;
         let latest = Arc::new(latest);
+        let visible_lsn = latest.lsn;
         let shared = Arc::new(Shared {
             data,
             pool,
@@ -352,6 +355,7 @@ impl Engine {
                 at: Instant::now(),
             }),
             checkpoint_lsn: AtomicU64::new(meta.lsn),
+            visible_lsn: AtomicU64::new(visible_lsn),
             checkpoint_capture: AtomicU64::new(u64::MAX),
             metrics,
             poisoned: Mutex::new(None),
@@ -617,6 +621,11 @@ impl Shared {
         }
     }
 
+    /// The LSN of the newest visible version.
+    pub(crate) fn visible_lsn(&self) -> u64 {
+        self.visible_lsn.load(Ordering::Acquire)
+    }
+
     /// Registers a snapshot of the newest visible version.
     pub(crate) fn register(self: &Arc<Self>, writer: bool) -> (Arc<Version>, SnapshotGuard) {
         let mut s = self.snapshots();
@@ -805,6 +814,7 @@ impl Shared {
         let mut s = self.snapshots();
         while s.unpublished.front().is_some_and(|v| v.lsn <= durable) {
             let v = s.unpublished.pop_front().expect("front exists");
+            self.visible_lsn.store(v.lsn, Ordering::Release);
             s.visible = v;
         }
     }
