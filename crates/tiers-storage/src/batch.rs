@@ -135,16 +135,24 @@ impl<'a> Batch<'a> {
         let decoded = match page::page_kind(&buf) {
             Some(PageKind::Branch) => {
                 BranchView::new(&buf, self.pool.path(), no)?.check()?;
-                Dirty::BranchRaw(buf.to_vec().into_boxed_slice())
+                Dirty::BranchRaw(self.copy_of(&buf))
             }
             Some(PageKind::Leaf) => {
                 crate::btree::raw_leaf::check(&buf, self.pool.path(), no)?;
-                Dirty::LeafRaw(buf.to_vec().into_boxed_slice())
+                Dirty::LeafRaw(self.copy_of(&buf))
             }
             _ => self.decode(no)?,
         };
         self.retired.push(no);
         Ok(self.alloc(decoded))
+    }
+
+    /// A private copy of a committed page, in a recycled buffer if one is spare.
+    fn copy_of(&self, page: &[u8]) -> PageBuf {
+        debug_assert_eq!(page.len(), self.page_size);
+        let mut copy = self.pool.page_buffer();
+        copy.copy_from_slice(page);
+        copy
     }
 
     /// Decodes a committed page (or clones the batch's copy).
@@ -201,7 +209,8 @@ impl<'a> Batch<'a> {
                     raw
                 }
                 content => {
-                    let mut buf = page::new_page(self.page_size, no, kind, self.lsn);
+                    let mut buf = self.pool.page_buffer();
+                    page::reset_page(&mut buf, no, kind, self.lsn);
                     match &content {
                         Dirty::Leaf(l) => l.encode(&mut buf),
                         Dirty::Branch(b) => b.encode(&mut buf),

@@ -116,6 +116,13 @@ pub fn new_page(page_size: usize, no: PageNo, kind: PageKind, lsn: u64) -> PageB
     buf
 }
 
+/// Turns `buf` (a page buffer with any content) into a zeroed page with
+/// its header filled in, like [`new_page`].
+pub fn reset_page(buf: &mut [u8], no: PageNo, kind: PageKind, lsn: u64) {
+    buf.fill(0);
+    stamp(buf, no, kind, lsn);
+}
+
 /// Writes a page header (LSN, number, kind; checksum not yet set) over
 /// whatever header `buf` had, leaving the body alone.
 pub fn stamp(buf: &mut [u8], no: PageNo, kind: PageKind, lsn: u64) {
