@@ -54,6 +54,7 @@ mod admin;
 mod cancel;
 mod copy;
 mod deferred;
+mod dispatch;
 
 use admin::DbAdmin;
 use cancel::{Cancels, RegisteringKeys};
@@ -400,130 +401,6 @@ fn idle_watchdog(
 }
 
 impl Backend {
-    /// Runs statements. Point reads (one table, an equality in WHERE, no
-    /// grouping or subqueries) run right here on the async worker: a hop to
-    /// another thread per statement costs more than the read. Other reads
-    /// run here too, but inside `block_in_place`, which hands the worker's
-    /// other tasks to another thread so a long query never starves them.
-    /// Anything that may commit (and so wait for an fsync) runs on the
-    /// blocking pool, so it never stalls the other connections.
-    async fn run(
-        &self,
-        statements: Vec<Statement>,
-        params: Vec<Value>,
-        plan: Option<Arc<exec::PlanCache>>,
-    ) -> Vec<Result<QueryResult, SqlError>> {
-        if let [stmt] = statements.as_slice()
-            && is_short_write(stmt)
-            && let Some(r) = self.run_short_write(stmt, &params, plan.as_deref()).await
-        {
-            return vec![r];
-        }
-        let reads_only = statements.iter().all(|s| matches!(s, Statement::Select(_)));
-        let point_reads = reads_only && statements.iter().all(is_point_query);
-        // Inside an explicit transaction, a statement other than COMMIT
-        // waits for no fsync (only for row locks, rarely): it runs on this
-        // thread, without the hop to the blocking pool.
-        let no_commit = statements.iter().all(|s| {
-            !matches!(
-                s,
-                Statement::Commit | Statement::Begin { .. } | Statement::Rollback
-            )
-        }) && self.session.try_lock().is_ok_and(|s| s.in_transaction());
-        let session = self.session.clone();
-        *self.last_active.lock().expect("activity clock") = Instant::now();
-        let shared = self.shared.clone();
-        let work = move || {
-            let mut s = session.lock().expect("session lock");
-            let mut out = Vec::new();
-            for stmt in &statements {
-                let started = Instant::now();
-                let r = match &plan {
-                    Some(cache) => s.run_prepared(stmt, &params, cache),
-                    None => s.run(stmt, &params),
-                };
-                shared.latency.observe(started.elapsed());
-                shared.statements.fetch_add(1, AtomicOrdering::Relaxed);
-                let failed = r.is_err();
-                if failed {
-                    shared
-                        .failed_statements
-                        .fetch_add(1, AtomicOrdering::Relaxed);
-                }
-                out.push(r);
-                if failed {
-                    break;
-                }
-            }
-            out
-        };
-        let out = if point_reads {
-            work()
-        } else if reads_only || no_commit {
-            // Run here, but tell the runtime this worker is busy: its other
-            // tasks move to another thread, so a long read (or a lock wait)
-            // never starves them (a cancel request among them, say).
-            tokio::task::block_in_place(work)
-        } else {
-            tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
-                vec![Err(SqlError::new(
-                    tiers_sql::error::sqlstate::INTERNAL_ERROR,
-                    format!("statement aborted: {e}"),
-                ))]
-            })
-        };
-        *self.last_active.lock().expect("activity clock") = Instant::now();
-        out
-    }
-
-    /// Runs a short write right here on the async worker, in the session's
-    /// async mode: no thread hop, and its commit's fsync is awaited (shared
-    /// with every other commit in flight) instead of blocking a thread. Gives
-    /// None, having changed nothing, when the statement would have to wait
-    /// for a row lock: the caller then runs it where waiting is allowed.
-    async fn run_short_write(
-        &self,
-        stmt: &Statement,
-        params: &[Value],
-        plan: Option<&exec::PlanCache>,
-    ) -> Option<Result<QueryResult, SqlError>> {
-        *self.last_active.lock().expect("activity clock") = Instant::now();
-        let started = Instant::now();
-        let (result, pending) = {
-            let mut s = self.session.lock().expect("session lock");
-            s.set_async_mode(true);
-            let r = match plan {
-                Some(cache) => s.run_prepared(stmt, params, cache),
-                None => s.run(stmt, params),
-            };
-            s.set_async_mode(false);
-            (r, s.take_pending_commit())
-        };
-        if result
-            .as_ref()
-            .is_err_and(|e| e.code == tiers_sql::error::sqlstate::WOULD_WAIT)
-        {
-            return None;
-        }
-        let result = match pending {
-            None => result,
-            Some(commit) => {
-                let durable = commit.await;
-                self.session.lock().expect("session lock").commit_finished();
-                durable.map_err(SqlError::from).and(result)
-            }
-        };
-        self.shared.latency.observe(started.elapsed());
-        self.shared.statements.fetch_add(1, AtomicOrdering::Relaxed);
-        if result.is_err() {
-            self.shared
-                .failed_statements
-                .fetch_add(1, AtomicOrdering::Relaxed);
-        }
-        *self.last_active.lock().expect("activity clock") = Instant::now();
-        Some(result)
-    }
-
     /// Refuses SQL text longer than the configured limit.
     fn check_size(&self, sql: &str) -> Result<(), SqlError> {
         if sql.len() > self.shared.max_statement_bytes {
@@ -537,80 +414,6 @@ impl Backend {
             ));
         }
         Ok(())
-    }
-}
-
-/// A SELECT that reads one table through an equality (`WHERE k = ...`),
-/// with no grouping, sorting, joins or subqueries: a key lookup in the
-/// common case, cheap enough to run inline on the async worker.
-fn is_point_query(stmt: &Statement) -> bool {
-    use tiers_sql::ast::{Expr, SetExpr, TableRef};
-    let Statement::Select(q) = stmt else {
-        return false;
-    };
-    let SetExpr::Select(s) = &q.body else {
-        return false;
-    };
-    let plain_items = s.items.iter().all(|i| match i {
-        tiers_sql::ast::SelectItem::Expr { expr, .. } => {
-            matches!(
-                expr,
-                Expr::Column { .. } | Expr::Literal(_) | Expr::Parameter(_)
-            )
-        }
-        _ => true,
-    });
-    q.with.is_empty()
-        && q.order_by.is_empty()
-        && !s.distinct
-        && s.group_by.is_empty()
-        && s.having.is_none()
-        && plain_items
-        && matches!(s.from.as_slice(), [TableRef::Table { .. }])
-        && s.filter.as_ref().is_some_and(has_point_equality)
-}
-
-/// Whether a WHERE clause pins a column to a literal or parameter (`col =
-/// value`, possibly among ANDed terms): the shape of an index lookup.
-fn has_point_equality(filter: &tiers_sql::ast::Expr) -> bool {
-    use tiers_sql::ast::{BinaryOp, Expr};
-    let simple_value = |e: &Expr| matches!(e, Expr::Literal(_) | Expr::Parameter(_));
-    let mut stack = vec![filter];
-    while let Some(e) = stack.pop() {
-        if let Expr::Binary { op, left, right } = e {
-            match op {
-                BinaryOp::And => {
-                    stack.push(left);
-                    stack.push(right);
-                }
-                BinaryOp::Eq
-                    if matches!(**left, Expr::Column { .. }) && simple_value(right)
-                        || matches!(**right, Expr::Column { .. }) && simple_value(left) =>
-                {
-                    return true;
-                }
-                _ => {}
-            }
-        }
-    }
-    false
-}
-
-/// Whether a statement is short work that may run on the async worker in
-/// the session's async mode: a small INSERT ... VALUES, an UPDATE or DELETE
-/// of rows found by equality, or transaction control. (A row lock it would
-/// wait for sends it to the blocking pool instead; its commit is awaited.)
-fn is_short_write(stmt: &Statement) -> bool {
-    match stmt {
-        Statement::Insert { rows, query, .. } => query.is_none() && rows.len() <= 64,
-        Statement::Update { filter, from, .. }
-        | Statement::Delete {
-            filter,
-            using: from,
-            ..
-        } => from.is_empty() && filter.as_ref().is_some_and(has_point_equality),
-        Statement::Begin { .. } | Statement::Commit | Statement::Rollback => true,
-        _ => false,
     }
 }
 
