@@ -223,7 +223,7 @@ impl Server {
                 interrupt,
                 session: Arc::new(Mutex::new(session)),
                 parser: Arc::new(Parser {
-                    engine: self.engine.clone(),
+                    database: self.shared.database.clone(),
                     max_statement_bytes: self.shared.max_statement_bytes,
                 }),
                 last_active: Mutex::new(Instant::now()),
@@ -270,7 +270,7 @@ pub struct Prepared {
 }
 
 struct Parser {
-    engine: Arc<Engine>,
+    database: Arc<tiers_sql::exec::Database>,
     max_statement_bytes: usize,
 }
 
@@ -316,13 +316,9 @@ impl QueryParser for Parser {
             )));
         }
         let statement = statements.pop();
-        let snapshot = self.engine.begin_read();
-        let (mut params, columns) = match &statement {
-            None => (Vec::new(), Vec::new()),
-            Some(s) => (
-                exec::parameter_types(&snapshot, s).map_err(|e| user_error(&e))?,
-                exec::describe(&snapshot, s).map_err(|e| user_error(&e))?,
-            ),
+        let (mut params, columns, plan) = match &statement {
+            None => (Vec::new(), Vec::new(), exec::PlanCache::default()),
+            Some(s) => exec::prepare(&self.database, s).map_err(|e| user_error(&e))?,
         };
         // Types the client declared win over inferred ones.
         for (i, t) in types.iter().enumerate() {
@@ -337,7 +333,7 @@ impl QueryParser for Parser {
             statement,
             params,
             columns,
-            plan: Arc::default(),
+            plan: Arc::new(plan),
         }))
     }
 

@@ -230,3 +230,33 @@ fn visit_params(
         | Expr::SubPlan(_) => {}
     }
 }
+
+/// What the extended protocol's Parse needs of a statement: its parameter
+/// types and result columns, and, for a query, its plan, made here once
+/// and kept for the statement's executions (a Parse, Describe, Bind,
+/// Execute round with an unnamed statement then plans once, not three times).
+pub fn prepare(db: &Database, stmt: &Statement) -> Result<(Vec<DataType>, Vec<Column>, PlanCache)> {
+    // The epoch before the snapshot, as in `Session::run_statement`: the plan
+    // never reflects an older catalog than the epoch it is filed under.
+    let epoch = db.ddl_epoch.load(AtomicOrdering::Acquire);
+    let snapshot = db.engine.begin_read();
+    let Statement::Select(q) = stmt else {
+        return Ok((
+            parameter_types(&snapshot, stmt)?,
+            describe(&snapshot, stmt)?,
+            PlanCache::default(),
+        ));
+    };
+    let plan = Arc::new(crate::query::plan_query(&snapshot, q)?);
+    let mut types: Vec<DataType> = plan
+        .param_types
+        .iter()
+        .map(|t| t.unwrap_or(DataType::Text))
+        .collect();
+    types.truncate(65_535);
+    let columns = plan.columns();
+    let cache = PlanCache {
+        plan: std::sync::Mutex::new(Some((epoch, plan))),
+    };
+    Ok((types, columns, cache))
+}

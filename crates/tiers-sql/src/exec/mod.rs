@@ -41,7 +41,7 @@ mod write;
 use access::*;
 use copy::*;
 use ddl::*;
-pub use describe::{describe, parameter_types};
+pub use describe::{describe, parameter_types, prepare};
 use joined::*;
 use select::*;
 pub use select::{type_of_function, type_of_with};
