@@ -7,6 +7,8 @@
 //! says what to do, instead of exhausting the server.
 
 use std::cell::{Cell, RefCell};
+
+use rust_decimal::prelude::ToPrimitive;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
@@ -106,6 +108,11 @@ pub(super) fn hash_key(values: &[Value]) -> Vec<u8> {
         .iter()
         .map(|v| match v {
             Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Int(*f as i64),
+            // A whole numeric equals the integer (`2.00 = 2`): one key for both.
+            Value::Numeric(d) if d.fract().is_zero() => match d.trunc().to_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Numeric(*d),
+            },
             other => other.clone(),
         })
         .collect();
