@@ -39,7 +39,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
@@ -389,6 +389,8 @@ pub struct Journal {
     flushed: Condvar,
     /// Wakes the flusher thread (new requests, a sync ended, stop).
     work: Condvar,
+    /// Set once `JournalState::poisoned` is (read without the latch).
+    failed: AtomicBool,
     durable_lsn: AtomicU64,
 }
 
@@ -435,6 +437,7 @@ impl Journal {
             }),
             flushed: Condvar::new(),
             work: Condvar::new(),
+            failed: AtomicBool::new(false),
             durable_lsn: AtomicU64::new(next_lsn - 1),
         })
     }
@@ -450,6 +453,10 @@ impl Journal {
 
     /// The reason the journal refuses writes, if it does.
     pub fn poisoned(&self) -> Option<String> {
+        // Asked by every transaction: the latch only once something failed.
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
         self.lock().poisoned.clone()
     }
 
@@ -492,6 +499,7 @@ impl Journal {
             if let Err(e) = zero_fill.and_then(|_| s.file.write_at(&data, pos)) {
                 let why = format!("journal write failed: {e}");
                 s.poisoned = Some(why.clone());
+                self.failed.store(true, Ordering::Release);
                 return Err(Error::Poisoned(why));
             }
             s.write_pos += data.len() as u64;
@@ -557,6 +565,7 @@ impl Journal {
             }
             Err(e) => {
                 s.poisoned = Some(format!("journal fsync failed: {e}"));
+                self.failed.store(true, Ordering::Release);
             }
         }
         s.syncing = false;
@@ -658,7 +667,10 @@ impl Journal {
                 s.allocated = SEGMENT_HEADER_LEN as u64;
                 s.segments.push_back((first, path));
             }
-            Err(e) => s.poisoned = Some(format!("could not start a journal segment: {e}")),
+            Err(e) => {
+                s.poisoned = Some(format!("could not start a journal segment: {e}"));
+                self.failed.store(true, Ordering::Release);
+            }
         }
         s
     }

@@ -99,6 +99,8 @@ pub(crate) struct Shared {
     checkpoint_capture: AtomicU64,
     pub metrics: Arc<Metrics>,
     poisoned: Mutex<Option<String>>,
+    /// Set once `poisoned` is (read without the latch by every transaction).
+    poisoned_flag: AtomicBool,
     shutdown: Mutex<bool>,
     wake: Condvar,
     closed: AtomicBool,
@@ -359,6 +361,7 @@ impl Engine {
             checkpoint_capture: AtomicU64::new(u64::MAX),
             metrics,
             poisoned: Mutex::new(None),
+            poisoned_flag: AtomicBool::new(false),
             shutdown: Mutex::new(false),
             wake: Condvar::new(),
             closed: AtomicBool::new(false),
@@ -601,6 +604,9 @@ impl Shared {
     }
 
     fn poison_reason(&self) -> Option<String> {
+        if !self.poisoned_flag.load(Ordering::Acquire) {
+            return self.journal.poisoned();
+        }
         self.poisoned
             .lock()
             .expect("poison flag")
@@ -610,6 +616,7 @@ impl Shared {
 
     fn poison(&self, why: String) -> Error {
         let mut p = self.poisoned.lock().expect("poison flag");
+        self.poisoned_flag.store(true, Ordering::Release);
         p.get_or_insert(why.clone());
         Error::Poisoned(p.clone().unwrap_or(why))
     }
