@@ -373,6 +373,8 @@ impl Planner<'_> {
                 joined_schema,
             )
         } else if !keys_l.is_empty() {
+            let (mut keys_l, mut keys_r) = (keys_l, keys_r);
+            align_key_types(&mut keys_l, &mut keys_r, &outer.schema, &inner.schema);
             self.node(
                 Node::HashJoin {
                     left: Box::new(outer),
@@ -578,6 +580,8 @@ impl Planner<'_> {
                     .into_iter()
                     .filter(|t| !is_key_term(t, &kl, &kr, left_width))
                     .collect();
+                let (mut kl, mut kr) = (kl, kr);
+                align_key_types(&mut kl, &mut kr, &plan.schema, &unit.plan.schema);
                 self.node(
                     Node::HashJoin {
                         left: Box::new(plan),
@@ -875,6 +879,37 @@ fn layout_map(
         pos += widths[u];
     }
     map
+}
+
+/// The static type of a key expression over a plan's output.
+fn key_type(e: &Expr, schema: &[Field]) -> DataType {
+    match e {
+        Expr::Bound(i) => schema.get(*i).map_or(DataType::Text, |f| f.data_type),
+        other => crate::exec::type_of_with(other, &|x| key_type(x, schema)),
+    }
+}
+
+/// Hash keys compare by their encoded bytes, so a `numeric` key paired
+/// with a floating-point one is cast to `double precision` first: that is
+/// how PostgreSQL compares the two, and without it `1.5` would never meet
+/// `1.5::float8`.
+fn align_key_types(kl: &mut [Expr], kr: &mut [Expr], left: &[Field], right: &[Field]) {
+    let float = |t: DataType| matches!(t, DataType::Float4 | DataType::Float8);
+    for (l, r) in kl.iter_mut().zip(kr.iter_mut()) {
+        let (tl, tr) = (key_type(l, left), key_type(r, right));
+        let target = match (tl, tr) {
+            (DataType::Numeric(_), t) if float(t) => Some(&mut *l),
+            (t, DataType::Numeric(_)) if float(t) => Some(&mut *r),
+            _ => None,
+        };
+        if let Some(e) = target {
+            let inner = std::mem::replace(e, Expr::Literal(Value::Null));
+            *e = Expr::Cast {
+                expr: Box::new(inner),
+                to: DataType::Float8,
+            };
+        }
+    }
 }
 
 /// A merge join's key pair, when both sides are whole tables read in
