@@ -368,12 +368,9 @@ fn binary(op: BinaryOp, left: &Expr, right: &Expr, scope: &Scope<'_>) -> Result<
     }
 }
 
-/// `l op r` for two values (functions that are operators in disguise).
-pub(crate) fn eval_binary_values(op: BinaryOp, l: Value, r: Value) -> Result<Value> {
-    arithmetic(op, l, r)
-}
-
-fn arithmetic(op: BinaryOp, l: Value, r: Value) -> Result<Value> {
+/// `l op r` for an arithmetic operator (also for functions that are
+/// operators in disguise, such as `mod`).
+pub(crate) fn arithmetic(op: BinaryOp, l: Value, r: Value) -> Result<Value> {
     let (l, r) = unify(l, r)?;
     let symbol = match op {
         BinaryOp::Add => "+",
@@ -446,7 +443,7 @@ fn arithmetic(op: BinaryOp, l: Value, r: Value) -> Result<Value> {
 /// `numeric` arithmetic with PostgreSQL's result scales: the larger input
 /// scale for + - %, their sum for *, and for / at least 16 significant
 /// digits (and never fewer decimals than either input has).
-fn numeric_arithmetic(op: BinaryOp, a: Decimal, b: Decimal) -> Result<Decimal> {
+pub(crate) fn numeric_arithmetic(op: BinaryOp, a: Decimal, b: Decimal) -> Result<Decimal> {
     let overflow = || {
         SqlError::new(
             sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
@@ -472,11 +469,6 @@ fn numeric_arithmetic(op: BinaryOp, a: Decimal, b: Decimal) -> Result<Decimal> {
         }
         _ => a.checked_rem(b).ok_or_else(overflow),
     }
-}
-
-/// `a / b` as `numeric`, with PostgreSQL's result scale (avg uses it).
-pub(crate) fn numeric_division(a: Decimal, b: Decimal) -> Result<Value> {
-    numeric_arithmetic(BinaryOp::Div, a, b).map(Value::Numeric)
 }
 
 /// PostgreSQL's `select_div_scale`, in its base-10000 digits.

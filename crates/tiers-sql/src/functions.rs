@@ -382,11 +382,9 @@ pub fn call(name: &str, args: Vec<Value>) -> Result<Value> {
             )),
             (Value::Int(a), Value::Int(b)) => Ok(Value::Int(a.wrapping_rem(*b))),
             (Value::Numeric(_), Value::Numeric(_) | Value::Int(_))
-            | (Value::Int(_), Value::Numeric(_)) => crate::expr::eval_binary_values(
-                crate::ast::BinaryOp::Mod,
-                args[0].clone(),
-                args[1].clone(),
-            ),
+            | (Value::Int(_), Value::Numeric(_)) => {
+                crate::expr::arithmetic(crate::ast::BinaryOp::Mod, args[0].clone(), args[1].clone())
+            }
             _ => Ok(Value::Float(float(0)? % float(1)?)),
         },
         "date_part" => date_part(&text(0), &args[1]),

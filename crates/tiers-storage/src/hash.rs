@@ -263,27 +263,20 @@ impl Bucket {
     }
 
     fn decode_with(buf: &[u8], file: &Path, no: PageNo, verify_hashes: bool) -> Result<Bucket> {
-        let r = Reader::new(buf, file, no);
-        let local_depth = r.u8(HEADER_LEN)?;
-        let n = r.u16(HEADER_LEN + 2)? as usize;
-        let next = r.u64(HEADER_LEN + 4)?;
-        let mut at = BUCKET_FIXED;
-        for _ in 0..n {
-            let klen = r.u16(at)? as usize;
-            let vlen = r.u16(at + 2)? as usize;
-            let hash = r.u64(at + 4)?;
-            let key = r.slice(at + ENTRY_FIXED, klen)?;
-            r.slice(at + ENTRY_FIXED + klen, vlen)?;
-            if verify_hashes && hash64(key) != hash {
-                return Err(r.corrupt("hash bucket entry's stored hash does not match its key"));
-            }
-            at += ENTRY_FIXED + klen + vlen;
+        let (mut count, mut mismatch) = (0, false);
+        let info = visit_encoded(buf, file, no, &mut |hash, key, _| {
+            count += 1;
+            mismatch |= verify_hashes && hash64(key) != hash;
+        })?;
+        if mismatch {
+            return Err(Reader::new(buf, file, no)
+                .corrupt("hash bucket entry's stored hash does not match its key"));
         }
         Ok(Bucket {
-            local_depth,
-            next,
-            data: buf[BUCKET_FIXED..at].to_vec(),
-            count: n,
+            local_depth: info.local_depth,
+            next: info.next,
+            data: buf[BUCKET_FIXED..info.bytes].to_vec(),
+            count,
         })
     }
 

@@ -4,6 +4,9 @@ use std::ops::Bound;
 
 use tiers_storage::{Config, Engine, Error, TreeKind};
 
+mod support;
+use support::block_on;
+
 fn config() -> Config {
     Config {
         page_size: 4096,
@@ -282,25 +285,6 @@ fn hash_chain_edits_in_place_keep_every_value() {
     drop(engine);
     let report = tiers_storage::verify::verify(dir.path()).unwrap();
     assert!(report.ok(), "{:?}", report.problems);
-}
-
-/// Blocks on a future with a waker that unparks this thread.
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
 }
 
 /// Pending commits: invisible to others until durable, awaited without a

@@ -8,6 +8,9 @@ use tiers_storage::faults::{FaultPlan, FaultyVfs, SimVfs};
 use tiers_storage::vfs::Vfs;
 use tiers_storage::{Config, Engine, Error, TreeKind};
 
+mod support;
+use support::block_on;
+
 const DIR: &str = "/db";
 
 fn config() -> Config {
@@ -48,25 +51,6 @@ fn put(engine: &Engine, i: u32) -> tiers_storage::Result<u64> {
     let mut tx = engine.begin_write()?;
     tx.put("t", &i.to_be_bytes(), &[i as u8; 300])?;
     tx.commit()
-}
-
-/// Polls a future to completion on this thread (its waker unparks it).
-fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
 }
 
 /// A commit awaited asynchronously (the journal flusher fsyncs for it)

@@ -56,14 +56,8 @@ impl Backend {
                     Some(cache) => s.run_prepared(stmt, &params, cache),
                     None => s.run(stmt, &params),
                 };
-                shared.latency.observe(started.elapsed());
-                shared.statements.fetch_add(1, AtomicOrdering::Relaxed);
                 let failed = r.is_err();
-                if failed {
-                    shared
-                        .failed_statements
-                        .fetch_add(1, AtomicOrdering::Relaxed);
-                }
+                shared.count_statement(started, failed);
                 out.push(r);
                 if failed {
                     break;
@@ -127,15 +121,20 @@ impl Backend {
                 durable.map_err(SqlError::from).and(result)
             }
         };
-        self.shared.latency.observe(started.elapsed());
-        self.shared.statements.fetch_add(1, AtomicOrdering::Relaxed);
-        if result.is_err() {
-            self.shared
-                .failed_statements
-                .fetch_add(1, AtomicOrdering::Relaxed);
-        }
+        self.shared.count_statement(started, result.is_err());
         *self.last_active.lock().expect("activity clock") = Instant::now();
         Some(result)
+    }
+}
+
+impl super::Shared {
+    /// Counts a statement that started at `started` in the metrics.
+    fn count_statement(&self, started: Instant, failed: bool) {
+        self.latency.observe(started.elapsed());
+        self.statements.fetch_add(1, AtomicOrdering::Relaxed);
+        if failed {
+            self.failed_statements.fetch_add(1, AtomicOrdering::Relaxed);
+        }
     }
 }
 

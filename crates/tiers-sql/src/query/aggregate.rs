@@ -145,7 +145,11 @@ impl Accumulator {
                 if self.name == "sum" {
                     Value::Numeric(sum)
                 } else {
-                    expr::numeric_division(sum, rust_decimal::Decimal::from(self.count))?
+                    Value::Numeric(expr::numeric_arithmetic(
+                        crate::ast::BinaryOp::Div,
+                        sum,
+                        rust_decimal::Decimal::from(self.count),
+                    )?)
                 }
             }
             "sum" if !self.any_float => match self.int_sum.and_then(|s| i64::try_from(s).ok()) {

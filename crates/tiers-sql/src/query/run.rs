@@ -137,6 +137,21 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// A join key's values over `row`; None when one is NULL (it matches nothing).
+    fn join_key(
+        &self,
+        keys: &[crate::ast::Expr],
+        row: &[Value],
+        outer: &[&[Value]],
+    ) -> Result<Option<Vec<Value>>> {
+        let scope = self.scope(Some(row), outer);
+        let key = keys
+            .iter()
+            .map(|k| expr::eval(k, &scope))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((!key.iter().any(Value::is_null)).then_some(key))
+    }
+
     /// Counts `bytes` more held in memory.
     fn hold(&self, bytes: usize) -> Result<()> {
         let total = self.memory.get().saturating_add(bytes);
@@ -286,14 +301,9 @@ impl<'a> Exec<'a> {
                 let right_rows = self.collect(right, outer)?;
                 let mut table: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
                 for (i, row) in right_rows.iter().enumerate() {
-                    let scope = self.scope(Some(row), outer);
-                    let key = right_keys
-                        .iter()
-                        .map(|k| expr::eval(k, &scope))
-                        .collect::<Result<Vec<_>>>()?;
-                    if key.iter().any(Value::is_null) {
+                    let Some(key) = self.join_key(right_keys, row, outer)? else {
                         continue;
-                    }
+                    };
                     let key = hash_key(&key);
                     self.hold(key.len() + 16)?;
                     table.entry(key).or_default().push(i);
@@ -307,14 +317,9 @@ impl<'a> Exec<'a> {
                     residual.as_ref(),
                     outer,
                     move |l| {
-                        let scope = self.scope(Some(l), outer);
-                        let key = left_keys
-                            .iter()
-                            .map(|k| expr::eval(k, &scope))
-                            .collect::<Result<Vec<_>>>()?;
-                        if key.iter().any(Value::is_null) {
+                        let Some(key) = self.join_key(left_keys, l, outer)? else {
                             return Ok(Vec::new());
-                        }
+                        };
                         Ok(table.get(&hash_key(&key)).cloned().unwrap_or_default())
                     },
                 )
@@ -332,12 +337,7 @@ impl<'a> Exec<'a> {
                 // chose inputs already in it; sorting here is a safety net).
                 let mut keyed: Vec<(Vec<Value>, usize)> = Vec::with_capacity(right_rows.len());
                 for (i, row) in right_rows.iter().enumerate() {
-                    let scope = self.scope(Some(row), outer);
-                    let key = right_keys
-                        .iter()
-                        .map(|k| expr::eval(k, &scope))
-                        .collect::<Result<Vec<_>>>()?;
-                    if !key.iter().any(Value::is_null) {
+                    if let Some(key) = self.join_key(right_keys, row, outer)? {
                         keyed.push((key, i));
                     }
                 }
@@ -358,14 +358,9 @@ impl<'a> Exec<'a> {
                     residual.as_ref(),
                     outer,
                     move |l| {
-                        let scope = self.scope(Some(l), outer);
-                        let key = left_keys
-                            .iter()
-                            .map(|k| expr::eval(k, &scope))
-                            .collect::<Result<Vec<_>>>()?;
-                        if key.iter().any(Value::is_null) {
+                        let Some(key) = self.join_key(left_keys, l, outer)? else {
                             return Ok(Vec::new());
-                        }
+                        };
                         // Left keys ascend, so the cursor only moves forward;
                         // should one go back, start over from the beginning.
                         let mut i = cursor.get();
