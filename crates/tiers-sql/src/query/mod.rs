@@ -21,6 +21,7 @@ use crate::types::DataType;
 
 mod access;
 mod aggregate;
+mod catalog_views;
 mod explain;
 mod join;
 mod plan;
