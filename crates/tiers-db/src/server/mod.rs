@@ -225,6 +225,7 @@ impl Server {
                 parser: Arc::new(Parser {
                     database: self.shared.database.clone(),
                     max_statement_bytes: self.shared.max_statement_bytes,
+                    statements: Mutex::default(),
                 }),
                 last_active: Mutex::new(Instant::now()),
                 copy_in: Mutex::new(None),
@@ -272,6 +273,15 @@ pub struct Prepared {
 struct Parser {
     database: Arc<tiers_sql::exec::Database>,
     max_statement_bytes: usize,
+    /// The connection's parsed statement templates: a statement sent again
+    /// (with other constants, on the simple protocol) is not parsed again.
+    statements: Mutex<tiers_sql::parse::StatementCache>,
+}
+
+impl Parser {
+    fn parse(&self, sql: &str) -> Result<Vec<Statement>, SqlError> {
+        self.statements.lock().expect("statement cache").parse(sql)
+    }
 }
 
 fn fields(columns: &[Column], format: Option<&Format>) -> Vec<FieldInfo> {
@@ -308,7 +318,7 @@ impl QueryParser for Parser {
                 ),
             )));
         }
-        let mut statements = tiers_sql::parse::parse(sql).map_err(|e| user_error(&e))?;
+        let mut statements = self.parse(sql).map_err(|e| user_error(&e))?;
         if statements.len() > 1 {
             return Err(user_error(&SqlError::new(
                 tiers_sql::error::sqlstate::SYNTAX_ERROR,
@@ -535,7 +545,7 @@ impl SimpleQueryHandler for Backend {
         if let Err(e) = self.check_size(query) {
             return Ok(vec![Response::Error(wire_error(&e))]);
         }
-        let statements = match tiers_sql::parse::parse(query) {
+        let statements = match self.parser.parse(query) {
             Ok(s) => s,
             Err(e) => return Ok(vec![Response::Error(wire_error(&e))]),
         };

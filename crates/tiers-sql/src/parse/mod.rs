@@ -21,6 +21,10 @@
 //!   `54000`, which keeps this translation (and every later pass over the
 //!   tree) within a bounded stack.
 
+mod template;
+
+pub use template::StatementCache;
+
 use sqlparser::ast as sql;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser, ParserError};
