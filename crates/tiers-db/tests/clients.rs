@@ -765,3 +765,98 @@ async fn tls_when_certificate_and_key_are_configured() {
     assert_eq!(first[0], b'R', "an authentication message arrives over TLS");
     assert_eq!(&first[5..9], &[0, 0, 0, 0], "AuthenticationOk (trust)");
 }
+
+/// The rows of a simple query, as text.
+async fn simple_rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_simple_queries_are_served_from_parsed_templates_with_their_own_constants() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::bind(ServerConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().to_path_buf(),
+    ))
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let admin = server.admin();
+    tokio::spawn(server.serve(std::future::pending()));
+    let client = connect(addr).await;
+    client
+        .batch_execute("CREATE TABLE acct (id BIGINT PRIMARY KEY, balance INTEGER, note TEXT, rate NUMERIC(6, 2))")
+        .await
+        .unwrap();
+    // One shape, many constants: negative numbers, quotes, numerics, a
+    // 64-bit key; each statement must act on its own values.
+    for i in 1..=20i64 {
+        let id = i * 1_000_000_007;
+        let sql = format!(
+            "INSERT INTO acct (id, balance, note, rate) VALUES ({id}, -{i}, 'it''s #{i}', {i}.25)"
+        );
+        client.batch_execute(&sql).await.unwrap();
+        client
+            .batch_execute(&format!(
+                "UPDATE acct SET balance = balance + -{i} WHERE id = {id}"
+            ))
+            .await
+            .unwrap();
+    }
+    for i in [1i64, 7, 20] {
+        let id = i * 1_000_000_007;
+        let rows = simple_rows(
+            &client,
+            &format!("SELECT balance, note, rate FROM acct WHERE id = {id}"),
+        )
+        .await;
+        assert_eq!(
+            rows,
+            vec![vec![
+                Some((-2 * i).to_string()),
+                Some(format!("it's #{i}")),
+                Some(format!("{i}.25")),
+            ]]
+        );
+    }
+    // Shapes whose constants cannot be lifted still run correctly.
+    let rows = simple_rows(
+        &client,
+        "SELECT count(*) FROM acct WHERE note LIKE 'it''s #1%' ORDER BY 1",
+    )
+    .await;
+    assert_eq!(rows, vec![vec![Some("11".to_string())]]);
+    let rows = simple_rows(&client, "SELECT DATE '2024-02-29' + 1").await;
+    assert_eq!(rows, vec![vec![Some("2024-03-01".to_string())]]);
+    // An error in a cached shape is reported as without the cache.
+    let e = client
+        .batch_execute(
+            "INSERT INTO acct (id, balance, note, rate) VALUES (1000000007, 0, 'dup', 1.25)",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::UNIQUE_VIOLATION), "{e}");
+    let e = client
+        .batch_execute(
+            "INSERT INTO acct (id, balance, note, rate) VALUES (5, 99999999999, 'big', 1.25)",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::NUMERIC_VALUE_OUT_OF_RANGE), "{e}");
+    let hits = admin.status()["parse_cache_hits"].as_u64().unwrap();
+    // Each shape is parsed twice (seen, then proven); the INSERT and the
+    // UPDATE were then served 18 times each.
+    assert!(hits >= 36, "{hits} statements served from templates");
+    assert!(admin.metrics().contains("tiers_db_parse_cache_hits_total"));
+}

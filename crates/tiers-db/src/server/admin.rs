@@ -57,6 +57,11 @@ impl tiers_telemetry::Admin for DbAdmin {
             "Statements that failed",
             s.failed_statements.load(AtomicOrdering::Relaxed) as f64,
         )
+        .counter(
+            "parse_cache_hits_total",
+            "Statements built from a cached template instead of parsed",
+            s.parse_cache_hits.load(AtomicOrdering::Relaxed) as f64,
+        )
         .histogram(
             "statement_seconds",
             "Statement latency in seconds",
@@ -97,6 +102,7 @@ impl tiers_telemetry::Admin for DbAdmin {
             "statements": s.statements.load(AtomicOrdering::Relaxed),
             "statement_errors": s.failed_statements.load(AtomicOrdering::Relaxed),
             "statement_p99_seconds": s.latency.quantile(0.99),
+            "parse_cache_hits": s.parse_cache_hits.load(AtomicOrdering::Relaxed),
             "lock_waits": s.database.locks.waits(),
             "deadlocks": s.database.locks.deadlocks(),
             "storage": {

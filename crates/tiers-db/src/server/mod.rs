@@ -117,6 +117,9 @@ struct Shared {
     /// Statements run, and of those, failed.
     statements: AtomicU64,
     failed_statements: AtomicU64,
+    /// Statements built from a connection's cached template instead of
+    /// being parsed (see [`tiers_sql::parse::StatementCache`]).
+    parse_cache_hits: AtomicU64,
     started: Instant,
     listen: SocketAddr,
 }
@@ -165,6 +168,7 @@ impl Server {
             latency: tiers_telemetry::Histogram::default(),
             statements: AtomicU64::new(0),
             failed_statements: AtomicU64::new(0),
+            parse_cache_hits: AtomicU64::new(0),
             started: Instant::now(),
             listen: listener.local_addr().map_err(|e| e.to_string())?,
         });
@@ -223,8 +227,7 @@ impl Server {
                 interrupt,
                 session: Arc::new(Mutex::new(session)),
                 parser: Arc::new(Parser {
-                    database: self.shared.database.clone(),
-                    max_statement_bytes: self.shared.max_statement_bytes,
+                    shared: self.shared.clone(),
                     statements: Mutex::default(),
                 }),
                 last_active: Mutex::new(Instant::now()),
@@ -271,8 +274,7 @@ pub struct Prepared {
 }
 
 struct Parser {
-    database: Arc<tiers_sql::exec::Database>,
-    max_statement_bytes: usize,
+    shared: Arc<Shared>,
     /// The connection's parsed statement templates: a statement sent again
     /// (with other constants, on the simple protocol) is not parsed again.
     statements: Mutex<tiers_sql::parse::StatementCache>,
@@ -280,7 +282,15 @@ struct Parser {
 
 impl Parser {
     fn parse(&self, sql: &str) -> Result<Vec<Statement>, SqlError> {
-        self.statements.lock().expect("statement cache").parse(sql)
+        let mut cache = self.statements.lock().expect("statement cache");
+        let hits = cache.hits();
+        let parsed = cache.parse(sql);
+        if cache.hits() != hits {
+            self.shared
+                .parse_cache_hits
+                .fetch_add(1, AtomicOrdering::Relaxed);
+        }
+        parsed
     }
 }
 
@@ -308,13 +318,13 @@ impl QueryParser for Parser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        if sql.len() > self.max_statement_bytes {
+        if sql.len() > self.shared.max_statement_bytes {
             return Err(user_error(&SqlError::new(
                 "54000",
                 format!(
                     "statement is {} bytes, more than the server's limit of {} bytes",
                     sql.len(),
-                    self.max_statement_bytes
+                    self.shared.max_statement_bytes
                 ),
             )));
         }
@@ -328,7 +338,7 @@ impl QueryParser for Parser {
         let statement = statements.pop();
         let (mut params, columns, plan) = match &statement {
             None => (Vec::new(), Vec::new(), exec::PlanCache::default()),
-            Some(s) => exec::prepare(&self.database, s).map_err(|e| user_error(&e))?,
+            Some(s) => exec::prepare(&self.shared.database, s).map_err(|e| user_error(&e))?,
         };
         // Types the client declared win over inferred ones.
         for (i, t) in types.iter().enumerate() {
