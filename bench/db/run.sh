@@ -2,8 +2,11 @@
 # Side-by-side DB benchmark: tiers db vs PostgreSQL 15, both on loopback on
 # this machine, driven by pgbench with custom scripts (-n -f).
 #
-#   bench/db/run.sh [SCALE] [SECONDS]      (defaults: scale 10, 10 s per run)
+#   bench/db/run.sh [SCALE] [SECONDS] [ROUNDS]   (defaults: scale 10, 10 s, 3 rounds)
 #
+# Each line runs ROUNDS times, tiers and PostgreSQL taking turns, and reports
+# the median tps of each: single runs on a 2-core machine that also runs
+# pgbench vary by +-15%.
 # It installs PostgreSQL 15 from Debian's packages if missing, runs a
 # throw-away PostgreSQL cluster (default configuration, fsync on) and a
 # throw-away tiers data directory, loads the same pgbench-shaped tables into
@@ -13,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SCALE="${1:-10}"
 SECS="${2:-10}"
+ROUNDS="${3:-3}"
 PG_BIN=/usr/lib/postgresql/15/bin
 if [ ! -x "$PG_BIN/postgres" ] || ! command -v pgbench >/dev/null; then
     apt-get update -qq && apt-get install -y -qq postgresql-15 postgresql-contrib >/dev/null
@@ -125,14 +129,25 @@ bench() {
     echo "${tps:-0} ${failed:-?}"
 }
 
+median() {
+    python3 -c "import statistics, sys; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"
+}
+
 echo
 echo "| script | mode | clients | tiers tps | PostgreSQL tps | tiers/PostgreSQL | tiers failed % | PostgreSQL failed % |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
 for script in select.sql tpcb.sql; do
     for mode in simple prepared; do
         for clients in 8 32; do
-            read -r ti_tps ti_fail <<<"$(bench "$TIERS_PORT" tiers "$script" "$mode" "$clients")"
-            read -r pg_tps pg_fail <<<"$(bench "$PG_PORT" postgres "$script" "$mode" "$clients")"
+            ti_all=() pg_all=()
+            for _ in $(seq "$ROUNDS"); do
+                read -r tps ti_fail <<<"$(bench "$TIERS_PORT" tiers "$script" "$mode" "$clients")"
+                ti_all+=("$tps")
+                read -r tps pg_fail <<<"$(bench "$PG_PORT" postgres "$script" "$mode" "$clients")"
+                pg_all+=("$tps")
+            done
+            ti_tps=$(median "${ti_all[@]}")
+            pg_tps=$(median "${pg_all[@]}")
             ratio=$(python3 -c "print(f'{$ti_tps / $pg_tps:.2f}' if $pg_tps else '?')")
             printf '| %s | %s | %s | %.0f | %.0f | %s | %s | %s |\n' "${script%.sql}" "$mode" "$clients" \
                 "$ti_tps" "$pg_tps" "$ratio" "$ti_fail" "$pg_fail"
@@ -144,4 +159,4 @@ printf 'load of scale %s with multi-row INSERT: tiers %.1f s, PostgreSQL %.1f s 
     "$SCALE" "$TI_LOAD" "$PG_LOAD" "$(python3 -c "print(f'{$PG_LOAD / $TI_LOAD:.2f}')")"
 printf 'load of %s accounts with COPY FROM STDIN: tiers %.1f s, PostgreSQL %.1f s (tiers/PostgreSQL speed %s)\n' \
     "$((SCALE * 100000))" "$TI_COPY" "$PG_COPY" "$(python3 -c "print(f'{$PG_COPY / $TI_COPY:.2f}')")"
-echo "each run: pgbench -n -f SCRIPT -M MODE -c CLIENTS -j 2 -T $SECS; PostgreSQL 15 default config, fsync on; tiers Durability::Full"
+echo "each line: the median of $ROUNDS runs of pgbench -n -f SCRIPT -M MODE -c CLIENTS -j 2 -T $SECS (failed %: the last run); PostgreSQL 15 default config, fsync on; tiers Durability::Full"

@@ -860,3 +860,107 @@ async fn repeated_simple_queries_are_served_from_parsed_templates_with_their_own
     assert!(hits >= 36, "{hits} statements served from templates");
     assert!(admin.metrics().contains("tiers_db_parse_cache_hits_total"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brief_lock_waits_end_on_release_and_deadlocks_are_still_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::bind(ServerConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().to_path_buf(),
+    ))
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let admin = server.admin();
+    tokio::spawn(server.serve(std::future::pending()));
+    let first = connect(addr).await;
+    let second = connect(addr).await;
+    first
+        .batch_execute(
+            "CREATE TABLE acct (id INTEGER PRIMARY KEY, bal INTEGER NOT NULL);
+             INSERT INTO acct VALUES (1, 100), (2, 100);",
+        )
+        .await
+        .unwrap();
+
+    // A lock held for a moment: the waiter goes on as soon as it is free.
+    first
+        .batch_execute("BEGIN; UPDATE acct SET bal = bal + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    let waits_before = admin.status()["lock_waits"].as_u64().unwrap();
+    let waiter = tokio::spawn(async move {
+        second
+            .execute("UPDATE acct SET bal = bal * 2 WHERE id = 1", &[])
+            .await
+            .unwrap();
+        second
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    first.batch_execute("COMMIT").await.unwrap();
+    let second = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+        .await
+        .expect("the waiter finishes once the lock is free")
+        .unwrap();
+    let bal: i32 = first
+        .query_one("SELECT bal FROM acct WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(bal, 202, "the waiter saw the committed update");
+    assert!(admin.status()["lock_waits"].as_u64().unwrap() > waits_before);
+
+    // Two transactions locking the same rows in opposite orders: one of
+    // them is told of the deadlock, the other then finishes.
+    first
+        .batch_execute("BEGIN; UPDATE acct SET bal = bal + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    second
+        .batch_execute("BEGIN; UPDATE acct SET bal = bal + 1 WHERE id = 2")
+        .await
+        .unwrap();
+    let crossing = tokio::spawn(async move {
+        let r = first
+            .batch_execute("UPDATE acct SET bal = bal + 1 WHERE id = 2")
+            .await;
+        (first, r)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let r2 = second
+        .batch_execute("UPDATE acct SET bal = bal + 1 WHERE id = 1")
+        .await;
+    let deadlocked_second = r2
+        .as_ref()
+        .is_err_and(|e| e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED));
+    if deadlocked_second {
+        second.batch_execute("ROLLBACK").await.unwrap();
+    }
+    let (first, r1) = tokio::time::timeout(std::time::Duration::from_secs(10), crossing)
+        .await
+        .expect("the deadlock is resolved")
+        .unwrap();
+    let deadlocked_first = r1
+        .as_ref()
+        .is_err_and(|e| e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED));
+    assert!(
+        deadlocked_first != deadlocked_second,
+        "exactly one deadlock error: {r1:?} / {r2:?}"
+    );
+    if deadlocked_first {
+        first.batch_execute("ROLLBACK").await.unwrap();
+        second.batch_execute("COMMIT").await.unwrap();
+    } else {
+        first.batch_execute("COMMIT").await.unwrap();
+    }
+    let total: i64 = first
+        .query_one("SELECT sum(bal) FROM acct", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        total,
+        202 + 100 + 2,
+        "the surviving transaction's two updates"
+    );
+}

@@ -48,6 +48,8 @@ struct Table {
     held: IdMap<u64>,
     /// Owner → the lock it waits for.
     waiting: IdMap<LockId>,
+    /// Tasks awaiting a lock's release ([`RowLocks::poll_released`]).
+    wakers: Vec<(LockId, std::task::Waker)>,
 }
 
 /// The lock table of one database.
@@ -146,8 +148,53 @@ impl RowLocks {
                 table.held.remove(key);
             }
         }
+        let mut woken = Vec::new();
+        if !table.wakers.is_empty() {
+            let mut i = 0;
+            while i < table.wakers.len() {
+                if keys.contains(&table.wakers[i].0) {
+                    woken.push(table.wakers.swap_remove(i).1);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        // Only threads blocked in `acquire` wait on the condition variable.
+        let blocked = !table.waiting.is_empty();
         drop(table);
-        self.released.notify_all();
+        woken.into_iter().for_each(std::task::Waker::wake);
+        if blocked {
+            self.released.notify_all();
+        }
+    }
+
+    /// Polls for `key` being free (or held by `owner`): an async task that
+    /// must not block waits with this, then tries its statement again.
+    /// (It is not a lock wait: it takes no part in deadlock detection, so
+    /// the caller bounds it in time.)
+    pub fn poll_released(
+        &self,
+        key: LockId,
+        owner: u64,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let mut table = self.table.lock().expect("lock table poisoned");
+        match table.held.get(&key) {
+            None => std::task::Poll::Ready(()),
+            Some(o) if *o == owner => std::task::Poll::Ready(()),
+            Some(_) => {
+                let waker = cx.waker();
+                if !table
+                    .wakers
+                    .iter()
+                    .any(|(k, w)| *k == key && w.will_wake(waker))
+                {
+                    table.wakers.push((key, waker.clone()));
+                    self.waits.fetch_add(1, Ordering::Relaxed);
+                }
+                std::task::Poll::Pending
+            }
+        }
     }
 
     /// Number of locks held (for metrics and tests).
@@ -216,6 +263,43 @@ mod tests {
             first.join().unwrap().unwrap(),
             "owner 1 waited, then got the lock"
         );
+    }
+
+    /// Counts its wakes.
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn an_awaited_release_wakes_the_task_and_only_for_its_lock() {
+        let locks = RowLocks::default();
+        let (a, b) = (lock_id(b"a"), lock_id(b"b"));
+        locks.acquire(a, 1, None).unwrap();
+        locks.acquire(b, 1, None).unwrap();
+        let counter = Arc::new(CountingWaker(Default::default()));
+        let waker = std::task::Waker::from(counter.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(locks.poll_released(a, 2, &mut cx).is_pending());
+        assert_eq!(locks.waits(), 1);
+        // Polled again: still one registration, one wait.
+        assert!(locks.poll_released(a, 2, &mut cx).is_pending());
+        // The owner itself never waits.
+        assert!(locks.poll_released(a, 1, &mut cx).is_ready());
+        assert_eq!(locks.waits(), 1);
+        locks.release(1, &[b]);
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            0,
+            "another lock's release"
+        );
+        locks.release(1, &[a]);
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert!(locks.poll_released(a, 2, &mut cx).is_ready());
+        assert!(locks.try_acquire(a, 2));
     }
 
     #[test]

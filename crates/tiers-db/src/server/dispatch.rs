@@ -29,9 +29,23 @@ impl Backend {
     ) -> Vec<Result<QueryResult, SqlError>> {
         if let [stmt] = statements.as_slice()
             && is_short_write(stmt)
-            && let Some(r) = self.run_short_write(stmt, &params, plan.as_deref()).await
         {
-            return vec![r];
+            // A row lock held by a committing transaction is usually free
+            // within an fsync: wait for it here, briefly, then try again.
+            let give_up = tokio::time::Instant::now() + ASYNC_LOCK_WAIT;
+            loop {
+                let release = match self.run_short_write(stmt, &params, plan.as_deref()).await {
+                    ShortWrite::Done(r) => return vec![r],
+                    ShortWrite::WouldWait(release) => release,
+                };
+                let freed = match release {
+                    Some(release) => tokio::time::timeout_at(give_up, release).await.is_ok(),
+                    None => false,
+                };
+                if !freed {
+                    break;
+                }
+            }
         }
         let reads_only = statements.iter().all(|s| matches!(s, Statement::Select(_)));
         let point_reads = reads_only && statements.iter().all(is_point_query);
@@ -86,18 +100,18 @@ impl Backend {
 
     /// Runs a short write right here on the async worker, in the session's
     /// async mode: no thread hop, and its commit's fsync is awaited (shared
-    /// with every other commit in flight) instead of blocking a thread. Gives
-    /// None, having changed nothing, when the statement would have to wait
-    /// for a row lock: the caller then runs it where waiting is allowed.
+    /// with every other commit in flight) instead of blocking a thread. When
+    /// the statement would have to wait for a row lock it changes nothing
+    /// and says so, with the lock's release to await.
     async fn run_short_write(
         &self,
         stmt: &Statement,
         params: &[Value],
         plan: Option<&exec::PlanCache>,
-    ) -> Option<Result<QueryResult, SqlError>> {
+    ) -> ShortWrite {
         *self.last_active.lock().expect("activity clock") = Instant::now();
         let started = Instant::now();
-        let (result, pending) = {
+        let (result, pending, release) = {
             let mut s = self.session.lock().expect("session lock");
             s.set_async_mode(true);
             let r = match plan {
@@ -105,13 +119,17 @@ impl Backend {
                 None => s.run(stmt, params),
             };
             s.set_async_mode(false);
-            (r, s.take_pending_commit())
+            let would_wait = r
+                .as_ref()
+                .is_err_and(|e| e.code == tiers_sql::error::sqlstate::WOULD_WAIT);
+            (
+                r,
+                s.take_pending_commit(),
+                would_wait.then(|| s.lock_release()),
+            )
         };
-        if result
-            .as_ref()
-            .is_err_and(|e| e.code == tiers_sql::error::sqlstate::WOULD_WAIT)
-        {
-            return None;
+        if let Some(release) = release {
+            return ShortWrite::WouldWait(release);
         }
         let result = match pending {
             None => result,
@@ -123,8 +141,22 @@ impl Backend {
         };
         self.shared.count_statement(started, result.is_err());
         *self.last_active.lock().expect("activity clock") = Instant::now();
-        Some(result)
+        ShortWrite::Done(result)
     }
+}
+
+/// How long a short write awaits a row lock's release on the async worker
+/// before it runs where it may block (with deadlock detection and
+/// lock_timeout): longer than a commit's fsync, short enough that a
+/// deadlock or a long transaction is soon handed over.
+const ASYNC_LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// What became of a short write run on the async worker.
+enum ShortWrite {
+    Done(Result<QueryResult, SqlError>),
+    /// It needs a row lock another transaction holds, and changed nothing;
+    /// the lock's release, if known.
+    WouldWait(Option<exec::LockRelease>),
 }
 
 impl super::Shared {

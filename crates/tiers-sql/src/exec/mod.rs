@@ -23,7 +23,7 @@ use crate::ast::{BinaryOp, Check, ColumnSpec, Expr, Isolation, SelectItem, State
 use crate::catalog::{self, CheckDef, ColumnDef, IndexDef, TableDef};
 use crate::error::{Result, SqlError, sqlstate};
 use crate::expr::{self, Scope};
-use crate::locks::{LockIdSet, RowLocks, lock_id};
+use crate::locks::{LockId, LockIdSet, RowLocks, lock_id};
 use crate::reads::Reads;
 use crate::sequence::Sequences;
 use crate::table::{self, StoredRow};
@@ -138,6 +138,26 @@ pub struct Session {
     /// A commit made in async mode, not yet known durable; the row locks
     /// stay held until [`Session::commit_finished`].
     pending: Option<PendingCommit>,
+    /// The row lock the last statement would have waited for (async mode).
+    blocked_on: Option<LockId>,
+}
+
+/// Resolves once a row lock is free (see [`Session::lock_release`]).
+pub struct LockRelease {
+    db: Arc<Database>,
+    key: LockId,
+    owner: u64,
+}
+
+impl std::future::Future for LockRelease {
+    type Output = ();
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.db.locks.poll_released(self.key, self.owner, cx)
+    }
 }
 
 /// A prepared query's plan, kept between executions (the extended
@@ -173,6 +193,8 @@ struct WriteCtx<'a> {
     lock_timeout: Option<Duration>,
     /// Never wait for a lock: fail with [`sqlstate::WOULD_WAIT`] instead.
     no_wait: bool,
+    /// The lock a `no_wait` statement found taken.
+    blocked_on: Option<LockId>,
 }
 
 impl WriteCtx<'_> {
@@ -189,6 +211,7 @@ impl WriteCtx<'_> {
             }
             if self.no_wait {
                 if !self.db.locks.try_acquire(key, self.owner) {
+                    self.blocked_on = Some(key);
                     return Err(SqlError::new(
                         sqlstate::WOULD_WAIT,
                         "a row is locked by another transaction",
@@ -229,6 +252,7 @@ impl Session {
             read_only: false,
             async_mode: false,
             pending: None,
+            blocked_on: None,
         }
     }
 
@@ -241,6 +265,20 @@ impl Session {
     /// report with [`Session::commit_finished`] before the result goes out.
     pub fn set_async_mode(&mut self, on: bool) {
         self.async_mode = on;
+    }
+
+    /// After a statement failed with [`sqlstate::WOULD_WAIT`]: a future
+    /// that resolves once the row lock it found taken is free, after which
+    /// the statement may be tried again (in async mode it may find the lock
+    /// taken again). It is no lock wait (no deadlock detection, no
+    /// lock_timeout): bound it in time, then run the statement with waiting
+    /// allowed.
+    pub fn lock_release(&self) -> Option<LockRelease> {
+        self.blocked_on.map(|key| LockRelease {
+            db: self.db.clone(),
+            key,
+            owner: self.id,
+        })
     }
 
     /// The commit the last statement made in async mode, if it is pending.
@@ -534,6 +572,7 @@ impl Session {
                 .and_then(|v| crate::limits::parse_duration(v))
                 .flatten(),
             no_wait: self.async_mode,
+            blocked_on: None,
         };
         if is_ddl(stmt) {
             self.did_ddl = true;
@@ -562,6 +601,7 @@ impl Session {
             }
             _ => execute(&mut tx, stmt, params, &mut ctx),
         };
+        self.blocked_on = ctx.blocked_on;
         if result.is_err() {
             tx.rollback_to(savepoint);
         }
