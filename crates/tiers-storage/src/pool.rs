@@ -510,6 +510,33 @@ mod tests {
     }
 
     #[test]
+    fn a_hot_page_moves_in_the_lru_queue_only_after_others_were_touched() {
+        let (_dir, pool) = pool(64); // refresh_age: 64 / 32 = 2 ticks
+        // Page 1 into Am: seen, pushed out of A1in, seen again.
+        pool.get(1, None).unwrap();
+        for no in 100..170 {
+            pool.get(no, None).unwrap();
+        }
+        pool.get(1, None).unwrap();
+        let queued_at = |pool: &BufferPool| pool.lock().frames[&1].tick;
+        assert_eq!(pool.lock().frames[&1].queue, Queue::Am);
+        let first = queued_at(&pool);
+        // Touched again at once: it stays where it is.
+        pool.get(1, None).unwrap();
+        assert_eq!(queued_at(&pool), first);
+        // Touched after more than refresh_age other touches: it moves to
+        // the front, and the queue holds it exactly once.
+        for _ in 0..3 {
+            pool.get(169, None).unwrap();
+        }
+        pool.get(1, None).unwrap();
+        let s = pool.lock();
+        assert!(s.frames[&1].tick > first);
+        assert_eq!(s.am.values().filter(|&&no| no == 1).count(), 1);
+        assert_eq!(s.am.get(&s.frames[&1].tick), Some(&1));
+    }
+
+    #[test]
     fn pinned_pages_are_not_evicted_and_dirty_pages_are_written_back() {
         let (_dir, pool) = pool(16);
         let pinned = pool.get(5, None).unwrap();
