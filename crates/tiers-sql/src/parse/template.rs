@@ -28,12 +28,14 @@ use crate::ast::{
 use crate::error::Result;
 use crate::value::Value;
 
-/// Statements longer than this are parsed directly and never cached.
-const MAX_CACHED_SQL: usize = 1 << 20;
+/// Statements longer than this are parsed directly and never cached (a
+/// 1,000-row multi-row INSERT of a few columns is about 20 KiB).
+const MAX_CACHED_SQL: usize = 64 << 10;
 /// The most shapes remembered; the cache starts over when it is full.
 const MAX_ENTRIES: usize = 256;
-/// The most SQL text (summed over cached shapes) remembered.
-const MAX_CACHED_BYTES: usize = 8 << 20;
+/// The most SQL text (summed over cached shapes) remembered: with the
+/// parsed trees, a few MiB per connection at most.
+const MAX_CACHED_BYTES: usize = 1 << 20;
 
 /// Parsed statement templates of one connection (see the module docs).
 #[derive(Default)]
