@@ -135,3 +135,87 @@ fn a_shape_is_served_from_its_template_after_it_is_proven() {
     // Seen once, proven the second time, served from the template after.
     assert_eq!(cache.hits(), 8);
 }
+
+mod random {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A constant of one kind, as a client would write it: integers of
+    /// every size and sign (with and without blanks after the sign),
+    /// decimals, exponents, and strings with quotes, blanks and non-ASCII.
+    fn constant(kind: usize) -> BoxedStrategy<String> {
+        match kind {
+            0 => any::<i64>().prop_map(|i| i.to_string()).boxed(),
+            1 => (any::<u64>(), 0usize..40)
+                .prop_map(|(i, zeros)| format!("{i}{}", "0".repeat(zeros)))
+                .boxed(),
+            2 => any::<i32>()
+                .prop_map(|i| format!("- {}", i.unsigned_abs()))
+                .boxed(),
+            3 => (any::<i32>(), 0u32..100_000)
+                .prop_map(|(i, f)| format!("{i}.{f}"))
+                .boxed(),
+            4 => (0u32..1000, -40i32..40)
+                .prop_map(|(m, e)| format!("{m}e{e}"))
+                .boxed(),
+            5 => (0u32..1000).prop_map(|f| format!(".{f}")).boxed(),
+            _ => "[a-z' é%_0-9-]{0,12}"
+                .prop_map(|s| format!("'{}'", s.replace('\'', "''")))
+                .boxed(),
+        }
+    }
+
+    /// Four rounds of six constants, each position keeping its kind (so
+    /// the rounds share a template) while the values change.
+    fn rounds() -> impl Strategy<Value = Vec<Vec<String>>> {
+        proptest::collection::vec(0usize..7, 6).prop_flat_map(|kinds| {
+            let round: Vec<BoxedStrategy<String>> = kinds.iter().map(|&k| constant(k)).collect();
+            proptest::collection::vec(round, 4)
+        })
+    }
+
+    /// Statement shapes with holes for constants.
+    const SHAPES: &[&str] = &[
+        "SELECT abalance FROM pgbench_accounts WHERE aid = {}",
+        "UPDATE t SET v = v + {} WHERE k = {} AND s <> {}",
+        "INSERT INTO t (a, b, c) VALUES ({}, {}, {}), ({}, {}, {})",
+        "SELECT a, {} FROM t WHERE b BETWEEN {} AND {} ORDER BY 1 LIMIT {}",
+        "SELECT CASE WHEN a > {} THEN {} ELSE {} END FROM t WHERE c IN ({}, {})",
+        "DELETE FROM t WHERE k = {} RETURNING k, {}",
+        "SELECT {}::text, CAST({} AS numeric(12, 3)), x-{} FROM t",
+        "SELECT * FROM t WHERE s LIKE {} OR n = -{}",
+        "SET statement_timeout = {}",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn the_cache_parses_random_constants_exactly_as_the_parser_does(
+            shape in 0..SHAPES.len(),
+            rounds in rounds(),
+        ) {
+            let mut cache = StatementCache::default();
+            // Four statements of one shape: seen, proven, then served.
+            for round in &rounds {
+                let mut sql = SHAPES[shape].to_string();
+                for c in round {
+                    if let Some(at) = sql.find("{}") {
+                        sql.replace_range(at..at + 2, c);
+                    }
+                }
+                let cached = cache.parse(&sql);
+                let direct = crate::parse::parse(&sql);
+                match (&cached, &direct) {
+                    (Ok(c), Ok(d)) => prop_assert_eq!(c, d, "{}", sql),
+                    (Err(c), Err(d)) => prop_assert_eq!((&c.code, &c.message), (&d.code, &d.message)),
+                    _ => prop_assert!(false, "{}: cached {:?} but direct {:?}", sql, cached, direct),
+                }
+            }
+            // These shapes always prove their template: the last two
+            // rounds are served from it.
+            if shape == 0 || shape == 2 {
+                prop_assert_eq!(cache.hits(), 2);
+            }
+        }
+    }
+}
