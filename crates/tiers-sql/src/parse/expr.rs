@@ -687,6 +687,12 @@ pub(super) fn parameter(p: &str) -> Result<usize> {
 /// otherwise `Numeric` (as in PostgreSQL), or `Float` beyond what
 /// `numeric` holds. Accepts `_` separators and `0x`/`0o`/`0b` integers.
 pub(super) fn number(text: &str, negative: bool) -> Result<Value> {
+    // The common case, a plain integer of up to 18 digits (always within
+    // i64), without the general path's allocations.
+    if (1..=18).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
+        let magnitude = text.bytes().fold(0i64, |n, b| n * 10 + i64::from(b - b'0'));
+        return Ok(Value::Int(if negative { -magnitude } else { magnitude }));
+    }
     let cleaned: String = text.chars().filter(|&c| c != '_').collect();
     let sign = if negative { "-" } else { "" };
     if let Some((radix, digits)) = radix_prefix(&cleaned) {

@@ -223,8 +223,7 @@ fn lift(sql: &str) -> Option<Lifted> {
                 template.push_str(&sql[copied..i]);
                 literals.push(Literal::Text(value));
                 kinds.push('s');
-                template.push('$');
-                template.push_str(&literals.len().to_string());
+                push_placeholder(&mut template, literals.len());
                 copied = end;
                 i = end;
                 after_operand = true;
@@ -352,9 +351,14 @@ fn push_number(
         end,
         negative,
     });
-    template.push('$');
-    template.push_str(&literals.len().to_string());
+    push_placeholder(template, literals.len());
     *copied = end;
+}
+
+/// Appends `$n`.
+fn push_placeholder(template: &mut String, n: usize) {
+    use std::fmt::Write;
+    let _ = write!(template, "${n}");
 }
 
 /// The end of the numeric literal starting at `i`; None for anything the
