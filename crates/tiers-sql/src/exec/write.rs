@@ -84,8 +84,14 @@ pub(super) fn insert(
 ) -> Result<QueryResult> {
     let def = catalog::require_table(tx, table_name)?;
     let targets = target_columns(&def, columns)?;
-    let exprs: Vec<&Expr> = rows.iter().flatten().collect();
-    let values = query::bind_exprs(tx, Vec::new(), &exprs)?;
+    // Constants (most of a multi-row INSERT) are taken as they are; only
+    // the other expressions are bound and evaluated.
+    let computed: Vec<&Expr> = rows
+        .iter()
+        .flatten()
+        .filter(|e| !matches!(e, Expr::Literal(_)))
+        .collect();
+    let values = query::bind_exprs(tx, Vec::new(), &computed)?;
     let mut given_rows = Vec::with_capacity(rows.len());
     {
         let ev = values.evaluator(tx, params);
@@ -98,9 +104,14 @@ pub(super) fn insert(
                 ));
             }
             let mut given: Vec<Option<Value>> = vec![None; def.columns.len()];
-            for &col in targets.iter().take(row.len()) {
-                given[col] = Some(ev.eval(next, &[])?);
-                next += 1;
+            for (&col, e) in targets.iter().zip(row) {
+                given[col] = Some(match e {
+                    Expr::Literal(v) => v.clone(),
+                    _ => {
+                        next += 1;
+                        ev.eval(next - 1, &[])?
+                    }
+                });
             }
             given_rows.push(given);
         }
