@@ -963,4 +963,23 @@ async fn brief_lock_waits_end_on_release_and_deadlocks_are_still_found() {
         202 + 100 + 2,
         "the surviving transaction's two updates"
     );
+
+    // A session with a lock_timeout waits no longer than that for a row.
+    let third = connect(addr).await;
+    first
+        .batch_execute("BEGIN; UPDATE acct SET bal = bal + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    third
+        .batch_execute("SET lock_timeout = '30ms'")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let e = third
+        .batch_execute("UPDATE acct SET bal = 0 WHERE id = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::LOCK_NOT_AVAILABLE), "{e}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(30));
+    first.batch_execute("ROLLBACK").await.unwrap();
 }

@@ -272,8 +272,12 @@ impl Session {
     /// the statement may be tried again (in async mode it may find the lock
     /// taken again). It is no lock wait (no deadlock detection, no
     /// lock_timeout): bound it in time, then run the statement with waiting
-    /// allowed.
+    /// allowed. None when the session set a `lock_timeout`: its waits are
+    /// timed exactly only where waiting is allowed.
     pub fn lock_release(&self) -> Option<LockRelease> {
+        if self.lock_timeout().is_some() {
+            return None;
+        }
         self.blocked_on.map(|key| LockRelease {
             db: self.db.clone(),
             key,
@@ -311,6 +315,14 @@ impl Session {
     fn statement_timeout(&self) -> Option<Duration> {
         self.settings
             .get("statement_timeout")
+            .and_then(|v| crate::limits::parse_duration(v))
+            .flatten()
+    }
+
+    /// The session's `lock_timeout` (None: no limit).
+    fn lock_timeout(&self) -> Option<Duration> {
+        self.settings
+            .get("lock_timeout")
             .and_then(|v| crate::limits::parse_duration(v))
             .flatten()
     }
@@ -561,16 +573,13 @@ impl Session {
             None => (self.db.engine.begin_write()?, true),
         };
         let savepoint = tx.savepoint();
+        let lock_timeout = self.lock_timeout();
         let mut ctx = WriteCtx {
             db: &self.db,
             owner: self.id,
             held: &mut self.held,
             read_committed: self.read_committed,
-            lock_timeout: self
-                .settings
-                .get("lock_timeout")
-                .and_then(|v| crate::limits::parse_duration(v))
-                .flatten(),
+            lock_timeout,
             no_wait: self.async_mode,
             blocked_on: None,
         };
