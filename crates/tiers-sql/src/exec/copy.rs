@@ -76,6 +76,6 @@ pub(super) fn copy_in(
         }
         given_rows.push(given);
     }
-    let n = insert_rows(tx, &def, given_rows, None, &[], ctx)?.len();
+    let (n, _) = insert_rows(tx, &def, given_rows, None, &[], ctx, false)?;
     Ok(QueryResult::command(format!("COPY {n}")))
 }

@@ -116,14 +116,15 @@ pub(super) fn insert(
             given_rows.push(given);
         }
     }
-    let stored = insert_rows(tx, &def, given_rows, on_conflict, params, ctx)?;
-    let n = stored.len();
+    let keep = !returning.is_empty();
+    let (n, stored) = insert_rows(tx, &def, given_rows, on_conflict, params, ctx, keep)?;
     returning_result(tx, &def, stored, returning, params, format!("INSERT 0 {n}"))
 }
 
 /// Inserts rows of values in table order (None: not given, so the
 /// default), with CHECK constraints, row locks and ON CONFLICT. Returns
-/// the rows written (inserted or updated).
+/// how many rows were written (inserted or updated) and, when `keep` (for
+/// RETURNING), the rows themselves; a load without RETURNING keeps none.
 pub(super) fn insert_rows(
     tx: &mut WriteTxn,
     def: &TableDef,
@@ -131,10 +132,12 @@ pub(super) fn insert_rows(
     on_conflict: Option<&OnConflict>,
     params: &[Value],
     ctx: &mut WriteCtx<'_>,
-) -> Result<Vec<Vec<Value>>> {
+    keep: bool,
+) -> Result<(usize, Vec<Vec<Value>>)> {
     let rules = rules(tx, def)?;
     let conflict = on_conflict.map(|c| Conflict::new(tx, def, c)).transpose()?;
-    let mut stored = Vec::with_capacity(rows.len());
+    let mut count = 0;
+    let mut stored = Vec::with_capacity(if keep { rows.len() } else { 0 });
     for mut given in rows {
         crate::limits::check()?;
         for (col, e) in &rules.defaults {
@@ -149,13 +152,20 @@ pub(super) fn insert_rows(
             && let Some(existing) = conflict.existing(tx, def, &row)?
         {
             if let Some(new) = conflict.update(tx, def, &rules, &existing, &row, params, ctx)? {
-                stored.push(new);
+                count += 1;
+                if keep {
+                    stored.push(new);
+                }
             }
             continue;
         }
-        stored.push(table::insert_prepared(tx, def, row)?);
+        let new = table::insert_prepared(tx, def, row)?;
+        count += 1;
+        if keep {
+            stored.push(new);
+        }
     }
-    Ok(stored)
+    Ok((count, stored))
 }
 
 /// ON CONFLICT: which unique constraint, and the bound DO UPDATE.
