@@ -562,6 +562,35 @@ async fn copy_from_stdin_and_to_stdout_in_text_and_csv() {
         .unwrap()
         .get(0);
     assert_eq!(n, 0);
+    // A bad row after several batches of good ones: the error names it,
+    // and none of the rows before it remain.
+    let sink = client.copy_in("COPY items FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    let mut data = String::new();
+    for i in 10_000..20_000 {
+        data.push_str(&format!(
+            "{i}	bulk	1
+"
+        ));
+    }
+    data.push_str(
+        "20000	too few fields
+",
+    );
+    sink.send(bytes::Bytes::from(data)).await.unwrap();
+    let e = sink.finish().await.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::BAD_COPY_FILE_FORMAT), "{e}");
+    let message = e.as_db_error().map(|d| d.message().to_string());
+    assert!(
+        message.as_deref().is_some_and(|m| m.contains("row 10001")),
+        "{message:?}"
+    );
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM items WHERE id >= 3000", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
     // Out, in both formats.
     let stream = client
         .copy_out(

@@ -57,7 +57,12 @@ pub(super) fn copy_in(
     };
     let def = catalog::require_table(tx, name)?;
     let targets = target_columns(&def, columns)?;
-    let mut given_rows = Vec::with_capacity(rows.len());
+    // Rows go in by batches, in order, as PostgreSQL's COPY does: the first
+    // bad row stops it (and the statement's rollback undoes it all), and
+    // only one batch of converted rows exists at a time.
+    const BATCH: usize = 4096;
+    let mut n = 0;
+    let mut given_rows = Vec::with_capacity(BATCH.min(rows.len()));
     for (i, row) in rows.into_iter().enumerate() {
         if row.len() != targets.len() {
             return Err(SqlError::new(
@@ -75,7 +80,11 @@ pub(super) fn copy_in(
             given[col] = Some(field.map_or(Value::Null, Value::Text));
         }
         given_rows.push(given);
+        if given_rows.len() == BATCH {
+            let batch = std::mem::replace(&mut given_rows, Vec::with_capacity(BATCH));
+            n += insert_rows(tx, &def, batch, None, &[], ctx, false)?.0;
+        }
     }
-    let (n, _) = insert_rows(tx, &def, given_rows, None, &[], ctx, false)?;
+    n += insert_rows(tx, &def, given_rows, None, &[], ctx, false)?.0;
     Ok(QueryResult::command(format!("COPY {n}")))
 }
