@@ -195,10 +195,12 @@ fn is_word_byte(b: u8) -> bool {
 /// has `$n` placeholders is kept as it is, constants included.
 fn lift(sql: &str) -> Option<Lifted> {
     let b = sql.as_bytes();
-    let mut template = String::with_capacity(sql.len());
-    let mut kinds = String::new();
-    let mut literals = Vec::new();
-    let mut copied = 0;
+    let mut out = Lifting {
+        template: String::with_capacity(sql.len()),
+        kinds: String::new(),
+        literals: Vec::new(),
+        copied: 0,
+    };
     let mut placeholders = false;
     // Whether the last token ends an operand (a minus sign after it
     // subtracts) or not (a minus sign after it is a sign).
@@ -220,11 +222,7 @@ fn lift(sql: &str) -> Option<Lifted> {
                     return None; // E'...', B'...', X'...', N'...'
                 }
                 let (value, end) = string_literal(sql, i)?;
-                template.push_str(&sql[copied..i]);
-                literals.push(Literal::Text(value));
-                kinds.push('s');
-                push_placeholder(&mut template, literals.len());
-                copied = end;
+                out.lift(sql, i, end, Literal::Text(value));
                 i = end;
                 after_operand = true;
             }
@@ -243,33 +241,15 @@ fn lift(sql: &str) -> Option<Lifted> {
                 }
                 after_operand = true;
             }
-            b'0'..=b'9' => {
-                let (start, end) = (i, number_end(b, i)?);
-                push_number(
-                    sql,
-                    &mut template,
-                    &mut copied,
-                    start,
+            // A number; `.5` only where an operand may start (not `t.5`).
+            b'0'..=b'9' | b'.' if c != b'.' || (!after_operand && starts_number(b, i)) => {
+                let end = number_end(b, i)?;
+                let number = Literal::Number {
+                    start: i,
                     end,
-                    false,
-                    &mut literals,
-                );
-                kinds.push('n');
-                i = end;
-                after_operand = true;
-            }
-            b'.' if b.get(i + 1).is_some_and(u8::is_ascii_digit) && !after_operand => {
-                let (start, end) = (i, number_end(b, i)?);
-                push_number(
-                    sql,
-                    &mut template,
-                    &mut copied,
-                    start,
-                    end,
-                    false,
-                    &mut literals,
-                );
-                kinds.push('n');
+                    negative: false,
+                };
+                out.lift(sql, i, end, number);
                 i = end;
                 after_operand = true;
             }
@@ -280,14 +260,14 @@ fn lift(sql: &str) -> Option<Lifted> {
                 while j < b.len() && b[j].is_ascii_whitespace() {
                     j += 1;
                 }
-                let starts_number = b.get(j).is_some_and(u8::is_ascii_digit)
-                    || (b.get(j) == Some(&b'.') && b.get(j + 1).is_some_and(u8::is_ascii_digit));
-                if starts_number {
+                if starts_number(b, j) {
                     let end = number_end(b, j)?;
-                    template.push_str(&sql[copied..i]);
-                    copied = i;
-                    push_number(sql, &mut template, &mut copied, j, end, true, &mut literals);
-                    kinds.push('n');
+                    let number = Literal::Number {
+                        start: j,
+                        end,
+                        negative: true,
+                    };
+                    out.lift(sql, i, end, number);
                     i = end;
                     after_operand = true;
                 } else {
@@ -320,6 +300,12 @@ fn lift(sql: &str) -> Option<Lifted> {
             literals: Vec::new(),
         });
     }
+    let Lifting {
+        mut template,
+        kinds,
+        literals,
+        copied,
+    } = out;
     template.push_str(&sql[copied..]);
     let template_len = template.len();
     template.push('\0');
@@ -331,34 +317,40 @@ fn lift(sql: &str) -> Option<Lifted> {
     })
 }
 
-/// Appends the template text up to a number at `start..end` and its
-/// placeholder; the number's own text is skipped. (`copied` may lie before
-/// `start` only by a sign and blanks, which are folded in.)
-fn push_number(
-    sql: &str,
-    template: &mut String,
-    copied: &mut usize,
-    start: usize,
-    end: usize,
-    negative: bool,
-    literals: &mut Vec<Literal>,
-) {
-    if !negative {
-        template.push_str(&sql[*copied..start]);
-    }
-    literals.push(Literal::Number {
-        start,
-        end,
-        negative,
-    });
-    push_placeholder(template, literals.len());
-    *copied = end;
+/// A template being built: the text up to `copied`, with a `$n` for each
+/// constant lifted so far.
+struct Lifting {
+    template: String,
+    /// One letter per constant: `n` number, `s` string.
+    kinds: String,
+    literals: Vec<Literal>,
+    /// How much of the statement the template covers.
+    copied: usize,
 }
 
-/// Appends `$n`.
-fn push_placeholder(template: &mut String, n: usize) {
-    use std::fmt::Write;
-    let _ = write!(template, "${n}");
+impl Lifting {
+    /// Replaces the statement's bytes `from..to` (a constant, with any sign
+    /// and blanks before it) by the next placeholder.
+    fn lift(&mut self, sql: &str, from: usize, to: usize, literal: Literal) {
+        use std::fmt::Write;
+        self.template.push_str(&sql[self.copied..from]);
+        self.kinds.push(match literal {
+            Literal::Number { .. } => 'n',
+            Literal::Text(_) => 's',
+        });
+        self.literals.push(literal);
+        let _ = write!(self.template, "${}", self.literals.len());
+        self.copied = to;
+    }
+}
+
+/// Whether a numeric literal starts at `i` (a digit, or `.` and a digit).
+fn starts_number(b: &[u8], i: usize) -> bool {
+    match b.get(i) {
+        Some(c) if c.is_ascii_digit() => true,
+        Some(b'.') => b.get(i + 1).is_some_and(u8::is_ascii_digit),
+        _ => false,
+    }
 }
 
 /// The end of the numeric literal starting at `i`; None for anything the
