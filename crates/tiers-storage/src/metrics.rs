@@ -9,6 +9,7 @@ pub struct Metrics {
     pub(crate) pool_hits: AtomicU64,
     pub(crate) pool_misses: AtomicU64,
     pub(crate) pool_evictions: AtomicU64,
+    pub(crate) pool_garbage_dropped: AtomicU64,
     pub(crate) pool_pages_written: AtomicU64,
     pub(crate) journal_bytes: AtomicU64,
     pub(crate) journal_records: AtomicU64,
@@ -34,6 +35,9 @@ pub struct MetricsSnapshot {
     pub pool_misses: u64,
     /// Pages evicted from the buffer pool.
     pub pool_evictions: u64,
+    /// Pages dropped from the buffer pool as soon as no snapshot could read
+    /// them any more (copy-on-write leftovers), without an eviction.
+    pub pool_garbage_dropped: u64,
     /// Pages written to the data file (background writer, checkpoints, eviction).
     pub pool_pages_written: u64,
     /// Pages currently cached.
@@ -111,6 +115,12 @@ impl MetricsSnapshot {
                 "Pages evicted from the buffer pool",
                 C,
                 self.pool_evictions,
+            ),
+            (
+                "pool_garbage_dropped",
+                "Unlinked pages dropped from the buffer pool once no snapshot could read them",
+                C,
+                self.pool_garbage_dropped,
             ),
             (
                 "pool_pages_written",

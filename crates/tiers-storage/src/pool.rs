@@ -80,6 +80,12 @@ struct PoolState {
     /// Buffers of evicted pages, reused for the next misses (saves an
     /// allocation, a zeroing and the page faults of fresh memory per miss).
     spare: Vec<PageBuf>,
+    /// Cached pages that commits unlinked, oldest first, with the unlinking
+    /// commit's LSN. Copy-on-write retires a few pages per commit, recently
+    /// used ones: left to the LRU order they would push colder live pages
+    /// out. Instead each is dropped as soon as it is garbage (see
+    /// [`BufferPool::drop_garbage`]).
+    retired: VecDeque<(u64, PageNo)>,
 }
 
 /// Most spare buffers kept.
@@ -122,6 +128,7 @@ impl BufferPool {
                 tick: 0,
                 refresh_age: ((capacity_bytes / page_size).max(16) / 32) as u64,
                 spare: Vec::new(),
+                retired: VecDeque::new(),
             }),
             flushing: Mutex::new(()),
             forget_through: AtomicU64::new(0),
@@ -243,7 +250,38 @@ impl BufferPool {
         for no in pages {
             if let Some(frame) = s.frames.get_mut(no) {
                 frame.retired_at = Some(lsn);
+                s.retired.push_back((lsn, *no));
             }
+        }
+        self.drop_garbage(&mut s);
+    }
+
+    /// Drops the unlinked pages that have become garbage (unlinked at or
+    /// before `forget_through`) from the pool, keeping their buffers as
+    /// spares; a dirty one is never written. A pinned one stays until
+    /// eviction finds it. While a long snapshot holds the horizon back the
+    /// list is kept to the pages still cached.
+    fn drop_garbage(&self, s: &mut PoolState) {
+        let forget = self.forget_through.load(Ordering::Acquire);
+        while let Some(&(lsn, no)) = s.retired.front() {
+            if lsn > forget {
+                break;
+            }
+            s.retired.pop_front();
+            let droppable = s
+                .frames
+                .get(&no)
+                .is_some_and(|f| f.retired_at == Some(lsn) && Arc::strong_count(&f.page) == 1);
+            if droppable && let Some(frame) = s.remove(no) {
+                s.recycle(frame.page);
+                add(&self.metrics.pool_garbage_dropped, 1);
+            }
+        }
+        if s.retired.len() > 2 * self.capacity + 1024 {
+            let PoolState {
+                retired, frames, ..
+            } = s;
+            retired.retain(|(lsn, no)| frames.get(no).is_some_and(|f| f.retired_at == Some(*lsn)));
         }
     }
 
@@ -350,11 +388,7 @@ impl BufferPool {
             }
             let frame = s.remove(victim).expect("victim is cached");
             let queue = frame.queue;
-            if s.spare.len() < SPARE_MAX
-                && let Ok(buf) = Arc::try_unwrap(frame.page)
-            {
-                s.spare.push(buf);
-            }
+            s.recycle(frame.page);
             if queue == Queue::A1in {
                 s.a1out.push_back(victim);
                 s.a1out_set.insert(victim);
@@ -403,6 +437,15 @@ impl PoolState {
                 tick,
             },
         );
+    }
+
+    /// Keeps a dropped page's buffer for reuse, if it is the last reference.
+    fn recycle(&mut self, page: Arc<PageBuf>) {
+        if self.spare.len() < SPARE_MAX
+            && let Ok(buf) = Arc::try_unwrap(page)
+        {
+            self.spare.push(buf);
+        }
     }
 
     fn remove(&mut self, no: PageNo) -> Option<Frame> {
@@ -552,5 +595,50 @@ mod tests {
         // The oldest dirty page was evicted by writing it back: it reads back intact.
         let again = pool.read_from_disk(150, None).unwrap();
         assert_eq!(again[200], 150);
+    }
+
+    #[test]
+    fn unlinked_pages_leave_the_pool_once_garbage_and_spare_the_live_ones() {
+        let (_dir, pool) = pool(32);
+        let dirty_page = |no: u64| {
+            let mut fresh = new_page(4096, no, PageKind::Leaf, 9);
+            seal(&mut fresh);
+            Arc::new(fresh)
+        };
+        // Twenty live pages, read from disk.
+        for no in 0..20 {
+            pool.get(no, None).unwrap();
+        }
+        // Commits at LSN 1..=40, each writing a new copy of a hot page and
+        // unlinking the previous copy, which snapshots may read until the
+        // horizon passes the commit's LSN.
+        let mut current = 200u64;
+        pool.install(current, dirty_page(current));
+        let mut pinned = None;
+        for lsn in 1..=40u64 {
+            let copy = 200 + lsn;
+            pool.install(copy, dirty_page(copy));
+            if lsn == 3 {
+                // A reader still holds the copy unlinked at LSN 3.
+                pinned = Some(pool.get(current, None).unwrap());
+            }
+            pool.set_forget_through(lsn - 1);
+            pool.retire(&[current], lsn);
+            current = copy;
+        }
+        let s = pool.lock();
+        // Every copy unlinked at or before the horizon (39) is gone, except
+        // the pinned one; the one unlinked at 40 is still readable.
+        let cached: Vec<u64> = (200..=240).filter(|no| s.frames.contains_key(no)).collect();
+        assert_eq!(cached, vec![202, 239, 240]);
+        assert_eq!(crate::metrics::get(&pool.metrics.pool_garbage_dropped), 38);
+        // No live page was evicted to make room, and no garbage was written.
+        assert_eq!(crate::metrics::get(&pool.metrics.pool_evictions), 0);
+        assert_eq!(crate::metrics::get(&pool.metrics.pool_pages_written), 0);
+        assert!((0..20).all(|no| s.frames.contains_key(&no)));
+        // Only pages still cached stay listed.
+        assert!(s.retired.len() <= 3);
+        drop(s);
+        drop(pinned);
     }
 }

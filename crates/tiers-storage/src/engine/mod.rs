@@ -841,6 +841,7 @@ impl Shared {
             pool_hits: metrics::get(&m.pool_hits),
             pool_misses: metrics::get(&m.pool_misses),
             pool_evictions: metrics::get(&m.pool_evictions),
+            pool_garbage_dropped: metrics::get(&m.pool_garbage_dropped),
             pool_pages_written: metrics::get(&m.pool_pages_written),
             pool_pages_cached: cached as u64,
             pool_pages_dirty: dirty as u64,
