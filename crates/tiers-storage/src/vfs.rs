@@ -23,6 +23,13 @@ pub trait VfsFile: Send + Sync {
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
     /// Makes every completed write durable (fdatasync).
     fn sync(&self) -> io::Result<()>;
+    /// Asks the operating system to start writing the file's dirty data to
+    /// the device now, without waiting for it: a hint that spreads a later
+    /// [`VfsFile::sync`]'s work over time. It makes nothing durable; the
+    /// default does nothing.
+    fn start_writeback(&self) -> io::Result<()> {
+        Ok(())
+    }
     /// The current length in bytes.
     fn len(&self) -> io::Result<u64>;
     /// Truncates or extends the file.
@@ -71,6 +78,20 @@ impl VfsFile for OsFile {
 
     fn sync(&self) -> io::Result<()> {
         self.0.sync_data()
+    }
+
+    #[cfg(target_os = "linux")]
+    fn start_writeback(&self) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: sync_file_range only reads its integer arguments; the
+        // descriptor stays open for the call because `self` holds the File.
+        let rc =
+            unsafe { libc::sync_file_range(self.0.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     fn len(&self) -> io::Result<u64> {
