@@ -200,11 +200,11 @@ fn is_point_query(stmt: &Statement) -> bool {
         && s.filter.as_ref().is_some_and(has_point_equality)
 }
 
-/// Whether a WHERE clause pins a column to a literal or parameter (`col =
-/// value`, possibly among ANDed terms): the shape of an index lookup.
+/// Whether a WHERE clause pins a column to a constant (`col = value`,
+/// possibly among ANDed terms): the shape of an index lookup.
 fn has_point_equality(filter: &tiers_sql::ast::Expr) -> bool {
     use tiers_sql::ast::{BinaryOp, Expr};
-    let simple_value = |e: &Expr| matches!(e, Expr::Literal(_) | Expr::Parameter(_));
+    let simple_value = |e: &Expr| is_constant(e, 0);
     let mut stack = vec![filter];
     while let Some(e) = stack.pop() {
         if let Expr::Binary { op, left, right } = e {
@@ -226,6 +226,25 @@ fn has_point_equality(filter: &tiers_sql::ast::Expr) -> bool {
     false
 }
 
+/// Whether an expression is a constant computed from literals and
+/// parameters with operators and casts only (`$1`, `$1 + 1`, `'7'::int`),
+/// nested at most a few levels.
+fn is_constant(e: &tiers_sql::ast::Expr, depth: usize) -> bool {
+    use tiers_sql::ast::Expr;
+    const DEPTH: usize = 4;
+    match e {
+        Expr::Literal(_) | Expr::Parameter(_) => true,
+        _ if depth == DEPTH => false,
+        Expr::Binary { left, right, .. } => {
+            is_constant(left, depth + 1) && is_constant(right, depth + 1)
+        }
+        Expr::Negate(inner) | Expr::Not(inner) | Expr::Cast { expr: inner, .. } => {
+            is_constant(inner, depth + 1)
+        }
+        _ => false,
+    }
+}
+
 /// Whether a statement is short work that may run on the async worker in
 /// the session's async mode: a small INSERT ... VALUES, an UPDATE or DELETE
 /// of rows found by equality, or transaction control. (A row lock it would
@@ -241,5 +260,42 @@ fn is_short_write(stmt: &Statement) -> bool {
         } => from.is_empty() && filter.as_ref().is_some_and(has_point_equality),
         Statement::Begin { .. } | Statement::Commit | Statement::Rollback => true,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(sql: &str) -> Statement {
+        let mut parsed = tiers_sql::parse::parse(sql).expect("valid SQL");
+        assert_eq!(parsed.len(), 1);
+        parsed.remove(0)
+    }
+
+    #[test]
+    fn point_shapes_include_constant_expressions() {
+        for sql in [
+            "SELECT v FROM t WHERE k = $1",
+            "SELECT v FROM t WHERE k = $1 + 1",
+            "SELECT v FROM t WHERE k = -($1 * 2) AND v > 0",
+            "SELECT v FROM t WHERE '7'::int = k",
+        ] {
+            assert!(is_point_query(&one(sql)), "{sql}");
+        }
+        for sql in [
+            "SELECT v FROM t WHERE k = other",
+            "SELECT v FROM t WHERE k = $1 + other",
+            "SELECT v FROM t WHERE k = (SELECT 1)",
+            "SELECT v FROM t WHERE k = abs($1)",
+            "SELECT v FROM t WHERE k > $1",
+            "SELECT v FROM t WHERE k = ((((($1 + 1) + 1) + 1) + 1) + 1)",
+        ] {
+            assert!(!is_point_query(&one(sql)), "{sql}");
+        }
+        assert!(is_short_write(&one(
+            "UPDATE t SET v = v + $2 WHERE k = $1 + 2"
+        )));
+        assert!(!is_short_write(&one("UPDATE t SET v = 0 WHERE k < $1")));
     }
 }
