@@ -615,6 +615,61 @@ mod tests {
         assert_eq!(again[200], 150);
     }
 
+    /// A real file that counts the write-back hints it is given.
+    struct HintCounting(Arc<dyn VfsFile>, std::sync::atomic::AtomicUsize);
+
+    impl VfsFile for HintCounting {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+            self.0.read_at(buf, offset)
+        }
+        fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+            self.0.write_at(buf, offset)
+        }
+        fn sync(&self) -> std::io::Result<()> {
+            self.0.sync()
+        }
+        fn start_writeback(&self) -> std::io::Result<()> {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            self.0.start_writeback()
+        }
+        fn len(&self) -> std::io::Result<u64> {
+            self.0.len()
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.0.set_len(len)
+        }
+    }
+
+    #[test]
+    fn write_back_hints_the_kernel_every_batch_of_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.tdb");
+        let file = Arc::new(HintCounting(
+            OsVfs.open(&path, true).unwrap(),
+            Default::default(),
+        ));
+        let metrics = Arc::new(Metrics::default());
+        let pool = BufferPool::new(file.clone(), path, 4096, 256 * 4096, metrics);
+        let pages = WRITEBACK_BATCH as u64 + 8;
+        for no in 0..pages {
+            let mut fresh = new_page(4096, no, PageKind::Leaf, 9);
+            fresh[300] = no as u8;
+            seal(&mut fresh);
+            pool.install(no, Arc::new(fresh));
+        }
+        assert_eq!(pool.flush_dirty(WriteBack::Live).unwrap(), pages as usize);
+        // One hint after the first full batch, one for the rest.
+        assert_eq!(file.1.load(Ordering::Relaxed), 2);
+        assert_eq!(pool.usage().1, 0);
+        assert_eq!(
+            pool.read_from_disk(pages - 1, None).unwrap()[300],
+            (pages - 1) as u8
+        );
+        // Nothing dirty: no write, no hint.
+        assert_eq!(pool.flush_dirty(WriteBack::Live).unwrap(), 0);
+        assert_eq!(file.1.load(Ordering::Relaxed), 2);
+    }
+
     #[test]
     fn unlinked_pages_leave_the_pool_once_garbage_and_spare_the_live_ones() {
         let (_dir, pool) = pool(32);
