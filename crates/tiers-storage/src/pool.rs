@@ -43,6 +43,9 @@ struct Frame {
     dirty: bool,
     /// LSN of the commit that unlinked this page, if one has.
     retired_at: Option<u64>,
+    /// Its structure is known to be sound: this engine built it (a commit
+    /// installed it) or a batch checked it before editing a copy.
+    sound: bool,
     queue: Queue,
     tick: u64,
 }
@@ -190,6 +193,7 @@ impl BufferPool {
             Queue::A1in
         };
         s.insert(no, page.clone(), false, queue);
+        s.frames.get_mut(&no).expect("just inserted").sound = false;
         self.evict_excess(&mut s);
         Ok(page)
     }
@@ -201,6 +205,26 @@ impl BufferPool {
         match self.lock().spare.pop() {
             Some(buf) => buf,
             None => vec![0u8; self.page_size].into_boxed_slice(),
+        }
+    }
+
+    /// Whether the cached page `no`, this very buffer, is known to be
+    /// structurally sound (see [`BufferPool::mark_sound`]). Pages a commit
+    /// installed are; pages read from disk passed only their checksum.
+    pub fn is_sound(&self, no: PageNo, page: &Arc<PageBuf>) -> bool {
+        self.lock()
+            .frames
+            .get(&no)
+            .is_some_and(|f| f.sound && Arc::ptr_eq(&f.page, page))
+    }
+
+    /// Records that a structural check of the cached page `no` (this very
+    /// buffer) passed, so editing it again need not repeat the check.
+    pub fn mark_sound(&self, no: PageNo, page: &Arc<PageBuf>) {
+        if let Some(f) = self.lock().frames.get_mut(&no)
+            && Arc::ptr_eq(&f.page, page)
+        {
+            f.sound = true;
         }
     }
 
@@ -451,6 +475,7 @@ impl PoolState {
                 page,
                 dirty,
                 retired_at: None,
+                sound: true,
                 queue,
                 tick,
             },
@@ -613,6 +638,27 @@ mod tests {
         // The oldest dirty page was evicted by writing it back: it reads back intact.
         let again = pool.read_from_disk(150, None).unwrap();
         assert_eq!(again[200], 150);
+    }
+
+    #[test]
+    fn only_pages_built_here_or_checked_count_as_sound() {
+        let (_dir, pool) = pool(16);
+        // Read from disk: only its checksum was checked.
+        let read = pool.get(3, None).unwrap();
+        assert!(!pool.is_sound(3, &read));
+        pool.mark_sound(3, &read);
+        assert!(pool.is_sound(3, &read));
+        // Installed by a commit: built by this engine.
+        let mut fresh = new_page(4096, 40, PageKind::Leaf, 9);
+        seal(&mut fresh);
+        let built = Arc::new(fresh);
+        pool.install(40, built.clone());
+        assert!(pool.is_sound(40, &built));
+        // A mark for another buffer under the same number does not count.
+        let other = Arc::new(built.as_ref().clone());
+        assert!(!pool.is_sound(40, &other));
+        pool.mark_sound(7, &other);
+        assert!(!pool.lock().frames.contains_key(&7));
     }
 
     /// A real file that counts the write-back hints it is given.
