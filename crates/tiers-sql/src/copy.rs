@@ -18,34 +18,70 @@ fn bad(line: usize, what: &str) -> SqlError {
 
 /// Splits COPY input into rows of fields.
 pub fn parse_rows(data: &str, o: &CopyOptions) -> Result<Vec<Vec<Option<String>>>> {
+    rows(data, o).collect()
+}
+
+/// The rows of COPY input, split into fields one row at a time as they
+/// are asked for: a load holds one row's fields, not all of them. The
+/// first malformed row is an error (and ends the rows).
+pub fn rows<'a>(
+    data: &'a str,
+    o: &'a CopyOptions,
+) -> Box<dyn Iterator<Item = Result<Vec<Option<String>>>> + 'a> {
     if o.csv {
-        parse_csv(data, o)
+        Box::new(CsvRows {
+            chars: data.chars().peekable(),
+            o,
+            line: 1,
+            first: true,
+            done: false,
+        })
     } else {
-        parse_text(data, o)
+        Box::new(TextRows {
+            lines: data.split('\n').enumerate().peekable(),
+            o,
+            done: false,
+        })
     }
 }
 
-fn parse_text(data: &str, o: &CopyOptions) -> Result<Vec<Vec<Option<String>>>> {
-    let mut rows = Vec::new();
-    for (i, line) in data.split('\n').enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line == "\\." {
-            break;
+/// Text-format rows: one per line.
+struct TextRows<'a> {
+    lines: std::iter::Peekable<std::iter::Enumerate<std::str::Split<'a, char>>>,
+    o: &'a CopyOptions,
+    done: bool,
+}
+
+impl Iterator for TextRows<'_> {
+    type Item = Result<Vec<Option<String>>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
         }
-        if line.is_empty() && i + 1 == data.split('\n').count() {
-            break; // the newline after the last row
+        let (i, line) = self.lines.next()?;
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line == "\\." || line.is_empty() && self.lines.peek().is_none() {
+            // The end marker, or the newline after the last row.
+            self.done = true;
+            return None;
         }
         let mut fields = Vec::new();
-        for raw in line.split(o.delimiter) {
-            if raw == o.null {
+        for raw in line.split(self.o.delimiter) {
+            if raw == self.o.null {
                 fields.push(None);
                 continue;
             }
-            fields.push(Some(unescape(raw).map_err(|e| bad(i + 1, &e))?));
+            match unescape(raw) {
+                Ok(field) => fields.push(Some(field)),
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(bad(i + 1, &e)));
+                }
+            }
         }
-        rows.push(fields);
+        Some(Ok(fields))
     }
-    Ok(rows)
 }
 
 fn unescape(raw: &str) -> std::result::Result<String, String> {
@@ -111,12 +147,44 @@ fn unescape(raw: &str) -> std::result::Result<String, String> {
     String::from_utf8(out).map_err(|_| "escapes that make invalid UTF-8".into())
 }
 
-fn parse_csv(data: &str, o: &CopyOptions) -> Result<Vec<Vec<Option<String>>>> {
-    let mut rows = Vec::new();
-    let mut chars = data.chars().peekable();
-    let mut line = 1;
-    let mut first = true;
-    while chars.peek().is_some() {
+/// CSV rows: a quoted field may span lines.
+struct CsvRows<'a> {
+    chars: std::iter::Peekable<std::str::Chars<'a>>,
+    o: &'a CopyOptions,
+    line: usize,
+    first: bool,
+    done: bool,
+}
+
+impl Iterator for CsvRows<'_> {
+    type Item = Result<Vec<Option<String>>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done && self.chars.peek().is_some() {
+            let fields = match self.row() {
+                Ok(fields) => fields,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            };
+            if fields.len() == 1 && fields[0].as_deref() == Some("\\.") {
+                self.done = true;
+                return None;
+            }
+            if std::mem::take(&mut self.first) && self.o.header {
+                continue;
+            }
+            return Some(Ok(fields));
+        }
+        None
+    }
+}
+
+impl CsvRows<'_> {
+    /// Reads one row's fields, through its line end.
+    fn row(&mut self) -> Result<Vec<Option<String>>> {
+        let (o, chars) = (self.o, &mut self.chars);
         let mut fields = Vec::new();
         let mut field = String::new();
         let mut quoted = false;
@@ -125,7 +193,7 @@ fn parse_csv(data: &str, o: &CopyOptions) -> Result<Vec<Vec<Option<String>>>> {
         loop {
             let Some(c) = chars.next() else {
                 if in_quotes {
-                    return Err(bad(line, "unterminated CSV quoted field"));
+                    return Err(bad(self.line, "unterminated CSV quoted field"));
                 }
                 break;
             };
@@ -140,7 +208,7 @@ fn parse_csv(data: &str, o: &CopyOptions) -> Result<Vec<Vec<Option<String>>>> {
                     }
                 } else {
                     if c == '\n' {
-                        line += 1;
+                        self.line += 1;
                     }
                     field.push(c);
                 }
@@ -158,7 +226,7 @@ fn parse_csv(data: &str, o: &CopyOptions) -> Result<Vec<Vec<Option<String>>>> {
                 if c == '\r' && chars.peek() == Some(&'\n') {
                     chars.next();
                 }
-                line += 1;
+                self.line += 1;
                 break;
             } else {
                 field.push(c);
@@ -166,15 +234,8 @@ fn parse_csv(data: &str, o: &CopyOptions) -> Result<Vec<Vec<Option<String>>>> {
             }
         }
         fields.push(csv_field(field, quoted, o));
-        if fields.len() == 1 && fields[0].as_deref() == Some("\\.") {
-            break;
-        }
-        if std::mem::take(&mut first) && o.header {
-            continue;
-        }
-        rows.push(fields);
+        Ok(fields)
     }
-    Ok(rows)
 }
 
 fn csv_field(field: String, quoted: bool, o: &CopyOptions) -> Option<String> {
@@ -279,6 +340,29 @@ mod tests {
             Some("AB")
         );
         assert!(parse_rows("bad\\", &o).is_err());
+    }
+
+    #[test]
+    fn rows_come_one_at_a_time_and_stop_at_the_first_bad_one() {
+        let o = CopyOptions::default();
+        let mut text = rows("1\ta\n2\tb\\\n3\tc\n", &o);
+        assert_eq!(
+            text.next().unwrap().unwrap(),
+            vec![Some("1".into()), Some("a".into())]
+        );
+        let e = text.next().unwrap().unwrap_err();
+        assert_eq!(e.code, "22P04");
+        assert!(e.message.contains("line 2"), "{}", e.message);
+        assert!(text.next().is_none());
+        let o = csv();
+        let mut csv_rows = rows("1,x\n2,\"open\n", &o);
+        assert_eq!(
+            csv_rows.next().unwrap().unwrap(),
+            vec![Some("1".into()), Some("x".into())]
+        );
+        let e = csv_rows.next().unwrap().unwrap_err();
+        assert!(e.message.contains("unterminated"), "{}", e.message);
+        assert!(csv_rows.next().is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! COPY as statements: `COPY ... TO STDOUT` runs a query for the server to
-//! encode; `COPY ... FROM STDIN` inserts the parsed rows in one statement.
+//! encode; `COPY ... FROM STDIN` inserts the rows in one statement, parsing
+//! them from the data one batch at a time.
 
 use super::*;
 
@@ -46,7 +47,7 @@ pub(super) fn copy_out(
 pub(super) fn copy_in(
     tx: &mut WriteTxn,
     copy: &crate::ast::Copy,
-    rows: Vec<Vec<Option<String>>>,
+    rows: impl Iterator<Item = Result<Vec<Option<String>>>>,
     ctx: &mut WriteCtx<'_>,
 ) -> Result<QueryResult> {
     let crate::ast::CopySource::Table { name, columns } = &copy.source else {
@@ -62,8 +63,9 @@ pub(super) fn copy_in(
     // only one batch of converted rows exists at a time.
     const BATCH: usize = 4096;
     let mut n = 0;
-    let mut given_rows = Vec::with_capacity(BATCH.min(rows.len()));
-    for (i, row) in rows.into_iter().enumerate() {
+    let mut given_rows = Vec::with_capacity(BATCH);
+    for (i, row) in rows.enumerate() {
+        let row = row?;
         if row.len() != targets.len() {
             return Err(SqlError::new(
                 "22P04",

@@ -794,8 +794,7 @@ fn execute(
                     "COPY FROM STDIN needs the COPY sub-protocol of a client connection",
                 ));
             };
-            let rows = crate::copy::parse_rows(payload, &copy.options)?;
-            copy_in(tx, copy, rows, ctx)
+            copy_in(tx, copy, crate::copy::rows(payload, &copy.options), ctx)
         }
         Statement::DropIndex { names, if_exists } => drop_index(tx, names, *if_exists),
         Statement::Explain { analyze, statement } => match &**statement {
