@@ -193,7 +193,6 @@ impl BufferPool {
             Queue::A1in
         };
         s.insert(no, page.clone(), false, queue);
-        s.frames.get_mut(&no).expect("just inserted").sound = false;
         self.evict_excess(&mut s);
         Ok(page)
     }
@@ -475,7 +474,9 @@ impl PoolState {
                 page,
                 dirty,
                 retired_at: None,
-                sound: true,
+                // A page enters dirty only when a commit built it; one read
+                // from disk enters clean, its structure unchecked.
+                sound: dirty,
                 queue,
                 tick,
             },
