@@ -134,17 +134,17 @@ impl<'a> Batch<'a> {
         // later raw edits cannot run into a malformed page. A page this
         // engine built (or one checked before) is skipped in release builds;
         // debug builds, and so the tests, check every one.
-        let unchecked = cfg!(debug_assertions) || !self.pool.is_sound(no, &buf);
+        let needs_check = cfg!(debug_assertions) || !self.pool.is_sound(no, &buf);
         let decoded = match page::page_kind(&buf) {
             Some(PageKind::Branch) => {
-                if unchecked {
+                if needs_check {
                     BranchView::new(&buf, self.pool.path(), no)?.check()?;
                     self.pool.mark_sound(no, &buf);
                 }
                 Dirty::BranchRaw(self.copy_of(&buf))
             }
             Some(PageKind::Leaf) => {
-                if unchecked {
+                if needs_check {
                     crate::btree::raw_leaf::check(&buf, self.pool.path(), no)?;
                     self.pool.mark_sound(no, &buf);
                 }
