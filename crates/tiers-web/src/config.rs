@@ -149,7 +149,8 @@ pub struct LimitsConfig {
     pub max_body_bytes: u64,
     /// A client must send a whole request head within this time (against
     /// slowloris). It also bounds how long an idle keep-alive connection
-    /// waits for its next request.
+    /// waits for its next request: an HTTP/1.1 connection is closed, an
+    /// HTTP/2 connection with no stream in flight gets GOAWAY.
     #[serde(with = "duration")]
     pub header_timeout: Duration,
     /// A client must send the request body at least this often.

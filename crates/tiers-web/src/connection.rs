@@ -361,6 +361,7 @@ async fn serve_h2<I>(
 {
     let svc = service_fn({
         let shared = shared.clone();
+        let ctx = ctx.clone();
         move |req| {
             let shared = shared.clone();
             let ctx = ctx.clone();
@@ -375,10 +376,31 @@ async fn serve_h2<I>(
         .serve_connection(io, svc);
     tokio::pin!(conn);
     tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = stopped(&mut stop) => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+        _ = conn.as_mut() => return,
+        _ = stopped(&mut stop) => {}
+        () = h2_idle(&ctx, limits.header_timeout) => {}
+    }
+    // Stopping, or idle too long: GOAWAY, let streams in flight finish.
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
+
+/// Resolves once an HTTP/2 connection has had no request in flight for
+/// `limit`, the keep-alive bound HTTP/1.1 connections get between requests
+/// (nginx closes idle HTTP/2 connections the same way). Checked a few
+/// times per `limit`, so it ends between `limit` and `limit` plus a check.
+async fn h2_idle(ctx: &ConnCtx, limit: Duration) {
+    let check = (limit / 4).max(Duration::from_millis(10));
+    let mut quiet_since = tokio::time::Instant::now();
+    let mut completed = ctx.completed.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(check).await;
+        let now_completed = ctx.completed.load(Ordering::Relaxed);
+        if ctx.in_flight.load(Ordering::Relaxed) > 0 || now_completed != completed {
+            completed = now_completed;
+            quiet_since = tokio::time::Instant::now();
+        } else if quiet_since.elapsed() >= limit {
+            return;
         }
     }
 }

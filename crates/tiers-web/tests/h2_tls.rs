@@ -178,3 +178,48 @@ async fn weighted_servers_parse_from_config() {
     assert_eq!(web.status()["pools"]["default"]["servers"][0]["weight"], 5);
     web.stop().await;
 }
+
+#[tokio::test]
+async fn an_idle_h2_connection_gets_goaway_after_the_keep_alive_time() {
+    let (_dir, b, mut c) = site_and_backend().await;
+    c.limits.header_timeout = std::time::Duration::from_millis(400);
+    let web = Web::start(c).await;
+    let io = TcpStream::connect(web.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    let get = |sender: &mut hyper::client::conn::http2::SendRequest<Empty<Bytes>>| {
+        let req = Request::builder()
+            .uri("http://test/hello.txt")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        sender.send_request(req)
+    };
+    // Busy for twice the keep-alive time: a request every 100 ms keeps it open.
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(800) {
+        let resp = get(&mut sender).await.expect("open while in use");
+        assert_eq!(resp.status(), 200);
+        resp.into_body().collect().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Then quiet: the server says GOAWAY and the connection ends cleanly.
+    let quiet = std::time::Instant::now();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), conn)
+        .await
+        .expect("an idle HTTP/2 connection is closed by the server");
+    assert!(ended.unwrap().is_ok(), "a graceful GOAWAY, not an error");
+    let after = quiet.elapsed();
+    assert!(
+        after >= std::time::Duration::from_millis(300) && after < std::time::Duration::from_secs(2),
+        "closed after {after:?} of quiet"
+    );
+    assert!(
+        get(&mut sender).await.is_err(),
+        "no new streams after GOAWAY"
+    );
+    drop(b);
+    web.stop().await;
+}
