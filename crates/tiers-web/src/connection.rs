@@ -388,7 +388,7 @@ async fn serve_h2<I>(
 /// Resolves once an HTTP/2 connection has had no request in flight for
 /// `limit`, the keep-alive bound HTTP/1.1 connections get between requests
 /// (nginx closes idle HTTP/2 connections the same way). Checked a few
-/// times per `limit`, so it ends between `limit` and `limit` plus a check.
+/// times per `limit`, so it ends between `limit` and `limit` plus two checks.
 async fn h2_idle(ctx: &ConnCtx, limit: Duration) {
     let check = (limit / 4).max(Duration::from_millis(10));
     let mut quiet_since = tokio::time::Instant::now();
