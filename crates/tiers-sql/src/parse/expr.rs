@@ -150,6 +150,7 @@ impl Scope {
             return Err(too_deep());
         }
         use sql::Expr as E;
+        let ilike = matches!(*e, E::ILike { .. });
         match *e {
             E::BinaryOp { left, op, right } => self.binary(left, &op, right, depth),
             E::Cast {
@@ -166,16 +167,8 @@ impl Scope {
                 expr,
                 pattern,
                 escape_char,
-            } => {
-                let flags = LikeFlags {
-                    negated,
-                    any,
-                    escape: escape_char.is_some(),
-                    ci: false,
-                };
-                self.like(expr, pattern, flags, depth)
             }
-            E::ILike {
+            | E::ILike {
                 negated,
                 any,
                 expr,
@@ -186,7 +179,7 @@ impl Scope {
                     negated,
                     any,
                     escape: escape_char.is_some(),
-                    ci: true,
+                    ci: ilike,
                 };
                 self.like(expr, pattern, flags, depth)
             }
