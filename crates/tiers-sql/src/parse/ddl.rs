@@ -118,12 +118,7 @@ pub(super) fn column_option(
             spec.checks.push(check(c)?);
         }
         O::PrimaryKey(pk) => {
-            check_key_extras(
-                &pk.include,
-                &pk.index_options,
-                &pk.characteristics,
-                &pk.index_type,
-            )?;
+            check_primary_key_extras(&pk)?;
             if spec.primary_key {
                 return Err(multiple_primary_keys(table));
             }
@@ -259,12 +254,7 @@ pub(super) fn table_constraints(
     for constraint in constraints {
         match constraint {
             sql::TableConstraint::PrimaryKey(pk) => {
-                check_key_extras(
-                    &pk.include,
-                    &pk.index_options,
-                    &pk.characteristics,
-                    &pk.index_type,
-                )?;
+                check_primary_key_extras(&pk)?;
                 if primary_key.is_some() {
                     return Err(multiple_primary_keys(table));
                 }
@@ -310,6 +300,15 @@ pub(super) fn check_key_extras(
         "index option on a key",
     )?;
     refuse(characteristics.is_some(), "DEFERRABLE constraint")
+}
+
+fn check_primary_key_extras(pk: &sql::PrimaryKeyConstraint) -> Result<()> {
+    check_key_extras(
+        &pk.include,
+        &pk.index_options,
+        &pk.characteristics,
+        &pk.index_type,
+    )
 }
 
 pub(super) fn check_unique_extras(u: &sql::UniqueConstraint) -> Result<()> {
