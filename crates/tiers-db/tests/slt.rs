@@ -6,11 +6,13 @@
 //! Errors are matched by SQLSTATE (`statement error (23505)`) or by
 //! message text.
 
+#[path = "support/server.rs"]
+mod server;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
-use tiers_db::{Server, ServerConfig};
 use tiers_sql::value::Value;
 use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
@@ -199,12 +201,7 @@ async fn run_all(protocol: Protocol) {
     let mut failures = Vec::new();
     for file in slt_files() {
         let dir = tempfile::tempdir().unwrap();
-        let server = Server::bind(ServerConfig::new(
-            "127.0.0.1:0".parse().unwrap(),
-            dir.path().to_path_buf(),
-        ))
-        .await
-        .unwrap();
+        let server = server::bind(dir.path(), |_| {}).await;
         let addr = server.local_addr();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(server.serve(async {

@@ -17,6 +17,14 @@ pub async fn start() -> (
     start_with(|_| {}).await
 }
 
+/// A server on loopback (any free port) over the data directory `dir`,
+/// bound but not yet serving, with the configuration adjusted first.
+pub async fn bind(dir: &std::path::Path, config: impl FnOnce(&mut ServerConfig)) -> Server {
+    let mut c = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.to_path_buf());
+    config(&mut c);
+    Server::bind(c).await.unwrap()
+}
+
 /// A client of the server at `addr` (trust authentication).
 pub async fn connect(addr: SocketAddr) -> tokio_postgres::Client {
     let conn = format!("host=127.0.0.1 port={} user=app dbname=tiers", addr.port());
@@ -34,9 +42,7 @@ pub async fn start_with(
     tokio::sync::oneshot::Sender<()>,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
-    config(&mut c);
-    let server = Server::bind(c).await.unwrap();
+    let server = bind(dir.path(), config).await;
     let addr = server.local_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(server.serve(async {
@@ -53,12 +59,7 @@ pub async fn start_serving() -> (
     Arc<dyn tiers_telemetry::Admin>,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::bind(ServerConfig::new(
-        "127.0.0.1:0".parse().unwrap(),
-        dir.path().to_path_buf(),
-    ))
-    .await
-    .unwrap();
+    let server = bind(dir.path(), |_| {}).await;
     let addr = server.local_addr();
     let admin = server.admin();
     tokio::spawn(server.serve(std::future::pending()));
