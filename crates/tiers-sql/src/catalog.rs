@@ -135,28 +135,11 @@ fn undefined_table(name: &str) -> SqlError {
 /// Decoded table definitions by their stored bytes. A definition is read
 /// from the snapshot on every statement (so it is always the right one for
 /// that snapshot), but parsed from JSON only once per distinct version.
-static DECODED: std::sync::Mutex<Option<std::collections::HashMap<Vec<u8>, TableDef>>> =
-    std::sync::Mutex::new(None);
-/// Most definitions kept decoded.
-const DECODED_MAX: usize = 4096;
+/// At most 4,096 are kept.
+static DECODED: crate::memo::Memo<Vec<u8>, TableDef> = crate::memo::Memo::new(4096);
 
 fn decode_def(bytes: &[u8]) -> Result<TableDef> {
-    if let Some(def) = DECODED
-        .lock()
-        .expect("catalog cache poisoned")
-        .as_ref()
-        .and_then(|m| m.get(bytes))
-    {
-        return Ok(def.clone());
-    }
-    let def = parse_def(bytes)?;
-    let mut cache = DECODED.lock().expect("catalog cache poisoned");
-    let map = cache.get_or_insert_with(Default::default);
-    if map.len() >= DECODED_MAX {
-        map.clear();
-    }
-    map.insert(bytes.to_vec(), def.clone());
-    Ok(def)
+    DECODED.get_or_make(bytes, || parse_def(bytes))
 }
 
 fn parse_def(bytes: &[u8]) -> Result<TableDef> {

@@ -19,6 +19,7 @@ pub mod expr;
 pub mod functions;
 pub mod limits;
 pub mod locks;
+mod memo;
 pub mod parse;
 pub mod query;
 pub mod reads;

@@ -213,25 +213,8 @@ pub(super) fn check(c: sql::CheckConstraint) -> Result<Check> {
 pub fn expression(sql: &str) -> Result<Expr> {
     /// Stored expressions (CHECK constraints, column defaults) are parsed
     /// for every statement that writes their table: keep what was parsed.
-    static PARSED: std::sync::Mutex<Option<std::collections::HashMap<String, Expr>>> =
-        std::sync::Mutex::new(None);
-    const MAX_PARSED: usize = 4096;
-    if let Some(e) = PARSED
-        .lock()
-        .expect("expression cache")
-        .as_ref()
-        .and_then(|m| m.get(sql))
-    {
-        return Ok(e.clone());
-    }
-    let e = parse_expression(sql)?;
-    let mut cache = PARSED.lock().expect("expression cache");
-    let map = cache.get_or_insert_with(Default::default);
-    if map.len() >= MAX_PARSED {
-        map.clear();
-    }
-    map.insert(sql.to_string(), e.clone());
-    Ok(e)
+    static PARSED: crate::memo::Memo<String, Expr> = crate::memo::Memo::new(4096);
+    PARSED.get_or_make(sql, || parse_expression(sql))
 }
 
 pub(super) fn parse_expression(sql: &str) -> Result<Expr> {
