@@ -129,12 +129,12 @@ impl<'a> Batch<'a> {
         if self.allocated.contains(&no) {
             return Ok(no);
         }
-        let buf = self.read(no, None)?;
+        let (buf, sound) = self.pool.get_with_soundness(no, None)?;
         // Branches and leaves are copied raw; they are validated first so
         // later raw edits cannot run into a malformed page. A page this
         // engine built (or one checked before) is skipped in release builds;
         // debug builds, and so the tests, check every one.
-        let needs_check = cfg!(debug_assertions) || !self.pool.is_sound(no, &buf);
+        let needs_check = cfg!(debug_assertions) || !sound;
         let decoded = match page::page_kind(&buf) {
             Some(PageKind::Branch) => {
                 if needs_check {

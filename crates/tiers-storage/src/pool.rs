@@ -170,12 +170,24 @@ impl BufferPool {
     /// Returns page `no`, reading and checking it on a miss. Holding the
     /// returned `Arc` pins the page.
     pub fn get(&self, no: PageNo, want: Option<PageKind>) -> Result<Arc<PageBuf>> {
+        self.get_with_soundness(no, want).map(|(page, _)| page)
+    }
+
+    /// Like [`BufferPool::get`], also saying whether the page's structure is
+    /// known to be sound: a commit built it, or a check passed on this very
+    /// buffer (see [`BufferPool::mark_sound`]). A page just read from disk
+    /// has passed only its checksum.
+    pub fn get_with_soundness(
+        &self,
+        no: PageNo,
+        want: Option<PageKind>,
+    ) -> Result<(Arc<PageBuf>, bool)> {
         {
             let mut s = self.lock();
-            if let Some(page) = s.touch(no) {
+            if let Some(found) = s.touch(no) {
                 inc(&self.metrics.pool_hits);
                 THREAD_BUFFERS.with(|c| c.set((c.get().0 + 1, c.get().1)));
-                return Ok(page);
+                return Ok(found);
             }
         }
         inc(&self.metrics.pool_misses);
@@ -184,8 +196,8 @@ impl BufferPool {
         let buf = self.read_into(spare, no, want)?;
         let page = Arc::new(buf);
         let mut s = self.lock();
-        if let Some(existing) = s.touch(no) {
-            return Ok(existing);
+        if let Some(found) = s.touch(no) {
+            return Ok(found);
         }
         let queue = if s.a1out_set.remove(&no) {
             Queue::Am
@@ -194,7 +206,7 @@ impl BufferPool {
         };
         s.insert(no, page.clone(), false, queue);
         self.evict_excess(&mut s);
-        Ok(page)
+        Ok((page, false))
     }
 
     /// A page buffer to fill: one an eviction freed, or a new one. Commits
@@ -205,16 +217,6 @@ impl BufferPool {
             Some(buf) => buf,
             None => vec![0u8; self.page_size].into_boxed_slice(),
         }
-    }
-
-    /// Whether the cached page `no`, this very buffer, is known to be
-    /// structurally sound (see [`BufferPool::mark_sound`]). Pages a commit
-    /// installed are; pages read from disk passed only their checksum.
-    pub fn is_sound(&self, no: PageNo, page: &Arc<PageBuf>) -> bool {
-        self.lock()
-            .frames
-            .get(&no)
-            .is_some_and(|f| f.sound && Arc::ptr_eq(&f.page, page))
     }
 
     /// Records that a structural check of the cached page `no` (this very
@@ -446,7 +448,8 @@ impl BufferPool {
 }
 
 impl PoolState {
-    fn touch(&mut self, no: PageNo) -> Option<Arc<PageBuf>> {
+    /// A cached page and whether it is sound, noted as used.
+    fn touch(&mut self, no: PageNo) -> Option<(Arc<PageBuf>, bool)> {
         self.tick += 1;
         let tick = self.tick;
         let frame = self.frames.get_mut(&no)?;
@@ -455,7 +458,7 @@ impl PoolState {
             frame.tick = tick;
             self.am.insert(tick, no);
         }
-        Some(frame.page.clone())
+        Some((frame.page.clone(), frame.sound))
     }
 
     fn insert(&mut self, no: PageNo, page: Arc<PageBuf>, dirty: bool, queue: Queue) {
@@ -641,14 +644,26 @@ mod tests {
         assert_eq!(again[200], 150);
     }
 
+    impl BufferPool {
+        /// Whether the cached page `no`, this very buffer, counts as sound.
+        fn is_sound(&self, no: PageNo, page: &Arc<PageBuf>) -> bool {
+            self.lock()
+                .frames
+                .get(&no)
+                .is_some_and(|f| f.sound && Arc::ptr_eq(&f.page, page))
+        }
+    }
+
     #[test]
     fn only_pages_built_here_or_checked_count_as_sound() {
         let (_dir, pool) = pool(16);
         // Read from disk: only its checksum was checked.
         let read = pool.get(3, None).unwrap();
         assert!(!pool.is_sound(3, &read));
+        assert!(!pool.get_with_soundness(3, None).unwrap().1);
         pool.mark_sound(3, &read);
         assert!(pool.is_sound(3, &read));
+        assert!(pool.get_with_soundness(3, None).unwrap().1);
         // Installed by a commit: built by this engine.
         let mut fresh = new_page(4096, 40, PageKind::Leaf, 9);
         seal(&mut fresh);
