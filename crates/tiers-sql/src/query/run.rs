@@ -15,18 +15,23 @@ use std::ops::Bound;
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::ast::{JoinKind, SetOp};
+use crate::ast::JoinKind;
 use crate::catalog::TableDef;
 use crate::error::{Result, SqlError, sqlstate};
 use crate::exec::QueryResult;
-use crate::expr::{self, Scope, Subqueries};
+use crate::expr::{self, Scope};
 use crate::reads::Reads;
 use crate::table;
 use crate::types::DataType;
 use crate::value::Value;
 
 use super::aggregate::Accumulator;
-use super::{Access, Node, Plan, QueryPlan, SortKey, SubKind, SubPlan};
+use super::{Access, Node, Plan, QueryPlan, SortKey};
+
+mod set_op;
+mod subquery;
+
+use subquery::Cached;
 
 /// The most memory one statement's sorts, hash tables and results may use.
 pub const MEMORY_LIMIT: usize = 512 << 20;
@@ -53,18 +58,6 @@ pub fn run(r: &dyn Reads, plan: &QueryPlan, params: &[Value]) -> Result<QueryRes
         tag: format!("SELECT {}", rows.len()),
         rows,
     })
-}
-
-/// Results cached for the statement: uncorrelated subqueries.
-enum Cached {
-    Value(Value),
-    Set(Rc<InSet>),
-}
-
-/// The values of an `IN (subquery)`.
-struct InSet {
-    keys: HashSet<Vec<u8>>,
-    has_null: bool,
 }
 
 pub(super) struct Exec<'a> {
@@ -800,86 +793,6 @@ impl<'a> Exec<'a> {
             Some(Ok(vec![Value::Int(current)]))
         })))
     }
-
-    fn set_op<'b>(
-        &'b self,
-        op: SetOp,
-        all: bool,
-        left: &'b Plan,
-        right: &'b Plan,
-        outer: &'b [&'b [Value]],
-    ) -> Result<Rows<'b>> {
-        if op == SetOp::Union {
-            let both = self.rows(left, outer)?.chain(self.rows(right, outer)?);
-            if all {
-                return Ok(Box::new(both));
-            }
-            let mut seen = HashSet::new();
-            return Ok(Box::new(both.filter_map(move |row| match row {
-                Ok(row) => {
-                    let key = hash_key(&row);
-                    if let Err(e) = self.hold(key.len() + 32) {
-                        return Some(Err(e));
-                    }
-                    seen.insert(key).then_some(Ok(row))
-                }
-                Err(e) => Some(Err(e)),
-            })));
-        }
-        let mut counts: HashMap<Vec<u8>, usize> = HashMap::new();
-        for row in self.rows(right, outer)? {
-            let key = hash_key(&row?);
-            self.hold(key.len() + 32)?;
-            *counts.entry(key).or_default() += 1;
-        }
-        let mut emitted = HashSet::new();
-        let input = self.rows(left, outer)?;
-        Ok(Box::new(input.filter_map(move |row| {
-            let row = match row {
-                Ok(r) => r,
-                Err(e) => return Some(Err(e)),
-            };
-            let key = hash_key(&row);
-            let count = counts.get_mut(&key);
-            let keep = match (op, all) {
-                (SetOp::Intersect, true) => match count {
-                    Some(c) if *c > 0 => {
-                        *c -= 1;
-                        true
-                    }
-                    _ => false,
-                },
-                (SetOp::Intersect, false) => count.is_some() && emitted.insert(key),
-                (SetOp::Except, true) => match count {
-                    Some(c) if *c > 0 => {
-                        *c -= 1;
-                        false
-                    }
-                    _ => true,
-                },
-                _ => count.is_none() && emitted.insert(key),
-            };
-            keep.then_some(Ok(row))
-        })))
-    }
-
-    fn in_set(&self, plan: &Plan, outer: &[&[Value]]) -> Result<InSet> {
-        let mut set = InSet {
-            keys: HashSet::new(),
-            has_null: false,
-        };
-        for row in self.rows(plan, outer)? {
-            let row = row?;
-            if row[0].is_null() {
-                set.has_null = true;
-            } else {
-                let key = hash_key(&row[..1]);
-                self.hold(key.len() + 32)?;
-                set.keys.insert(key);
-            }
-        }
-        Ok(set)
-    }
 }
 
 /// `v` as a value of column type `ty`, if it converts without changing
@@ -921,83 +834,6 @@ pub(super) fn compare_rows(keys: &[SortKey], a: &[Value], b: &[Value]) -> Result
         }
     }
     Ok(Ordering::Equal)
-}
-
-impl Subqueries for Exec<'_> {
-    fn evaluate(&self, sub: &SubPlan, scope: &Scope<'_>) -> Result<Value> {
-        let mut stack: Vec<&[Value]> = scope.outer.to_vec();
-        stack.push(scope.row.unwrap_or(&[]));
-        if !sub.correlated
-            && let Some(cached) = self.cached.borrow().get(&sub.id)
-        {
-            return match cached {
-                Cached::Value(v) => Ok(v.clone()),
-                Cached::Set(set) => in_result(&sub.kind, set, scope),
-            };
-        }
-        match &sub.kind {
-            SubKind::Scalar => {
-                let mut rows = self.rows(&sub.plan, &stack)?;
-                let value = match rows.next() {
-                    None => Value::Null,
-                    Some(row) => row?.swap_remove(0),
-                };
-                if rows.next().transpose()?.is_some() {
-                    return Err(SqlError::new(
-                        "21000",
-                        "more than one row returned by a subquery used as an expression",
-                    ));
-                }
-                if !sub.correlated {
-                    self.cached
-                        .borrow_mut()
-                        .insert(sub.id, Cached::Value(value.clone()));
-                }
-                Ok(value)
-            }
-            SubKind::Exists { negated } => {
-                let found = self.rows(&sub.plan, &stack)?.next().transpose()?.is_some();
-                let value = Value::Bool(found != *negated);
-                if !sub.correlated {
-                    self.cached
-                        .borrow_mut()
-                        .insert(sub.id, Cached::Value(value.clone()));
-                }
-                Ok(value)
-            }
-            SubKind::In { .. } => {
-                let set = Rc::new(self.in_set(&sub.plan, &stack)?);
-                let result = in_result(&sub.kind, &set, scope);
-                if !sub.correlated {
-                    self.cached.borrow_mut().insert(sub.id, Cached::Set(set));
-                }
-                result
-            }
-        }
-    }
-}
-
-/// SQL's `x [NOT] IN (set)`: true on a match; NULL when there is none but
-/// `x` or a member is NULL; false otherwise.
-fn in_result(kind: &SubKind, set: &InSet, scope: &Scope<'_>) -> Result<Value> {
-    let SubKind::In { expr: x, negated } = kind else {
-        return Err(SqlError::new(
-            sqlstate::INTERNAL_ERROR,
-            "not an IN subquery",
-        ));
-    };
-    let v = expr::eval(x, scope)?;
-    if v.is_null() {
-        return Ok(Value::Null);
-    }
-    let found = set.keys.contains(&hash_key(std::slice::from_ref(&v)));
-    if found {
-        return Ok(Value::Bool(!negated));
-    }
-    if set.has_null {
-        return Ok(Value::Null);
-    }
-    Ok(Value::Bool(*negated))
 }
 
 /// The order of two non-NULL join keys, column by column.
