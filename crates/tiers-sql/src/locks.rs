@@ -7,6 +7,15 @@
 //! and re-checks its WHERE clause before writing (as PostgreSQL does),
 //! instead of failing at commit.
 //!
+//! Early lock release: a committing transaction releases its locks as soon
+//! as its commit is in the journal, before the commit is durable, so the
+//! next writer of a hot row need not wait out the fsync too. The lock then
+//! remembers the commit's LSN until that commit is visible; a writer that
+//! takes it over reads from the newest (not yet durable) version, and the
+//! SQL layer holds back whatever that statement reports until it is
+//! durable (see `Session`). Its own commit comes later in the journal, so
+//! a crash can never keep its commit and lose the one it built on.
+//!
 //! Deadlocks are detected when they form: before waiting, a transaction
 //! follows the chain of who waits for whom from the lock's holder; if the
 //! chain comes back to itself, waiting would never end, and it fails at
@@ -50,6 +59,36 @@ struct Table {
     waiting: IdMap<LockId>,
     /// Tasks awaiting a lock's release ([`RowLocks::poll_released`]).
     wakers: Vec<(LockId, std::task::Waker)>,
+    /// Lock → LSN of the commit that released it, while that commit may not
+    /// be visible yet.
+    released_by: IdMap<u64>,
+    /// The same, by commit, oldest first (to forget them once visible).
+    release_order: std::collections::VecDeque<(u64, Vec<LockId>)>,
+}
+
+impl Table {
+    /// Takes a free lock; returns the commit that released it, if that
+    /// commit may not be visible yet.
+    fn take(&mut self, key: LockId, owner: u64) -> Option<u64> {
+        self.held.insert(key, owner);
+        self.released_by.get(&key).copied()
+    }
+
+    /// Forgets the releases of commits through `visible`.
+    fn forget_releases_through(&mut self, visible: u64) {
+        while self
+            .release_order
+            .front()
+            .is_some_and(|(lsn, _)| *lsn <= visible)
+        {
+            let (lsn, ids) = self.release_order.pop_front().expect("front exists");
+            for id in ids {
+                if self.released_by.get(&id) == Some(&lsn) {
+                    self.released_by.remove(&id);
+                }
+            }
+        }
+    }
 }
 
 /// The lock table of one database.
@@ -66,23 +105,28 @@ const POLL: Duration = Duration::from_millis(50);
 
 impl RowLocks {
     /// Takes the lock on `key` for `owner`, waiting while another owner
-    /// holds it (at most `timeout`, if given). Returns whether it had to
-    /// wait (then the caller must re-read what it locked: the other owner
-    /// may have changed it).
-    pub fn acquire(&self, key: LockId, owner: u64, timeout: Option<Duration>) -> Result<bool> {
+    /// holds it (at most `timeout`, if given). Returns the LSN of the
+    /// commit that released it, when that commit may not be visible yet
+    /// (then the caller must read at least that version: see the module
+    /// documentation).
+    pub fn acquire(
+        &self,
+        key: LockId,
+        owner: u64,
+        timeout: Option<Duration>,
+    ) -> Result<Option<u64>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut table = self.table.lock().expect("lock table poisoned");
         let mut waited = false;
         loop {
             let holder = match table.held.get(&key) {
                 None => {
-                    table.held.insert(key, owner);
                     table.waiting.remove(&owner);
-                    return Ok(waited);
+                    return Ok(table.take(key, owner));
                 }
                 Some(o) if *o == owner => {
                     table.waiting.remove(&owner);
-                    return Ok(waited);
+                    return Ok(None);
                 }
                 Some(o) => *o,
             };
@@ -121,21 +165,35 @@ impl RowLocks {
         }
     }
 
-    /// Takes the lock on `key` for `owner` if nobody else holds it; returns
-    /// whether it did (never waits).
-    pub fn try_acquire(&self, key: LockId, owner: u64) -> bool {
+    /// Takes the lock on `key` for `owner` if nobody else holds it (never
+    /// waits): Err(()) when another owner holds it, else what
+    /// [`RowLocks::acquire`] returns.
+    #[allow(clippy::result_unit_err)]
+    pub fn try_acquire(&self, key: LockId, owner: u64) -> std::result::Result<Option<u64>, ()> {
         let mut table = self.table.lock().expect("lock table poisoned");
         match table.held.get(&key) {
-            None => {
-                table.held.insert(key, owner);
-                true
-            }
-            Some(o) => *o == owner,
+            None => Ok(table.take(key, owner)),
+            Some(o) if *o == owner => Ok(None),
+            Some(_) => Err(()),
         }
     }
 
-    /// Releases `keys` held by `owner` and wakes the waiters.
+    /// Releases `keys` held by `owner` (a transaction that wrote nothing,
+    /// or rolled back) and wakes the waiters.
     pub fn release(&self, owner: u64, keys: &[LockId]) {
+        self.release_inner(owner, keys, None);
+    }
+
+    /// Releases `keys` held by `owner`, whose commit `lsn` is journaled
+    /// but perhaps not yet visible (`visible` is the newest visible LSN),
+    /// and wakes the waiters. Until the commit is visible, whoever takes one
+    /// of these locks learns `lsn` (see the module documentation).
+    pub fn release_committed(&self, owner: u64, keys: &[LockId], lsn: u64, visible: u64) {
+        self.release_inner(owner, keys, (lsn > visible).then_some((lsn, visible)));
+    }
+
+    /// `committed`: the LSN of the releasing commit and the newest visible one.
+    fn release_inner(&self, owner: u64, keys: &[LockId], committed: Option<(u64, u64)>) {
         // Nothing held (a read-only statement): no need for the table's latch.
         // (A waiter always removes its own wait entry before it returns.)
         if keys.is_empty() {
@@ -147,6 +205,13 @@ impl RowLocks {
             if table.held.get(key) == Some(&owner) {
                 table.held.remove(key);
             }
+        }
+        if let Some((lsn, visible)) = committed {
+            table.forget_releases_through(visible);
+            for key in keys {
+                table.released_by.insert(*key, lsn);
+            }
+            table.release_order.push_back((lsn, keys.to_vec()));
         }
         let mut woken = Vec::new();
         if !table.wakers.is_empty() {
@@ -259,9 +324,10 @@ mod tests {
         assert_eq!(locks.deadlocks(), 1);
         // Owner 2 gives up its locks (its transaction rolls back): 1 goes on.
         locks.release(2, &[lock_id(b"b")]);
-        assert!(
+        assert_eq!(
             first.join().unwrap().unwrap(),
-            "owner 1 waited, then got the lock"
+            None,
+            "owner 1 waited, then got the lock, released by no commit"
         );
     }
 
@@ -299,7 +365,38 @@ mod tests {
         locks.release(1, &[a]);
         assert_eq!(counter.0.load(Ordering::SeqCst), 1);
         assert!(locks.poll_released(a, 2, &mut cx).is_ready());
-        assert!(locks.try_acquire(a, 2));
+        assert_eq!(locks.try_acquire(a, 2), Ok(None));
+        assert_eq!(locks.try_acquire(a, 3), Err(()), "held by 2");
+    }
+
+    #[test]
+    fn a_lock_released_by_an_undurable_commit_names_it_until_visible() {
+        let locks = RowLocks::default();
+        let (a, b, c) = (lock_id(b"a"), lock_id(b"b"), lock_id(b"c"));
+        locks.acquire(a, 1, None).unwrap();
+        locks.acquire(b, 1, None).unwrap();
+        // Commit 10 is journaled; 9 is the newest visible.
+        locks.release_committed(1, &[a, b], 10, 9);
+        assert_eq!(locks.try_acquire(a, 2), Ok(Some(10)));
+        assert_eq!(locks.acquire(b, 3, None).unwrap(), Some(10));
+        // A commit already visible leaves no mark.
+        locks.acquire(c, 4, None).unwrap();
+        locks.release_committed(4, &[c], 8, 9);
+        assert_eq!(locks.try_acquire(c, 5), Ok(None));
+        locks.release(5, &[c]);
+        // 2 commits `a` again at 12 while 10 is still not visible; then 3's
+        // commit 11 releases `b` after 10 became visible: 10's marks go,
+        // 12's stays.
+        locks.release_committed(2, &[a], 12, 9);
+        locks.release_committed(3, &[b], 11, 10);
+        assert_eq!(locks.try_acquire(a, 6), Ok(Some(12)));
+        assert_eq!(locks.try_acquire(b, 6), Ok(Some(11)));
+        locks.release(6, &[a, b]);
+        locks.acquire(c, 7, None).unwrap();
+        locks.release_committed(7, &[c], 13, 12);
+        assert_eq!(locks.try_acquire(a, 8), Ok(None), "12 is visible");
+        assert_eq!(locks.try_acquire(b, 8), Ok(None), "11 is visible");
+        assert_eq!(locks.try_acquire(c, 8), Ok(Some(13)));
     }
 
     #[test]
@@ -310,6 +407,6 @@ mod tests {
             .acquire(lock_id(b"k"), 2, Some(Duration::from_millis(30)))
             .unwrap_err();
         assert_eq!(e.code, "55P03");
-        assert!(!locks.acquire(lock_id(b"k"), 1, None).unwrap());
+        assert_eq!(locks.acquire(lock_id(b"k"), 1, None).unwrap(), None);
     }
 }

@@ -58,7 +58,11 @@ struct SnapshotReader {
 
 impl SnapshotReader {
     fn new(shared: Arc<Shared>, writer: bool) -> Self {
-        let (version, guard) = shared.register(writer);
+        Self::at(shared, writer, false)
+    }
+
+    fn at(shared: Arc<Shared>, writer: bool, undurable: bool) -> Self {
+        let (version, guard) = shared.register(writer, undurable);
         SnapshotReader {
             shared,
             version,
@@ -252,11 +256,30 @@ impl WriteTxn {
     /// the new snapshot no longer count as conflicts, so a caller that
     /// refreshes must itself make sure nobody else wrote its keys meanwhile
     /// (the SQL layer holds row locks on every key it writes).
+    /// It never moves back: a transaction already past the visible version
+    /// (see [`WriteTxn::refresh_snapshot_latest`]) stays where it is.
     pub fn refresh_snapshot(&mut self) {
-        if self.r.shared.visible_lsn() == self.r.version.lsn {
+        if self.r.shared.visible_lsn() <= self.r.version.lsn {
             return; // already the newest: keep it (and its catalog cache)
         }
         self.r = SnapshotReader::new(self.r.shared.clone(), true);
+    }
+
+    /// Moves the transaction to the newest committed version, durable or
+    /// not, keeping its own writes; returns the new snapshot's LSN.
+    ///
+    /// This is for a writer that takes over a row lock a committing
+    /// transaction released before its commit was durable (early lock
+    /// release): it must read that commit's writes, or it would overwrite
+    /// them. What it reads may still be lost in a crash, so nothing derived
+    /// from it may reach a client before [`crate::Engine::visible_at`] the
+    /// returned LSN; its own commit comes later in the journal, so that
+    /// commit's durability covers it too.
+    pub fn refresh_snapshot_latest(&mut self) -> u64 {
+        if self.r.shared.newest_lsn() > self.r.version.lsn {
+            self.r = SnapshotReader::at(self.r.shared.clone(), true, true);
+        }
+        self.r.version.lsn
     }
 
     /// The tree's kind as this transaction sees it, or None if absent.
@@ -811,6 +834,13 @@ pub struct PendingCommit {
 }
 
 impl PendingCommit {
+    pub(crate) fn new(shared: Arc<Shared>, lsn: u64) -> PendingCommit {
+        PendingCommit {
+            shared: Some(shared),
+            lsn,
+        }
+    }
+
     /// The commit's LSN.
     pub fn lsn(&self) -> u64 {
         self.lsn

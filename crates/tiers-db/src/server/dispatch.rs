@@ -133,11 +133,7 @@ impl Backend {
         }
         let result = match pending {
             None => result,
-            Some(commit) => {
-                let durable = commit.await;
-                self.session.lock().expect("session lock").commit_finished();
-                durable.map_err(SqlError::from).and(result)
-            }
+            Some(commit) => commit.await.map_err(SqlError::from).and(result),
         };
         self.shared.count_statement(started, result.is_err());
         *self.last_active.lock().expect("activity clock") = Instant::now();

@@ -137,8 +137,8 @@ pub struct Session {
     read_only: bool,
     /// Async mode (see [`Session::set_async_mode`]).
     async_mode: bool,
-    /// A commit made in async mode, not yet known durable; the row locks
-    /// stay held until [`Session::commit_finished`].
+    /// What the last statement, in async mode, must await before its result
+    /// goes out: its commit's durability, or that of what it read.
     pending: Option<PendingCommit>,
     /// The row lock the last statement would have waited for (async mode).
     blocked_on: Option<LockId>,
@@ -203,29 +203,41 @@ impl WriteCtx<'_> {
     /// Locks every key (in a fixed order, to avoid deadlocks between two
     /// statements locking the same keys); under READ COMMITTED it then
     /// moves the transaction to the newest snapshot, so what the caller
-    /// reads next includes whatever the previous holder committed.
+    /// reads next includes whatever the previous holder committed (even
+    /// before that commit is durable: see [`crate::locks`]).
     fn lock(&mut self, tx: &mut WriteTxn, keys: Vec<Vec<u8>>) -> Result<()> {
         let mut ids: Vec<u64> = keys.iter().map(|k| lock_id(k)).collect();
         ids.sort_unstable();
+        let mut after = 0;
         for key in ids {
             if self.held.contains(&key) {
                 continue;
             }
-            if self.no_wait {
-                if !self.db.locks.try_acquire(key, self.owner) {
-                    self.blocked_on = Some(key);
-                    return Err(SqlError::new(
-                        sqlstate::WOULD_WAIT,
-                        "a row is locked by another transaction",
-                    ));
+            let released_by = if self.no_wait {
+                match self.db.locks.try_acquire(key, self.owner) {
+                    Ok(by) => by,
+                    Err(()) => {
+                        self.blocked_on = Some(key);
+                        return Err(SqlError::new(
+                            sqlstate::WOULD_WAIT,
+                            "a row is locked by another transaction",
+                        ));
+                    }
                 }
             } else {
-                self.db.locks.acquire(key, self.owner, self.lock_timeout)?;
-            }
+                self.db.locks.acquire(key, self.owner, self.lock_timeout)?
+            };
+            after = after.max(released_by.unwrap_or(0));
             self.held.insert(key);
         }
         if self.read_committed {
-            tx.refresh_snapshot();
+            // A commit that released one of these locks before it was
+            // durable is not visible yet: read past the visible version.
+            if after > tx.snapshot_lsn() && after > self.db.engine.visible_lsn() {
+                tx.refresh_snapshot_latest();
+            } else {
+                tx.refresh_snapshot();
+            }
         }
         Ok(())
     }
@@ -263,8 +275,9 @@ impl Session {
     /// row lock fails at once with [`sqlstate::WOULD_WAIT`], leaving the
     /// session as it was before the statement (run it again with async mode
     /// off), and a commit returns before it is durable, leaving a
-    /// [`PendingCommit`] to await ([`Session::take_pending_commit`]) and then
-    /// report with [`Session::commit_finished`] before the result goes out.
+    /// [`PendingCommit`] to await ([`Session::take_pending_commit`]) before
+    /// the result goes out. A statement that read commits not yet durable
+    /// (see [`crate::locks`]) leaves one too.
     pub fn set_async_mode(&mut self, on: bool) {
         self.async_mode = on;
     }
@@ -287,23 +300,48 @@ impl Session {
         })
     }
 
-    /// The commit the last statement made in async mode, if it is pending.
+    /// What the last statement run in async mode must await before its
+    /// result goes out (its commit, or what it read becoming durable).
     pub fn take_pending_commit(&mut self) -> Option<PendingCommit> {
         self.pending.take()
     }
 
-    /// Ends a pending commit (durable, or failed): releases the row locks the
-    /// transaction held.
-    pub fn commit_finished(&mut self) {
-        self.release_locks();
+    /// Commits `tx`: durably, or in async mode up to a pending commit. The
+    /// row locks go as soon as the commit is journaled (early lock release:
+    /// see [`crate::locks`]); the result waits for durability.
+    fn commit_tx(&mut self, tx: WriteTxn) -> Result<()> {
+        let pending = tx.commit_pending()?;
+        let keys: Vec<u64> = self.held.drain().collect();
+        self.db.locks.release_committed(
+            self.id,
+            &keys,
+            pending.lsn(),
+            self.db.engine.visible_lsn(),
+        );
+        self.shrink_held();
+        if self.async_mode {
+            self.pending = Some(pending);
+        } else {
+            pending.wait()?;
+        }
+        Ok(())
     }
 
-    /// Commits `tx`: durably, or in async mode up to a pending commit.
-    fn commit_tx(&mut self, tx: WriteTxn) -> Result<()> {
+    /// After a statement that read at snapshot `read_at`: when that is not
+    /// yet durable (it took over a row lock early: see [`crate::locks`]),
+    /// waits for it, or in async mode leaves the wait to the caller.
+    fn settle_read(&mut self, read_at: u64) -> Result<()> {
+        if read_at <= self.db.engine.visible_lsn() {
+            return Ok(());
+        }
+        if self.pending.as_ref().is_some_and(|p| p.lsn() >= read_at) {
+            return Ok(()); // its own commit comes later in the journal
+        }
+        let wait = self.db.engine.visible_at(read_at);
         if self.async_mode {
-            self.pending = Some(tx.commit_pending()?);
+            self.pending = Some(wait);
         } else {
-            tx.commit()?;
+            wait.wait()?;
         }
         Ok(())
     }
@@ -383,9 +421,7 @@ impl Session {
                 .open_transactions
                 .fetch_sub(1, AtomicOrdering::Relaxed);
         }
-        if self.pending.is_none() {
-            self.release_locks();
-        }
+        self.release_locks();
         self.savepoints.clear();
         self.failed = false;
         self.read_committed = self.default_read_committed();
@@ -402,8 +438,12 @@ impl Session {
         }
         let keys: Vec<u64> = self.held.drain().collect();
         self.db.locks.release(self.id, &keys);
+        self.shrink_held();
+    }
+
+    /// After a bulk write: don't keep (and later scan) a huge empty table.
+    fn shrink_held(&mut self) {
         if self.held.capacity() > 4096 {
-            // After a bulk write: don't keep (and later scan) a huge empty table.
             self.held = LockIdSet::default();
         }
     }
@@ -616,7 +656,8 @@ impl Session {
         if result.is_err() {
             tx.rollback_to(savepoint);
         }
-        match (autocommit, result) {
+        let read_at = tx.snapshot_lsn();
+        let result = match (autocommit, result) {
             (true, r) => {
                 let committed = match r {
                     Ok(r) => self.commit_tx(tx).map(|()| r),
@@ -631,6 +672,12 @@ impl Session {
                 self.txn = Some(tx);
                 r
             }
+        };
+        // Whatever the statement says, a result or an error, it may have
+        // learnt from commits not yet durable.
+        match self.settle_read(read_at) {
+            Ok(()) => result,
+            Err(e) => Err(e),
         }
     }
 }

@@ -410,6 +410,20 @@ impl Engine {
         crate::txn::ReadTxn::new(self.shared.clone())
     }
 
+    /// The LSN of the newest version visible to new snapshots: every
+    /// commit through it is durable.
+    pub fn visible_lsn(&self) -> u64 {
+        self.shared.visible_lsn()
+    }
+
+    /// A wait for every commit through `lsn` to be durable and visible (a
+    /// future, or [`PendingCommit::wait`] to block): what a caller awaits
+    /// before it reports anything it read from a snapshot newer than
+    /// [`Engine::visible_lsn`].
+    pub fn visible_at(&self, lsn: u64) -> crate::PendingCommit {
+        crate::txn::PendingCommit::new(self.shared.clone(), lsn)
+    }
+
     /// Starts a write transaction. Its reads see a snapshot plus its own
     /// writes; its writes are buffered until commit.
     pub fn begin_write(&self) -> Result<crate::WriteTxn> {
@@ -633,10 +647,25 @@ impl Shared {
         self.visible_lsn.load(Ordering::Acquire)
     }
 
+    /// The LSN of the newest committed version, durable or not.
+    pub(crate) fn newest_lsn(&self) -> u64 {
+        let s = self.snapshots();
+        s.unpublished.back().map_or(s.visible.lsn, |v| v.lsn)
+    }
+
     /// Registers a snapshot of the newest visible version.
-    pub(crate) fn register(self: &Arc<Self>, writer: bool) -> (Arc<Version>, SnapshotGuard) {
+    /// With `undurable`, of the newest committed one instead, durable or
+    /// not (see [`crate::WriteTxn::refresh_snapshot_latest`]).
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        writer: bool,
+        undurable: bool,
+    ) -> (Arc<Version>, SnapshotGuard) {
         let mut s = self.snapshots();
-        let v = s.visible.clone();
+        let v = match s.unpublished.back() {
+            Some(newest) if undurable => newest.clone(),
+            _ => s.visible.clone(),
+        };
         let map = if writer {
             &mut s.writers
         } else {
