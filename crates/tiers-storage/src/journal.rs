@@ -374,6 +374,12 @@ struct JournalState {
     wakers: Vec<(u64, Waker)>,
     /// Tells the flusher thread to stop.
     stop: bool,
+    /// Threads blocked in [`Journal::wait_durable`] for another's sync
+    /// (`flushed` is signalled only when there are some: a futex call per
+    /// fsync otherwise wasted).
+    blocked: usize,
+    /// The flusher thread waits for work (`work` is signalled only then).
+    flusher_idle: bool,
 }
 
 /// The journal writer.
@@ -434,6 +440,8 @@ impl Journal {
                 requested: 0,
                 wakers: Vec::new(),
                 stop: false,
+                blocked: 0,
+                flusher_idle: false,
             }),
             flushed: Condvar::new(),
             work: Condvar::new(),
@@ -522,7 +530,9 @@ impl Journal {
                 return Err(Error::Poisoned(why.clone()));
             }
             if s.syncing {
+                s.blocked += 1;
                 s = self.flushed.wait(s).expect("journal latch poisoned");
+                s.blocked -= 1;
                 continue;
             }
             s = self.sync_as_leader(s);
@@ -569,18 +579,31 @@ impl Journal {
             }
         }
         s.syncing = false;
-        self.flushed.notify_all();
-        self.work.notify_one();
+        if s.blocked > 0 {
+            self.flushed.notify_all();
+        }
+        if s.flusher_idle {
+            // A blocking waiter led this sync; the flusher may have work.
+            self.work.notify_one();
+        }
         let durable = self.durable_lsn();
         let failed = s.poisoned.is_some();
+        let mut woken = Vec::new();
         s.wakers.retain(|(lsn, waker)| {
             let done = failed || *lsn <= durable;
             if done {
-                waker.wake_by_ref();
+                woken.push(waker.clone());
             }
             !done
         });
-        s
+        if woken.is_empty() {
+            return s;
+        }
+        // Wake outside the latch: a wake may unpark a thread (a syscall),
+        // and committers must not queue behind it to append.
+        drop(s);
+        woken.into_iter().for_each(Waker::wake);
+        self.lock()
     }
 
     /// Polls for `lsn` becoming durable without blocking: when it is not
@@ -610,7 +633,9 @@ impl Journal {
         }
         if s.requested < lsn {
             s.requested = lsn;
-            self.work.notify_one();
+            if s.flusher_idle {
+                self.work.notify_one();
+            }
         }
         Poll::Pending
     }
@@ -627,7 +652,9 @@ impl Journal {
             }
             let wanted = s.requested > self.durable_lsn() && s.poisoned.is_none();
             if !wanted || s.syncing {
+                s.flusher_idle = true;
                 s = self.work.wait(s).expect("journal latch poisoned");
+                s.flusher_idle = false;
                 continue;
             }
             s = self.sync_as_leader(s);
