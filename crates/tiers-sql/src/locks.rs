@@ -1,5 +1,6 @@
 //! Row locks: the long, queued locks of the book's exclusive control, held
-//! by a transaction on every row key it writes until it ends.
+//! by a transaction on every row key it writes until it ends (a commit:
+//! until it is journaled, see below).
 //!
 //! Under READ COMMITTED a statement reads the newest committed data, so two
 //! transactions may both decide to update the same row. The second one to

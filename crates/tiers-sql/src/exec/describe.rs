@@ -238,7 +238,7 @@ fn visit_params(
 pub fn prepare(db: &Database, stmt: &Statement) -> Result<(Vec<DataType>, Vec<Column>, PlanCache)> {
     // The epoch before the snapshot, as in `Session::run_statement`: the plan
     // never reflects an older catalog than the epoch it is filed under.
-    let epoch = db.ddl_epoch.load(AtomicOrdering::Acquire);
+    let epoch = db.plan_epoch();
     let snapshot = db.engine.begin_read();
     let Statement::Select(q) = stmt else {
         return Ok((
@@ -255,8 +255,7 @@ pub fn prepare(db: &Database, stmt: &Statement) -> Result<(Vec<DataType>, Vec<Co
         .collect();
     types.truncate(65_535);
     let columns = plan.columns();
-    let cache = PlanCache {
-        plan: std::sync::Mutex::new(Some((epoch, plan))),
-    };
+    let cache = PlanCache::default();
+    cache.put(epoch, super::CachedPlan::Query(plan));
     Ok((types, columns, cache))
 }

@@ -93,6 +93,10 @@ pub struct Database {
     /// Bumped by every DDL statement and again when its transaction ends:
     /// a cached plan made at another epoch may see an old catalog.
     ddl_epoch: AtomicU64,
+    /// Transactions that ran DDL and have not ended: while there are any,
+    /// a new snapshot may or may not show their catalog changes, so plans
+    /// are neither cached nor reused (see [`Database::plan_epoch`]).
+    ddl_in_flight: AtomicU64,
     next_session: AtomicU64,
 }
 
@@ -108,8 +112,19 @@ impl Database {
             locks: RowLocks::default(),
             open_transactions: AtomicU64::new(0),
             ddl_epoch: AtomicU64::new(0),
+            ddl_in_flight: AtomicU64::new(0),
             next_session: AtomicU64::new(1),
         }))
+    }
+}
+
+impl Database {
+    /// The catalog epoch a plan may be cached under or reused at, read
+    /// before the snapshot it goes with; None while a DDL transaction is
+    /// open (it may become visible before its epoch moves at its end).
+    fn plan_epoch(&self) -> Option<u64> {
+        let epoch = self.ddl_epoch.load(AtomicOrdering::SeqCst);
+        (self.ddl_in_flight.load(AtomicOrdering::SeqCst) == 0).then_some(epoch)
     }
 }
 
@@ -167,7 +182,32 @@ impl std::future::Future for LockRelease {
 /// since it was made.
 #[derive(Default)]
 pub struct PlanCache {
-    plan: std::sync::Mutex<Option<(u64, Arc<crate::query::QueryPlan>)>>,
+    plan: std::sync::Mutex<Option<(u64, CachedPlan)>>,
+}
+
+/// What a [`PlanCache`] keeps.
+#[derive(Clone)]
+enum CachedPlan {
+    Query(Arc<crate::query::QueryPlan>),
+    Update(Arc<write::UpdatePlan>),
+}
+
+impl PlanCache {
+    /// The plan kept for `epoch`, if any.
+    fn get(&self, epoch: Option<u64>) -> Option<CachedPlan> {
+        let epoch = epoch?;
+        let plan = self.plan.lock().expect("plan cache");
+        plan.as_ref()
+            .filter(|(e, _)| *e == epoch)
+            .map(|(_, p)| p.clone())
+    }
+
+    /// Keeps `plan`, made at `epoch` (nothing when there is none).
+    fn put(&self, epoch: Option<u64>, plan: CachedPlan) {
+        if let Some(epoch) = epoch {
+            *self.plan.lock().expect("plan cache") = Some((epoch, plan));
+        }
+    }
 }
 
 impl std::fmt::Debug for PlanCache {
@@ -414,7 +454,8 @@ impl Session {
     /// Ends the transaction's session state (after COMMIT or ROLLBACK).
     fn end_transaction(&mut self) {
         if std::mem::take(&mut self.did_ddl) {
-            self.db.ddl_epoch.fetch_add(1, AtomicOrdering::Release);
+            self.db.ddl_epoch.fetch_add(1, AtomicOrdering::SeqCst);
+            self.db.ddl_in_flight.fetch_sub(1, AtomicOrdering::SeqCst);
         }
         if std::mem::take(&mut self.explicit) {
             self.db
@@ -602,7 +643,7 @@ impl Session {
         }
         // Read the DDL epoch before the snapshot: a plan cached under this
         // epoch then never reflects an older catalog than the epoch says.
-        let epoch = self.db.ddl_epoch.load(AtomicOrdering::Acquire);
+        let epoch = self.db.plan_epoch();
         let fresh_snapshot = self.txn.is_none() || self.read_committed;
         let (mut tx, autocommit) = match self.txn.take() {
             Some(mut tx) => {
@@ -626,29 +667,49 @@ impl Session {
             blocked_on: None,
         };
         if is_ddl(stmt) {
+            if !self.did_ddl {
+                self.db.ddl_in_flight.fetch_add(1, AtomicOrdering::SeqCst);
+            }
             self.did_ddl = true;
-            self.db.ddl_epoch.fetch_add(1, AtomicOrdering::Release);
+            self.db.ddl_epoch.fetch_add(1, AtomicOrdering::SeqCst);
         }
+        // A plan is cached, or reused, only for a statement that reads the
+        // newest catalog and in a transaction that changed none of it.
+        let epoch = epoch.filter(|_| fresh_snapshot && !self.did_ddl);
         let result = match (stmt, cache) {
             (Statement::Select(q), Some(cache)) if fresh_snapshot => {
-                let cached = cache
-                    .plan
-                    .lock()
-                    .expect("plan cache")
-                    .as_ref()
-                    .filter(|(e, _)| *e == epoch && !self.did_ddl)
-                    .map(|(_, p)| p.clone());
-                let plan = match cached {
-                    Some(p) => Ok(p),
-                    None => crate::query::plan_query(&tx, q).map(|p| {
+                let plan = match cache.get(epoch) {
+                    Some(CachedPlan::Query(p)) => Ok(p),
+                    _ => crate::query::plan_query(&tx, q).map(|p| {
                         let p = Arc::new(p);
-                        if !self.did_ddl {
-                            *cache.plan.lock().expect("plan cache") = Some((epoch, p.clone()));
-                        }
+                        cache.put(epoch, CachedPlan::Query(p.clone()));
                         p
                     }),
                 };
                 plan.and_then(|p| crate::query::run(&tx, &p, params))
+            }
+            (
+                Statement::Update {
+                    table,
+                    from,
+                    set,
+                    filter,
+                    returning,
+                    ..
+                },
+                Some(cache),
+            ) if from.is_empty() && epoch.is_some() => {
+                let plan = match cache.get(epoch) {
+                    Some(CachedPlan::Update(p)) => Ok(p),
+                    _ => write::plan_update(&tx, table, set, filter.as_ref()).map(|p| {
+                        let p = Arc::new(p);
+                        cache.put(epoch, CachedPlan::Update(p.clone()));
+                        p
+                    }),
+                };
+                plan.and_then(|p| {
+                    write::run_update(&mut tx, &p, filter.as_ref(), returning, params, &mut ctx)
+                })
             }
             _ => execute(&mut tx, stmt, params, &mut ctx),
         };

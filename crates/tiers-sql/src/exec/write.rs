@@ -360,27 +360,72 @@ pub(super) fn update(
     params: &[Value],
     ctx: &mut WriteCtx<'_>,
 ) -> Result<QueryResult> {
-    let def = catalog::require_table(tx, table_name)?;
+    let plan = plan_update(tx, table_name, set, filter)?;
+    run_update(tx, &plan, filter, returning, params, ctx)
+}
+
+/// What an UPDATE (without FROM) works out from the catalog before it
+/// touches a row: kept between executions of a prepared statement (see
+/// `PlanCache`), as long as no DDL ran.
+pub(super) struct UpdatePlan {
+    def: TableDef,
+    /// The columns SET assigns, in order.
+    cols: Vec<usize>,
+    rules: Rules,
+    /// The WHERE (when there is one) and then the SET expressions.
+    bound: BoundExprs,
+}
+
+pub(super) fn plan_update(
+    r: &dyn Reads,
+    table_name: &str,
+    set: &[(String, Expr)],
+    filter: Option<&Expr>,
+) -> Result<UpdatePlan> {
+    let def = catalog::require_table(r, table_name)?;
     let cols: Vec<usize> = set
         .iter()
         .map(|(c, _)| def.column(c))
         .collect::<Result<_>>()?;
-    let rules = rules(tx, &def)?;
+    let rules = rules(r, &def)?;
     let fields = query::table_fields(&def, &def.name);
     let mut exprs: Vec<&Expr> = filter.iter().copied().collect();
-    let first_set = exprs.len();
     exprs.extend(set.iter().map(|(_, e)| e));
-    let bound = query::bind_exprs(tx, fields, &exprs)?;
+    let bound = query::bind_exprs(r, fields, &exprs)?;
+    Ok(UpdatePlan {
+        def,
+        cols,
+        rules,
+        bound,
+    })
+}
+
+/// Runs an UPDATE planned by [`plan_update`] with the same `filter`.
+pub(super) fn run_update(
+    tx: &mut WriteTxn,
+    plan: &UpdatePlan,
+    filter: Option<&Expr>,
+    returning: &[SelectItem],
+    params: &[Value],
+    ctx: &mut WriteCtx<'_>,
+) -> Result<QueryResult> {
+    let UpdatePlan {
+        def,
+        cols,
+        rules,
+        bound,
+    } = plan;
+    let first_set = usize::from(filter.is_some());
     // The WHERE is expression 0 of `bound` when there is one.
-    let recheck = filter.is_some().then_some(&bound);
+    let recheck = filter.is_some().then_some(bound);
     // Collect first, then write: a scan must not see its own updates.
-    let rows = selected(tx, &def, filter, &bound, params)?;
+    let rows = selected(tx, def, filter, bound, params)?;
     let mut stored = Vec::with_capacity(rows.len());
     for row in &rows {
-        let Some(row) = lock_and_recheck(tx, &def, row, recheck, params, ctx)? else {
+        let Some(row) = lock_and_recheck(tx, def, row, recheck, params, ctx)? else {
             continue;
         };
-        let old = row.columns(&def);
+        let old = row.columns(def);
         let mut new = old.to_vec();
         {
             let ev = bound.evaluator(tx, params);
@@ -388,10 +433,10 @@ pub(super) fn update(
                 new[col] = ev.eval(first_set + i, old)?;
             }
         }
-        stored.push(write_update(tx, &def, &rules, &row, new, params, ctx)?);
+        stored.push(write_update(tx, def, rules, &row, new, params, ctx)?);
     }
     let n = stored.len();
-    returning_result(tx, &def, stored, returning, params, format!("UPDATE {n}"))
+    returning_result(tx, def, stored, returning, params, format!("UPDATE {n}"))
 }
 
 pub(super) fn delete(

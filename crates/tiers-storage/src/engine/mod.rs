@@ -18,7 +18,9 @@
 //!
 //! Visibility: a commit's new version becomes visible to new snapshots only
 //! once its journal record is durable, so nobody ever reads data a crash
-//! could take back.
+//! could take back. The one exception is a writer that asks for the newest
+//! version (`WriteTxn::refresh_snapshot_latest`, early lock release): it
+//! commits after what it read, and reports nothing before that is durable.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::Path;
