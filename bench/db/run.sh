@@ -117,6 +117,12 @@ UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;
 INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);
 END;
 SQL
+# Hot rows: every client updates one of two rows, in autocommit (a counter
+# on a busy page, say). Each update waits for the row lock of the one before.
+cat >"$WORK/hotrow.sql" <<SQL
+\set bid random(1, 2)
+UPDATE pgbench_branches SET bbalance = bbalance + 1 WHERE bid = :bid;
+SQL
 
 # tps and failed-transaction percentage of one pgbench run.
 bench() {
@@ -136,23 +142,32 @@ median() {
 echo
 echo "| script | mode | clients | tiers tps | PostgreSQL tps | tiers/PostgreSQL | tiers failed % | PostgreSQL failed % |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
+# One line of the table: ROUNDS runs of each system, taking turns.
+line() {
+    local script=$1 mode=$2 clients=$3 ti_all=() pg_all=() tps ti_fail pg_fail
+    for _ in $(seq "$ROUNDS"); do
+        read -r tps ti_fail <<<"$(bench "$TIERS_PORT" tiers "$script" "$mode" "$clients")"
+        ti_all+=("$tps")
+        read -r tps pg_fail <<<"$(bench "$PG_PORT" postgres "$script" "$mode" "$clients")"
+        pg_all+=("$tps")
+    done
+    local ti_tps pg_tps ratio
+    ti_tps=$(median "${ti_all[@]}")
+    pg_tps=$(median "${pg_all[@]}")
+    ratio=$(python3 -c "print(f'{$ti_tps / $pg_tps:.2f}' if $pg_tps else '?')")
+    printf '| %s | %s | %s | %.0f | %.0f | %s | %s | %s |\n' "${script%.sql}" "$mode" "$clients" \
+        "$ti_tps" "$pg_tps" "$ratio" "$ti_fail" "$pg_fail"
+}
+
 for script in select.sql tpcb.sql; do
     for mode in simple prepared; do
         for clients in 8 32; do
-            ti_all=() pg_all=()
-            for _ in $(seq "$ROUNDS"); do
-                read -r tps ti_fail <<<"$(bench "$TIERS_PORT" tiers "$script" "$mode" "$clients")"
-                ti_all+=("$tps")
-                read -r tps pg_fail <<<"$(bench "$PG_PORT" postgres "$script" "$mode" "$clients")"
-                pg_all+=("$tps")
-            done
-            ti_tps=$(median "${ti_all[@]}")
-            pg_tps=$(median "${pg_all[@]}")
-            ratio=$(python3 -c "print(f'{$ti_tps / $pg_tps:.2f}' if $pg_tps else '?')")
-            printf '| %s | %s | %s | %.0f | %.0f | %s | %s | %s |\n' "${script%.sql}" "$mode" "$clients" \
-                "$ti_tps" "$pg_tps" "$ratio" "$ti_fail" "$pg_fail"
+            line "$script" "$mode" "$clients"
         done
     done
+done
+for clients in 8 32; do
+    line hotrow.sql prepared "$clients"
 done
 echo
 printf 'load of scale %s with multi-row INSERT: tiers %.1f s, PostgreSQL %.1f s (tiers/PostgreSQL speed %s)\n' \
