@@ -128,6 +128,10 @@ impl Database {
     }
 }
 
+/// A transaction holding more row locks than this (a bulk load) keeps them
+/// until its commit is durable instead of releasing them early.
+const EARLY_RELEASE_MAX_LOCKS: usize = 10_000;
+
 /// One client session.
 pub struct Session {
     db: Arc<Database>,
@@ -351,6 +355,14 @@ impl Session {
     /// see [`crate::locks`]); the result waits for durability.
     fn commit_tx(&mut self, tx: WriteTxn) -> Result<()> {
         let pending = tx.commit_pending()?;
+        if !self.async_mode && self.held.len() > EARLY_RELEASE_MAX_LOCKS {
+            // A bulk write: marking each of its locks released costs more
+            // than the fsync it would spare the next writers of its rows.
+            let durable = pending.wait();
+            self.release_locks();
+            durable?;
+            return Ok(());
+        }
         let keys: Vec<u64> = self.held.drain().collect();
         self.db.locks.release_committed(
             self.id,
