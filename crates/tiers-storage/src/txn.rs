@@ -207,7 +207,9 @@ pub struct Savepoint {
 /// What a write transaction did to one tree, for its own reads.
 #[derive(Debug, Default)]
 struct Overlay {
-    btree: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Key → the write set's position of its last put (None: deleted); the
+    /// value stays in the write set, not copied here.
+    btree: BTreeMap<Vec<u8>, Option<usize>>,
     /// Hash entries added (true) or removed (false), by key then value.
     hash: HashMap<Vec<u8>, BTreeMap<Vec<u8>, bool>>,
 }
@@ -306,21 +308,27 @@ impl WriteTxn {
     /// Brings the overlay up to date with the write set.
     fn index(&self) {
         let mut overlay = self.overlay.borrow_mut();
-        for op in &self.ops[self.indexed.get()..] {
+        // The tree's overlay, without allocating its name when it exists.
+        fn of<'a>(overlay: &'a mut BytesMap<String, Overlay>, tree: &str) -> &'a mut Overlay {
+            if !overlay.contains_key(tree) {
+                overlay.insert(tree.to_string(), Overlay::default());
+            }
+            overlay.get_mut(tree).expect("just inserted")
+        }
+        let start = self.indexed.get();
+        for (at, op) in self.ops.iter().enumerate().skip(start) {
             match op {
-                Op::Put { tree, key, value } => {
-                    let o = overlay.entry(tree.to_string()).or_default();
-                    o.btree.insert(key.clone(), Some(value.clone()));
+                Op::Put { tree, key, .. } => {
+                    of(&mut overlay, tree).btree.insert(key.clone(), Some(at));
                 }
                 Op::Delete { tree, key } => {
-                    let o = overlay.entry(tree.to_string()).or_default();
-                    o.btree.insert(key.clone(), None);
+                    of(&mut overlay, tree).btree.insert(key.clone(), None);
                 }
                 Op::HashInsert { tree, key, value }
                 | Op::HashAdd { tree, key, value }
                 | Op::HashRemove { tree, key, value } => {
                     let added = !matches!(op, Op::HashRemove { .. });
-                    let o = overlay.entry(tree.to_string()).or_default();
+                    let o = of(&mut overlay, tree);
                     o.hash
                         .entry(key.clone())
                         .or_default()
@@ -334,6 +342,14 @@ impl WriteTxn {
             }
         }
         self.indexed.set(self.ops.len());
+    }
+
+    /// The value of the put at position `at` of the write set.
+    fn put_value(&self, at: usize) -> &[u8] {
+        match &self.ops[at] {
+            Op::Put { value, .. } => value,
+            _ => unreachable!("the overlay indexes puts only"),
+        }
     }
 
     fn need(&self, tree: &str, kind: TreeKind) -> Result<()> {
@@ -484,13 +500,13 @@ impl WriteTxn {
     pub fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.need(tree, TreeKind::BTree)?;
         self.index();
-        if let Some(v) = self
+        if let Some(at) = self
             .overlay
             .borrow()
             .get(tree)
-            .and_then(|o| o.btree.get(key))
+            .and_then(|o| o.btree.get(key).copied())
         {
-            return Ok(v.clone());
+            return Ok(at.map(|at| self.put_value(at).to_vec()));
         }
         if !self.base_visible(tree) {
             return Ok(None);
@@ -551,7 +567,7 @@ impl WriteTxn {
             Some(o) => o
                 .btree
                 .range::<[u8], _>((lo, hi))
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, at)| (k.clone(), at.map(|at| self.put_value(at).to_vec())))
                 .collect(),
             None => Vec::new(),
         };
@@ -684,25 +700,55 @@ fn op_key(op: &Op) -> &[u8] {
 /// kept. The result has the same effect, but applies far faster (each page on
 /// a path is visited once per run of neighbouring keys, and appends fill
 /// pages) and journals less. Deterministic, so replicas agree.
-fn normalize(ops: Vec<Op>) -> Vec<Op> {
-    fn flush(run: &mut Vec<Op>, out: &mut Vec<Op>) {
-        let sorted = run
-            .windows(2)
-            .all(|w| (w[0].tree(), op_key(&w[0])) <= (w[1].tree(), op_key(&w[1])));
-        if !sorted {
+fn normalize(mut ops: Vec<Op>) -> Vec<Op> {
+    /// Whether `a` sorts at or before `b` by (tree, key). Runs of operations
+    /// on one tree share its name, so the names are compared by address first.
+    fn in_order(a: &Op, b: &Op) -> bool {
+        let (x, y) = (a.tree(), b.tree());
+        if std::ptr::eq(x, y) || x == y {
+            op_key(a) <= op_key(b)
+        } else {
+            x < y
+        }
+    }
+    /// Whether `next` overwrites `op` (B+tree writes to the same key).
+    fn supersedes(op: &Op, next: &Op) -> bool {
+        let btree = |o: &Op| matches!(o, Op::Put { .. } | Op::Delete { .. });
+        btree(op) && btree(next) && op_key(next) == op_key(op) && {
+            let (x, y) = (op.tree(), next.tree());
+            std::ptr::eq(x, y) || x == y
+        }
+    }
+    fn sort(run: &mut Vec<Op>) {
+        if !run.windows(2).all(|w| in_order(&w[0], &w[1])) {
             sort_run(run);
         }
+    }
+    fn flush(run: &mut Vec<Op>, out: &mut Vec<Op>) {
+        sort(run);
         let mut ops = run.drain(..).peekable();
         while let Some(op) = ops.next() {
-            let btree = |o: &Op| matches!(o, Op::Put { .. } | Op::Delete { .. });
-            let superseded = btree(&op)
-                && ops.peek().is_some_and(|next| {
-                    btree(next) && next.tree() == op.tree() && op_key(next) == op_key(&op)
-                });
-            if !superseded {
+            if !ops.peek().is_some_and(|next| supersedes(&op, next)) {
                 out.push(op);
             }
         }
+    }
+    if !ops
+        .iter()
+        .any(|op| matches!(op, Op::Create { .. } | Op::Drop { .. }))
+    {
+        // The usual case, one run: sorted and thinned in place.
+        sort(&mut ops);
+        let mut kept = 0;
+        for i in 0..ops.len() {
+            if i + 1 < ops.len() && supersedes(&ops[i], &ops[i + 1]) {
+                continue;
+            }
+            ops.swap(kept, i);
+            kept += 1;
+        }
+        ops.truncate(kept);
+        return ops;
     }
     let mut out = Vec::with_capacity(ops.len());
     let mut run = Vec::new();
@@ -867,5 +913,106 @@ impl std::future::Future for PendingCommit {
             None => std::task::Poll::Ready(Ok(lsn)),
             Some(shared) => shared.poll_committed(lsn, cx.waker()).map_ok(|()| lsn),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(tree: &Arc<str>, key: &str, value: &str) -> Op {
+        Op::Put {
+            tree: tree.clone(),
+            key: key.as_bytes().to_vec(),
+            value: value.as_bytes().to_vec(),
+        }
+    }
+
+    fn delete(tree: &Arc<str>, key: &str) -> Op {
+        Op::Delete {
+            tree: tree.clone(),
+            key: key.as_bytes().to_vec(),
+        }
+    }
+
+    /// (tree, key, value) of each operation, for comparing.
+    fn shape(ops: &[Op]) -> Vec<(String, String, String)> {
+        ops.iter()
+            .map(|op| {
+                let value = match op {
+                    Op::Put { value, .. } => String::from_utf8_lossy(value).into_owned(),
+                    Op::Delete { .. } => "-".into(),
+                    Op::Create { .. } => "create".into(),
+                    _ => "?".into(),
+                };
+                (
+                    op.tree().to_string(),
+                    String::from_utf8_lossy(op_key(op)).into_owned(),
+                    value,
+                )
+            })
+            .collect()
+    }
+
+    fn row(tree: &str, key: &str, value: &str) -> (String, String, String) {
+        (tree.into(), key.into(), value.into())
+    }
+
+    #[test]
+    fn normalize_sorts_by_tree_and_key_and_keeps_the_last_write_to_each_key() {
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+        // A second, equal name in another allocation still counts as the same tree.
+        let b2: Arc<str> = Arc::from("b");
+        let ops = vec![
+            put(&b, "2", "x"),
+            put(&a, "9", "first"),
+            delete(&b2, "2"),
+            put(&a, "1", "one"),
+            put(&a, "9", "last"),
+            put(&b, "1", "y"),
+        ];
+        assert_eq!(
+            shape(&normalize(ops)),
+            [
+                row("a", "1", "one"),
+                row("a", "9", "last"),
+                row("b", "1", "y"),
+                row("b", "2", "-"),
+            ]
+        );
+        // Already in order, with repeats: thinned in place.
+        let ops = vec![
+            put(&a, "1", "p"),
+            put(&a, "1", "q"),
+            put(&a, "2", "r"),
+            put(&b, "2", "s"),
+            put(&b, "2", "t"),
+        ];
+        assert_eq!(
+            shape(&normalize(ops)),
+            [row("a", "1", "q"), row("a", "2", "r"), row("b", "2", "t")]
+        );
+        // A tree creation splits the write set: writes before it are not
+        // moved after it, and the order around it is kept.
+        let ops = vec![
+            put(&b, "5", "before"),
+            Op::Create {
+                tree: a.clone(),
+                kind: TreeKind::BTree,
+            },
+            put(&a, "2", "z"),
+            put(&a, "1", "w"),
+            put(&b, "5", "after"),
+        ];
+        assert_eq!(
+            shape(&normalize(ops)),
+            [
+                row("b", "5", "before"),
+                row("a", "", "create"),
+                row("a", "1", "w"),
+                row("a", "2", "z"),
+                row("b", "5", "after"),
+            ]
+        );
     }
 }
