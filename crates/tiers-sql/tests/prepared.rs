@@ -84,3 +84,36 @@ fn a_prepared_update_is_planned_once_and_again_after_ddl() {
     assert_eq!(e.code, "42703", "{}", e.message);
     assert_eq!(int(&mut s, "SELECT z FROM t WHERE id = 1"), 13);
 }
+
+#[test]
+fn a_prepared_insert_is_planned_once_and_again_after_ddl() {
+    let (_dir, _db, mut s) = session();
+    s.execute("CREATE TABLE log (id SERIAL PRIMARY KEY, n INTEGER CHECK (n >= 0), note TEXT DEFAULT 'none')")
+        .unwrap();
+    let insert = one("INSERT INTO log (n) VALUES ($1)");
+    let cache = PlanCache::default();
+    let run = |s: &mut Session, n: i64| s.run_prepared(&insert, &[Value::Int(n)], &cache);
+    for n in 1..=3 {
+        assert_eq!(run(&mut s, n).unwrap().tag, "INSERT 0 1");
+    }
+    // Defaults and the serial are worked out per row, not kept.
+    assert_eq!(int(&mut s, "SELECT max(id) FROM log"), 3);
+    assert_eq!(
+        int(&mut s, "SELECT count(*) FROM log WHERE note = 'none'"),
+        3
+    );
+    let e = run(&mut s, -1).unwrap_err();
+    assert_eq!(e.code, "23514", "{}", e.message);
+    // Made again with `n` elsewhere and a new default: planned again.
+    s.execute(
+        "DROP TABLE log;
+         CREATE TABLE log (note TEXT DEFAULT 'new', n INTEGER, id SERIAL PRIMARY KEY)",
+    )
+    .unwrap();
+    assert_eq!(run(&mut s, 7).unwrap().tag, "INSERT 0 1");
+    let r = s.execute("SELECT note, n, id FROM log").unwrap();
+    assert_eq!(
+        r[0].rows[0],
+        [Value::Text("new".into()), Value::Int(7), Value::Int(1)]
+    );
+}

@@ -58,6 +58,7 @@ pub(super) fn copy_in(
     };
     let def = catalog::require_table(tx, name)?;
     let targets = target_columns(&def, columns)?;
+    let rules = super::write::rules(tx, &def)?;
     // Rows go in by batches, in order, as PostgreSQL's COPY does: the first
     // bad row stops it (and the statement's rollback undoes it all), and
     // only one batch of converted rows exists at a time.
@@ -84,9 +85,9 @@ pub(super) fn copy_in(
         given_rows.push(given);
         if given_rows.len() == BATCH {
             let batch = std::mem::replace(&mut given_rows, Vec::with_capacity(BATCH));
-            n += insert_rows(tx, &def, batch, None, &[], ctx, false)?.0;
+            n += insert_rows(tx, &def, &rules, batch, None, &[], ctx, false)?.0;
         }
     }
-    n += insert_rows(tx, &def, given_rows, None, &[], ctx, false)?.0;
+    n += insert_rows(tx, &def, &rules, given_rows, None, &[], ctx, false)?.0;
     Ok(QueryResult::command(format!("COPY {n}")))
 }

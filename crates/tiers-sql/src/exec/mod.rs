@@ -194,6 +194,7 @@ pub struct PlanCache {
 enum CachedPlan {
     Query(Arc<crate::query::QueryPlan>),
     Update(Arc<write::UpdatePlan>),
+    Insert(Arc<write::InsertPlan>),
 }
 
 impl PlanCache {
@@ -721,6 +722,37 @@ impl Session {
                 };
                 plan.and_then(|p| {
                     write::run_update(&mut tx, &p, filter.as_ref(), returning, params, &mut ctx)
+                })
+            }
+            (
+                Statement::Insert {
+                    table,
+                    columns,
+                    rows,
+                    query: None,
+                    on_conflict,
+                    returning,
+                },
+                Some(cache),
+            ) if epoch.is_some() => {
+                let plan = match cache.get(epoch) {
+                    Some(CachedPlan::Insert(p)) => Ok(p),
+                    _ => write::plan_insert(&tx, table, columns, rows).map(|p| {
+                        let p = Arc::new(p);
+                        cache.put(epoch, CachedPlan::Insert(p.clone()));
+                        p
+                    }),
+                };
+                plan.and_then(|p| {
+                    write::run_insert(
+                        &mut tx,
+                        &p,
+                        rows,
+                        on_conflict.as_ref(),
+                        returning,
+                        params,
+                        &mut ctx,
+                    )
                 })
             }
             _ => execute(&mut tx, stmt, params, &mut ctx),

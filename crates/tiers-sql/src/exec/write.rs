@@ -82,7 +82,28 @@ pub(super) fn insert(
     params: &[Value],
     ctx: &mut WriteCtx<'_>,
 ) -> Result<QueryResult> {
-    let def = catalog::require_table(tx, table_name)?;
+    let plan = plan_insert(tx, table_name, columns, rows)?;
+    run_insert(tx, &plan, rows, on_conflict, returning, params, ctx)
+}
+
+/// What an INSERT ... VALUES works out from the catalog before it writes:
+/// kept between executions of a prepared statement, as [`UpdatePlan`] is.
+pub(super) struct InsertPlan {
+    def: TableDef,
+    /// The table column each given value goes to, in order.
+    targets: Vec<usize>,
+    /// The values that are not literals, bound, in order.
+    values: BoundExprs,
+    rules: Rules,
+}
+
+pub(super) fn plan_insert(
+    r: &dyn Reads,
+    table_name: &str,
+    columns: &[String],
+    rows: &[Vec<Expr>],
+) -> Result<InsertPlan> {
+    let def = catalog::require_table(r, table_name)?;
     let targets = target_columns(&def, columns)?;
     // Constants (most of a multi-row INSERT) are taken as they are; only
     // the other expressions are bound and evaluated.
@@ -91,7 +112,33 @@ pub(super) fn insert(
         .flatten()
         .filter(|e| !matches!(e, Expr::Literal(_)))
         .collect();
-    let values = query::bind_exprs(tx, Vec::new(), &computed)?;
+    let values = query::bind_exprs(r, Vec::new(), &computed)?;
+    let rules = rules(r, &def)?;
+    Ok(InsertPlan {
+        def,
+        targets,
+        values,
+        rules,
+    })
+}
+
+/// Runs an INSERT planned by [`plan_insert`] with the same `rows`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run_insert(
+    tx: &mut WriteTxn,
+    plan: &InsertPlan,
+    rows: &[Vec<Expr>],
+    on_conflict: Option<&OnConflict>,
+    returning: &[SelectItem],
+    params: &[Value],
+    ctx: &mut WriteCtx<'_>,
+) -> Result<QueryResult> {
+    let InsertPlan {
+        def,
+        targets,
+        values,
+        rules,
+    } = plan;
     let mut given_rows = Vec::with_capacity(rows.len());
     {
         let ev = values.evaluator(tx, params);
@@ -117,24 +164,25 @@ pub(super) fn insert(
         }
     }
     let keep = !returning.is_empty();
-    let (n, stored) = insert_rows(tx, &def, given_rows, on_conflict, params, ctx, keep)?;
-    returning_result(tx, &def, stored, returning, params, format!("INSERT 0 {n}"))
+    let (n, stored) = insert_rows(tx, def, rules, given_rows, on_conflict, params, ctx, keep)?;
+    returning_result(tx, def, stored, returning, params, format!("INSERT 0 {n}"))
 }
 
 /// Inserts rows of values in table order (None: not given, so the
 /// default), with CHECK constraints, row locks and ON CONFLICT. Returns
 /// how many rows were written (inserted or updated) and, when `keep` (for
 /// RETURNING), the rows themselves; a load without RETURNING keeps none.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn insert_rows(
     tx: &mut WriteTxn,
     def: &TableDef,
+    rules: &Rules,
     rows: Vec<Vec<Option<Value>>>,
     on_conflict: Option<&OnConflict>,
     params: &[Value],
     ctx: &mut WriteCtx<'_>,
     keep: bool,
 ) -> Result<(usize, Vec<Vec<Value>>)> {
-    let rules = rules(tx, def)?;
     let conflict = on_conflict.map(|c| Conflict::new(tx, def, c)).transpose()?;
     let mut count = 0;
     let mut stored = Vec::with_capacity(if keep { rows.len() } else { 0 });
@@ -151,7 +199,7 @@ pub(super) fn insert_rows(
         if let Some(conflict) = &conflict
             && let Some(existing) = conflict.existing(tx, def, &row)?
         {
-            if let Some(new) = conflict.update(tx, def, &rules, &existing, &row, params, ctx)? {
+            if let Some(new) = conflict.update(tx, def, rules, &existing, &row, params, ctx)? {
                 count += 1;
                 if keep {
                     stored.push(new);
