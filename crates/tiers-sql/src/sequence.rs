@@ -7,6 +7,11 @@
 //! own that commit durably before any value of the batch is used, so a value
 //! is never handed out twice, even across crashes; a crash or a rollback
 //! leaves gaps, exactly as in PostgreSQL.
+//!
+//! A batch is 64 values, doubled (up to 4,096) each time the last one ran
+//! out within a second: a busy table's inserts then stop for a durable
+//! commit only now and then, at the price of a larger gap after a crash
+//! (a clean shutdown gives the unused values back).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,8 +21,12 @@ use tiers_storage::{Engine, Error as StorageError};
 use crate::catalog::COUNTERS_TREE;
 use crate::error::{Result, SqlError, sqlstate};
 
-/// Values reserved per batch.
+/// Values reserved per batch, at first.
 const BATCH: i64 = 64;
+/// The largest batch a busy sequence grows to.
+const MAX_BATCH: i64 = 4096;
+/// A batch used up within this time makes the next one twice as large.
+const BUSY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Attempts to reserve a batch before giving up under contention.
 const ATTEMPTS: usize = 100;
 
@@ -25,7 +34,18 @@ const ATTEMPTS: usize = 100;
 pub struct Sequences {
     engine: Arc<Engine>,
     /// Reserved, unused values per sequence: (next, last).
-    ranges: Mutex<HashMap<Vec<u8>, (i64, i64)>>,
+    ranges: Mutex<HashMap<Vec<u8>, Batch>>,
+}
+
+/// The values of one sequence reserved and not yet handed out.
+struct Batch {
+    /// The next value to hand out, when `left` is not 0.
+    next: i64,
+    /// Values not handed out yet (`next` through `next + left - 1`).
+    left: i64,
+    /// How many values it reserved, and when.
+    size: i64,
+    reserved_at: std::time::Instant,
 }
 
 impl Sequences {
@@ -40,19 +60,24 @@ impl Sequences {
     /// The next value of sequence `key`.
     pub fn next(&self, key: &[u8]) -> Result<i64> {
         let mut ranges = self.ranges.lock().expect("sequence cache poisoned");
-        if let Some((next, last)) = ranges.get_mut(key)
-            && *next <= *last
-        {
-            let v = *next;
-            *next += 1;
-            return Ok(v);
-        }
-        let (first, last) = self.reserve(key)?;
-        ranges.insert(key.to_vec(), (first + 1, last));
-        Ok(first)
+        let size = match ranges.get_mut(key) {
+            Some(b) if b.left > 0 => return Ok(b.take()),
+            Some(b) if b.reserved_at.elapsed() < BUSY => (b.size * 2).min(MAX_BATCH),
+            _ => BATCH,
+        };
+        let (first, last) = self.reserve(key, size)?;
+        let mut batch = Batch {
+            next: first,
+            left: last - first + 1,
+            size,
+            reserved_at: std::time::Instant::now(),
+        };
+        let value = batch.take();
+        ranges.insert(key.to_vec(), batch);
+        Ok(value)
     }
 
-    fn reserve(&self, key: &[u8]) -> Result<(i64, i64)> {
+    fn reserve(&self, key: &[u8], size: i64) -> Result<(i64, i64)> {
         for _ in 0..ATTEMPTS {
             let mut tx = self.engine.begin_write()?;
             let current = match tx.get(COUNTERS_TREE, key)? {
@@ -62,12 +87,14 @@ impl Sequences {
                 ),
                 None => 0,
             };
-            let last = current.checked_add(BATCH).ok_or_else(|| {
-                SqlError::new(
+            if current == i64::MAX {
+                return Err(SqlError::new(
                     sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
                     "sequence reached its maximum",
-                )
-            })?;
+                ));
+            }
+            // Near the end, a smaller batch: every value is still handed out.
+            let last = current.saturating_add(size);
             tx.put(COUNTERS_TREE, key, &last.to_le_bytes())?;
             match tx.commit() {
                 Ok(_) => return Ok((current + 1, last)),
@@ -83,16 +110,30 @@ impl Sequences {
     }
 }
 
+impl Batch {
+    /// Hands out the next value (the caller saw `left` above 0); never
+    /// steps past the batch's last value, which may be `i64::MAX`.
+    fn take(&mut self) -> i64 {
+        let value = self.next;
+        self.left -= 1;
+        if self.left > 0 {
+            self.next += 1;
+        }
+        value
+    }
+}
+
 impl Drop for Sequences {
     /// Gives back reserved values nobody used, so a clean shutdown leaves no
     /// gap (a crash still may, as in PostgreSQL). Best effort: a sequence
     /// that moved on meanwhile (another allocator) is left alone.
     fn drop(&mut self) {
         let ranges = std::mem::take(self.ranges.get_mut().expect("sequence cache poisoned"));
-        for (key, (next, last)) in ranges {
-            if next > last {
+        for (key, Batch { next, left, .. }) in ranges {
+            if left == 0 {
                 continue;
             }
+            let last = next + (left - 1);
             let Ok(mut tx) = self.engine.begin_write() else {
                 return;
             };
@@ -105,5 +146,60 @@ impl Drop for Sequences {
                 let _ = tx.commit();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter(engine: &Engine, key: &[u8]) -> i64 {
+        let r = engine.begin_read();
+        let v = r.get(COUNTERS_TREE, key).unwrap().unwrap();
+        i64::from_le_bytes(v.try_into().unwrap())
+    }
+
+    #[test]
+    fn a_busy_sequence_reserves_growing_batches_and_gives_the_rest_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::open(dir.path(), tiers_storage::Config::default()).unwrap());
+        let mut tx = engine.begin_write().unwrap();
+        crate::catalog::bootstrap(&mut tx).unwrap();
+        tx.commit().unwrap();
+        let key = b"seq";
+        let seqs = Sequences::new(engine.clone());
+        // Quickly used batches double: 64, 128, 256, ... up to 4,096.
+        for expected in 1..=64 + 128 + 1 {
+            assert_eq!(seqs.next(key).unwrap(), expected);
+        }
+        assert_eq!(counter(&engine, key), 64 + 128 + 256);
+        for expected in 64 + 128 + 2..=20_000 {
+            assert_eq!(seqs.next(key).unwrap(), expected);
+        }
+        let reserved = counter(&engine, key);
+        assert!(
+            reserved >= 20_000 && reserved - 20_000 <= MAX_BATCH,
+            "{reserved}"
+        );
+        // A clean shutdown gives back what was not handed out.
+        drop(seqs);
+        assert_eq!(counter(&engine, key), 20_000);
+        assert_eq!(Sequences::new(engine.clone()).next(key).unwrap(), 20_001);
+    }
+
+    #[test]
+    fn the_last_values_before_the_maximum_are_handed_out_then_it_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::open(dir.path(), tiers_storage::Config::default()).unwrap());
+        let mut tx = engine.begin_write().unwrap();
+        crate::catalog::bootstrap(&mut tx).unwrap();
+        tx.put(COUNTERS_TREE, b"k", &(i64::MAX - 2).to_le_bytes())
+            .unwrap();
+        tx.commit().unwrap();
+        let seqs = Sequences::new(engine.clone());
+        assert_eq!(seqs.next(b"k").unwrap(), i64::MAX - 1);
+        assert_eq!(seqs.next(b"k").unwrap(), i64::MAX);
+        let e = seqs.next(b"k").unwrap_err();
+        assert_eq!(e.code, sqlstate::NUMERIC_VALUE_OUT_OF_RANGE);
     }
 }
