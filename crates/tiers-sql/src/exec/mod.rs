@@ -116,9 +116,7 @@ impl Database {
             next_session: AtomicU64::new(1),
         }))
     }
-}
 
-impl Database {
     /// The catalog epoch a plan may be cached under or reused at, read
     /// before the snapshot it goes with; None while a DDL transaction is
     /// open (it may become visible before its epoch moves at its end).
