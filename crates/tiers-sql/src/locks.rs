@@ -26,7 +26,7 @@
 
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tiers_storage::fasthash::BytesHasher;
@@ -73,6 +73,26 @@ impl Table {
     fn take(&mut self, key: LockId, owner: u64) -> Option<u64> {
         self.held.insert(key, owner);
         self.released_by.get(&key).copied()
+    }
+
+    /// Frees `keys` held by `owner`; returns the tasks awaiting any of them.
+    fn free(&mut self, owner: u64, keys: &[LockId]) -> Vec<std::task::Waker> {
+        self.waiting.remove(&owner);
+        for key in keys {
+            if self.held.get(key) == Some(&owner) {
+                self.held.remove(key);
+            }
+        }
+        let mut woken = Vec::new();
+        let mut i = 0;
+        while i < self.wakers.len() {
+            if keys.contains(&self.wakers[i].0) {
+                woken.push(self.wakers.swap_remove(i).1);
+            } else {
+                i += 1;
+            }
+        }
+        woken
     }
 
     /// Forgets the releases of commits through `visible`.
@@ -182,49 +202,36 @@ impl RowLocks {
     /// Releases `keys` held by `owner` (a transaction that wrote nothing,
     /// or rolled back) and wakes the waiters.
     pub fn release(&self, owner: u64, keys: &[LockId]) {
-        self.release_inner(owner, keys, None);
-    }
-
-    /// Releases `keys` held by `owner`, whose commit `lsn` is journaled
-    /// but perhaps not yet visible (`visible` is the newest visible LSN),
-    /// and wakes the waiters. Until the commit is visible, whoever takes one
-    /// of these locks learns `lsn` (see the module documentation).
-    pub fn release_committed(&self, owner: u64, keys: &[LockId], lsn: u64, visible: u64) {
-        self.release_inner(owner, keys, (lsn > visible).then_some((lsn, visible)));
-    }
-
-    /// `committed`: the LSN of the releasing commit and the newest visible one.
-    fn release_inner(&self, owner: u64, keys: &[LockId], committed: Option<(u64, u64)>) {
         // Nothing held (a read-only statement): no need for the table's latch.
         // (A waiter always removes its own wait entry before it returns.)
         if keys.is_empty() {
             return;
         }
         let mut table = self.table.lock().expect("lock table poisoned");
-        table.waiting.remove(&owner);
-        for key in keys {
-            if table.held.get(key) == Some(&owner) {
-                table.held.remove(key);
-            }
+        let woken = table.free(owner, keys);
+        self.wake(table, woken);
+    }
+
+    /// Releases `keys` held by `owner`, whose commit `lsn` is journaled
+    /// but perhaps not yet visible (`visible` is the newest visible LSN),
+    /// and wakes the waiters. Until the commit is visible, whoever takes one
+    /// of these locks learns `lsn` (see the module documentation).
+    pub fn release_committed(&self, owner: u64, keys: Vec<LockId>, lsn: u64, visible: u64) {
+        if keys.is_empty() || lsn <= visible {
+            return self.release(owner, &keys);
         }
-        if let Some((lsn, visible)) = committed {
-            table.forget_releases_through(visible);
-            for key in keys {
-                table.released_by.insert(*key, lsn);
-            }
-            table.release_order.push_back((lsn, keys.to_vec()));
+        let mut table = self.table.lock().expect("lock table poisoned");
+        let woken = table.free(owner, &keys);
+        table.forget_releases_through(visible);
+        for key in &keys {
+            table.released_by.insert(*key, lsn);
         }
-        let mut woken = Vec::new();
-        if !table.wakers.is_empty() {
-            let mut i = 0;
-            while i < table.wakers.len() {
-                if keys.contains(&table.wakers[i].0) {
-                    woken.push(table.wakers.swap_remove(i).1);
-                } else {
-                    i += 1;
-                }
-            }
-        }
+        table.release_order.push_back((lsn, keys));
+        self.wake(table, woken);
+    }
+
+    /// Wakes the tasks `free` found, and the threads blocked in `acquire`.
+    fn wake(&self, table: MutexGuard<'_, Table>, woken: Vec<std::task::Waker>) {
         // Only threads blocked in `acquire` wait on the condition variable.
         let blocked = !table.waiting.is_empty();
         drop(table);
@@ -377,24 +384,24 @@ mod tests {
         locks.acquire(a, 1, None).unwrap();
         locks.acquire(b, 1, None).unwrap();
         // Commit 10 is journaled; 9 is the newest visible.
-        locks.release_committed(1, &[a, b], 10, 9);
+        locks.release_committed(1, vec![a, b], 10, 9);
         assert_eq!(locks.try_acquire(a, 2), Ok(Some(10)));
         assert_eq!(locks.acquire(b, 3, None).unwrap(), Some(10));
         // A commit already visible leaves no mark.
         locks.acquire(c, 4, None).unwrap();
-        locks.release_committed(4, &[c], 8, 9);
+        locks.release_committed(4, vec![c], 8, 9);
         assert_eq!(locks.try_acquire(c, 5), Ok(None));
         locks.release(5, &[c]);
         // 2 commits `a` again at 12 while 10 is still not visible; then 3's
         // commit 11 releases `b` after 10 became visible: 10's marks go,
         // 12's stays.
-        locks.release_committed(2, &[a], 12, 9);
-        locks.release_committed(3, &[b], 11, 10);
+        locks.release_committed(2, vec![a], 12, 9);
+        locks.release_committed(3, vec![b], 11, 10);
         assert_eq!(locks.try_acquire(a, 6), Ok(Some(12)));
         assert_eq!(locks.try_acquire(b, 6), Ok(Some(11)));
         locks.release(6, &[a, b]);
         locks.acquire(c, 7, None).unwrap();
-        locks.release_committed(7, &[c], 13, 12);
+        locks.release_committed(7, vec![c], 13, 12);
         assert_eq!(locks.try_acquire(a, 8), Ok(None), "12 is visible");
         assert_eq!(locks.try_acquire(b, 8), Ok(None), "11 is visible");
         assert_eq!(locks.try_acquire(c, 8), Ok(Some(13)));

@@ -247,7 +247,8 @@ pub fn prepare(db: &Database, stmt: &Statement) -> Result<(Vec<DataType>, Vec<Co
             PlanCache::default(),
         ));
     };
-    let plan = Arc::new(crate::query::plan_query(&snapshot, q)?);
+    let cache = PlanCache::default();
+    let plan = cache.get_or_plan(epoch, || crate::query::plan_query(&snapshot, q))?;
     let mut types: Vec<DataType> = plan
         .param_types
         .iter()
@@ -255,7 +256,5 @@ pub fn prepare(db: &Database, stmt: &Statement) -> Result<(Vec<DataType>, Vec<Co
         .collect();
     types.truncate(65_535);
     let columns = plan.columns();
-    let cache = PlanCache::default();
-    cache.put(epoch, super::CachedPlan::Query(plan));
     Ok((types, columns, cache))
 }

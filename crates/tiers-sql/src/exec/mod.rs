@@ -23,7 +23,7 @@ use crate::ast::{BinaryOp, Check, ColumnSpec, Expr, Isolation, SelectItem, State
 use crate::catalog::{self, CheckDef, ColumnDef, IndexDef, TableDef};
 use crate::error::{Result, SqlError, sqlstate};
 use crate::expr::{self, Scope};
-use crate::locks::{LockId, LockIdSet, RowLocks, lock_id};
+use crate::locks::{LockId, LockIdSet, RowLocks};
 use crate::reads::Reads;
 use crate::sequence::Sequences;
 use crate::table::{self, StoredRow};
@@ -35,6 +35,8 @@ mod copy;
 mod ddl;
 mod describe;
 mod joined;
+mod locking;
+mod plan_cache;
 mod select;
 mod settings;
 mod write;
@@ -44,6 +46,9 @@ use copy::*;
 use ddl::*;
 pub use describe::{describe, parameter_types, prepare};
 use joined::*;
+pub use locking::LockRelease;
+use locking::*;
+pub use plan_cache::PlanCache;
 use select::*;
 pub use select::{type_of_function, type_of_with};
 use settings::*;
@@ -126,10 +131,6 @@ impl Database {
     }
 }
 
-/// A transaction holding more row locks than this (a bulk load) keeps them
-/// until its commit is durable instead of releasing them early.
-const EARLY_RELEASE_MAX_LOCKS: usize = 10_000;
-
 /// One client session.
 pub struct Session {
     db: Arc<Database>,
@@ -161,128 +162,11 @@ pub struct Session {
     blocked_on: Option<LockId>,
 }
 
-/// Resolves once a row lock is free (see [`Session::lock_release`]).
-pub struct LockRelease {
-    db: Arc<Database>,
-    key: LockId,
-    owner: u64,
-}
-
-impl std::future::Future for LockRelease {
-    type Output = ();
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        self.db.locks.poll_released(self.key, self.owner, cx)
-    }
-}
-
-/// A prepared query's plan, kept between executions (the extended
-/// protocol's named statements). It is planned again when any DDL ran
-/// since it was made.
-#[derive(Default)]
-pub struct PlanCache {
-    plan: std::sync::Mutex<Option<(u64, CachedPlan)>>,
-}
-
-/// What a [`PlanCache`] keeps.
-#[derive(Clone)]
-enum CachedPlan {
-    Query(Arc<crate::query::QueryPlan>),
-    Update(Arc<write::UpdatePlan>),
-    Insert(Arc<write::InsertPlan>),
-}
-
-impl PlanCache {
-    /// The plan kept for `epoch`, if any.
-    fn get(&self, epoch: Option<u64>) -> Option<CachedPlan> {
-        let epoch = epoch?;
-        let plan = self.plan.lock().expect("plan cache");
-        plan.as_ref()
-            .filter(|(e, _)| *e == epoch)
-            .map(|(_, p)| p.clone())
-    }
-
-    /// Keeps `plan`, made at `epoch` (nothing when there is none).
-    fn put(&self, epoch: Option<u64>, plan: CachedPlan) {
-        if let Some(epoch) = epoch {
-            *self.plan.lock().expect("plan cache") = Some((epoch, plan));
-        }
-    }
-}
-
-impl std::fmt::Debug for PlanCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PlanCache")
-    }
-}
-
 impl Drop for Session {
     /// A session that ends mid-transaction (its client went away) rolls
     /// back and frees its row locks.
     fn drop(&mut self) {
         self.abort_transaction();
-    }
-}
-
-/// What a writing statement needs besides its transaction.
-struct WriteCtx<'a> {
-    db: &'a Database,
-    owner: u64,
-    held: &'a mut LockIdSet,
-    read_committed: bool,
-    /// `lock_timeout` (None: wait until the lock frees, a deadlock is
-    /// found, or the statement is cancelled or times out).
-    lock_timeout: Option<Duration>,
-    /// Never wait for a lock: fail with [`sqlstate::WOULD_WAIT`] instead.
-    no_wait: bool,
-    /// The lock a `no_wait` statement found taken.
-    blocked_on: Option<LockId>,
-}
-
-impl WriteCtx<'_> {
-    /// Locks every key (in a fixed order, to avoid deadlocks between two
-    /// statements locking the same keys); under READ COMMITTED it then
-    /// moves the transaction to the newest snapshot, so what the caller
-    /// reads next includes whatever the previous holder committed (even
-    /// before that commit is durable: see [`crate::locks`]).
-    fn lock(&mut self, tx: &mut WriteTxn, keys: Vec<Vec<u8>>) -> Result<()> {
-        let mut ids: Vec<u64> = keys.iter().map(|k| lock_id(k)).collect();
-        ids.sort_unstable();
-        let mut after = 0;
-        for key in ids {
-            if self.held.contains(&key) {
-                continue;
-            }
-            let released_by = if self.no_wait {
-                match self.db.locks.try_acquire(key, self.owner) {
-                    Ok(by) => by,
-                    Err(()) => {
-                        self.blocked_on = Some(key);
-                        return Err(SqlError::new(
-                            sqlstate::WOULD_WAIT,
-                            "a row is locked by another transaction",
-                        ));
-                    }
-                }
-            } else {
-                self.db.locks.acquire(key, self.owner, self.lock_timeout)?
-            };
-            after = after.max(released_by.unwrap_or(0));
-            self.held.insert(key);
-        }
-        if self.read_committed {
-            // A commit that released one of these locks before it was
-            // durable is not visible yet: read past the visible version.
-            if after > tx.snapshot_lsn() && after > self.db.engine.visible_lsn() {
-                tx.refresh_snapshot_latest();
-            } else {
-                tx.refresh_snapshot();
-            }
-        }
-        Ok(())
     }
 }
 
@@ -323,78 +207,6 @@ impl Session {
     /// (see [`crate::locks`]) leaves one too.
     pub fn set_async_mode(&mut self, on: bool) {
         self.async_mode = on;
-    }
-
-    /// After a statement failed with [`sqlstate::WOULD_WAIT`]: a future
-    /// that resolves once the row lock it found taken is free, after which
-    /// the statement may be tried again (in async mode it may find the lock
-    /// taken again). It is no lock wait (no deadlock detection, no
-    /// lock_timeout): bound it in time, then run the statement with waiting
-    /// allowed. None when the session set a `lock_timeout`: its waits are
-    /// timed exactly only where waiting is allowed.
-    pub fn lock_release(&self) -> Option<LockRelease> {
-        if self.lock_timeout().is_some() {
-            return None;
-        }
-        self.blocked_on.map(|key| LockRelease {
-            db: self.db.clone(),
-            key,
-            owner: self.id,
-        })
-    }
-
-    /// What the last statement run in async mode must await before its
-    /// result goes out (its commit, or what it read becoming durable).
-    pub fn take_pending_commit(&mut self) -> Option<PendingCommit> {
-        self.pending.take()
-    }
-
-    /// Commits `tx`: durably, or in async mode up to a pending commit. The
-    /// row locks go as soon as the commit is journaled (early lock release:
-    /// see [`crate::locks`]); the result waits for durability.
-    fn commit_tx(&mut self, tx: WriteTxn) -> Result<()> {
-        let pending = tx.commit_pending()?;
-        if !self.async_mode && self.held.len() > EARLY_RELEASE_MAX_LOCKS {
-            // A bulk write: marking each of its locks released costs more
-            // than the fsync it would spare the next writers of its rows.
-            let durable = pending.wait();
-            self.release_locks();
-            durable?;
-            return Ok(());
-        }
-        let keys: Vec<u64> = self.held.drain().collect();
-        self.db.locks.release_committed(
-            self.id,
-            &keys,
-            pending.lsn(),
-            self.db.engine.visible_lsn(),
-        );
-        self.shrink_held();
-        if self.async_mode {
-            self.pending = Some(pending);
-        } else {
-            pending.wait()?;
-        }
-        Ok(())
-    }
-
-    /// After a statement that read at snapshot `read_at`: when that is not
-    /// yet durable (it took over a row lock early: see [`crate::locks`]),
-    /// waits for it, or in async mode leaves the wait to the caller.
-    fn settle_read(&mut self, read_at: u64) -> Result<()> {
-        if read_at <= self.db.engine.visible_lsn() {
-            return Ok(());
-        }
-        if self.pending.as_ref().is_some_and(|p| p.lsn() >= read_at) {
-            return Ok(()); // its own commit comes later in the journal
-        }
-        let wait = self.db.engine.visible_at(read_at);
-        if self.async_mode {
-            self.pending = Some(wait);
-        } else {
-            wait.wait()?;
-        }
-        Ok(())
     }
 
     /// The flag that cancels this session's running statement when set.
@@ -481,23 +293,6 @@ impl Session {
             .settings
             .get("default_transaction_read_only")
             .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "on" | "true"));
-    }
-
-    /// Ends the transaction's hold on its row locks.
-    fn release_locks(&mut self) {
-        if self.held.is_empty() {
-            return;
-        }
-        let keys: Vec<u64> = self.held.drain().collect();
-        self.db.locks.release(self.id, &keys);
-        self.shrink_held();
-    }
-
-    /// After a bulk write: don't keep (and later scan) a huge empty table.
-    fn shrink_held(&mut self) {
-        if self.held.capacity() > 4096 {
-            self.held = LockIdSet::default();
-        }
     }
 
     /// Whether an explicit transaction is open.
@@ -688,17 +483,9 @@ impl Session {
         // newest catalog and in a transaction that changed none of it.
         let epoch = epoch.filter(|_| fresh_snapshot && !self.did_ddl);
         let result = match (stmt, cache) {
-            (Statement::Select(q), Some(cache)) if fresh_snapshot => {
-                let plan = match cache.get(epoch) {
-                    Some(CachedPlan::Query(p)) => Ok(p),
-                    _ => crate::query::plan_query(&tx, q).map(|p| {
-                        let p = Arc::new(p);
-                        cache.put(epoch, CachedPlan::Query(p.clone()));
-                        p
-                    }),
-                };
-                plan.and_then(|p| crate::query::run(&tx, &p, params))
-            }
+            (Statement::Select(q), Some(cache)) if fresh_snapshot => cache
+                .get_or_plan(epoch, || crate::query::plan_query(&tx, q))
+                .and_then(|p| crate::query::run(&tx, &p, params)),
             (
                 Statement::Update {
                     table,
@@ -709,19 +496,13 @@ impl Session {
                     ..
                 },
                 Some(cache),
-            ) if from.is_empty() && epoch.is_some() => {
-                let plan = match cache.get(epoch) {
-                    Some(CachedPlan::Update(p)) => Ok(p),
-                    _ => write::plan_update(&tx, table, set, filter.as_ref()).map(|p| {
-                        let p = Arc::new(p);
-                        cache.put(epoch, CachedPlan::Update(p.clone()));
-                        p
-                    }),
-                };
-                plan.and_then(|p| {
-                    write::run_update(&mut tx, &p, filter.as_ref(), returning, params, &mut ctx)
+            ) if from.is_empty() && epoch.is_some() => cache
+                .get_or_plan(epoch, || {
+                    write::plan_update(&tx, table, set, filter.as_ref())
                 })
-            }
+                .and_then(|p| {
+                    write::run_update(&mut tx, &p, filter.as_ref(), returning, params, &mut ctx)
+                }),
             (
                 Statement::Insert {
                     table,
@@ -732,27 +513,12 @@ impl Session {
                     returning,
                 },
                 Some(cache),
-            ) if epoch.is_some() => {
-                let plan = match cache.get(epoch) {
-                    Some(CachedPlan::Insert(p)) => Ok(p),
-                    _ => write::plan_insert(&tx, table, columns, rows).map(|p| {
-                        let p = Arc::new(p);
-                        cache.put(epoch, CachedPlan::Insert(p.clone()));
-                        p
-                    }),
-                };
-                plan.and_then(|p| {
-                    write::run_insert(
-                        &mut tx,
-                        &p,
-                        rows,
-                        on_conflict.as_ref(),
-                        returning,
-                        params,
-                        &mut ctx,
-                    )
-                })
-            }
+            ) if epoch.is_some() => cache
+                .get_or_plan(epoch, || write::plan_insert(&tx, table, columns, rows))
+                .and_then(|p| {
+                    let conflict = on_conflict.as_ref();
+                    write::run_insert(&mut tx, &p, rows, conflict, returning, params, &mut ctx)
+                }),
             _ => execute(&mut tx, stmt, params, &mut ctx),
         };
         self.blocked_on = ctx.blocked_on;
