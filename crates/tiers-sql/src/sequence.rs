@@ -153,6 +153,19 @@ impl Drop for Sequences {
 mod tests {
     use super::*;
 
+    /// An engine with the catalog trees, and `key`'s counter at `start`
+    /// when given.
+    fn engine(dir: &tempfile::TempDir, start: Option<(&[u8], i64)>) -> Arc<Engine> {
+        let engine = Arc::new(Engine::open(dir.path(), tiers_storage::Config::default()).unwrap());
+        let mut tx = engine.begin_write().unwrap();
+        crate::catalog::bootstrap(&mut tx).unwrap();
+        if let Some((key, value)) = start {
+            tx.put(COUNTERS_TREE, key, &value.to_le_bytes()).unwrap();
+        }
+        tx.commit().unwrap();
+        engine
+    }
+
     fn counter(engine: &Engine, key: &[u8]) -> i64 {
         let r = engine.begin_read();
         let v = r.get(COUNTERS_TREE, key).unwrap().unwrap();
@@ -162,10 +175,7 @@ mod tests {
     #[test]
     fn a_busy_sequence_reserves_growing_batches_and_gives_the_rest_back() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Arc::new(Engine::open(dir.path(), tiers_storage::Config::default()).unwrap());
-        let mut tx = engine.begin_write().unwrap();
-        crate::catalog::bootstrap(&mut tx).unwrap();
-        tx.commit().unwrap();
+        let engine = engine(&dir, None);
         let key = b"seq";
         let seqs = Sequences::new(engine.clone());
         // Quickly used batches double: 64, 128, 256, ... up to 4,096.
@@ -190,12 +200,7 @@ mod tests {
     #[test]
     fn the_last_values_before_the_maximum_are_handed_out_then_it_fails() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Arc::new(Engine::open(dir.path(), tiers_storage::Config::default()).unwrap());
-        let mut tx = engine.begin_write().unwrap();
-        crate::catalog::bootstrap(&mut tx).unwrap();
-        tx.put(COUNTERS_TREE, b"k", &(i64::MAX - 2).to_le_bytes())
-            .unwrap();
-        tx.commit().unwrap();
+        let engine = engine(&dir, Some((b"k", i64::MAX - 2)));
         let seqs = Sequences::new(engine.clone());
         assert_eq!(seqs.next(b"k").unwrap(), i64::MAX - 1);
         assert_eq!(seqs.next(b"k").unwrap(), i64::MAX);
