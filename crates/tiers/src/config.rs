@@ -69,6 +69,9 @@ pub struct DbConfig {
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
     pub tls_key: Option<PathBuf>,
+    /// Threads that own client connections, each with its own event loop
+    /// (0: one per CPU).
+    pub threads: usize,
 }
 
 impl Default for DbConfig {
@@ -83,6 +86,7 @@ impl Default for DbConfig {
             users: Default::default(),
             tls_cert: None,
             tls_key: None,
+            threads: 0,
         }
     }
 }

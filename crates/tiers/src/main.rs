@@ -232,7 +232,7 @@ fn run_db(db: config::DbConfig) -> ExitCode {
 
 /// The DB server's settings from `[db]`.
 fn db_server_config(db: &config::DbConfig) -> tiers_db::ServerConfig {
-    tiers_db::ServerConfig {
+    let mut server = tiers_db::ServerConfig {
         storage: tiers_storage::Config {
             cache_bytes: db.cache_mib << 20,
             ..tiers_storage::Config::default()
@@ -242,7 +242,11 @@ fn db_server_config(db: &config::DbConfig) -> tiers_db::ServerConfig {
         users: db.users.clone().into_iter().collect(),
         tls: db.tls_cert.clone().zip(db.tls_key.clone()),
         ..tiers_db::ServerConfig::new(db.listen, db.data_dir.clone())
+    };
+    if db.threads > 0 {
+        server.connection_loops = db.threads;
     }
+    server
 }
 
 fn print_report(r: &Report) {

@@ -81,7 +81,7 @@ impl Backend {
         };
         let out = if point_reads {
             work()
-        } else if reads_only || no_commit {
+        } else if (reads_only || no_commit) && on_worker_pool() {
             // Run here, but tell the runtime this worker is busy: its other
             // tasks move to another thread, so a long read (or a lock wait)
             // never starves them (a cancel request among them, say).
@@ -139,6 +139,13 @@ impl Backend {
         *self.last_active.lock().expect("activity clock") = Instant::now();
         ShortWrite::Done(result)
     }
+}
+
+/// Whether this thread is a worker of a multi-threaded runtime, where
+/// `block_in_place` may hand its other tasks to another worker (on a
+/// connection loop, the work goes to the blocking pool instead).
+fn on_worker_pool() -> bool {
+    tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
 }
 
 /// How long a short write awaits a row lock's release on the async worker

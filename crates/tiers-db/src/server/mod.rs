@@ -55,6 +55,7 @@ mod cancel;
 mod copy;
 mod deferred;
 mod dispatch;
+mod loops;
 
 use admin::DbAdmin;
 use cancel::{Cancels, RegisteringKeys};
@@ -77,6 +78,9 @@ pub struct ServerConfig {
     pub users: Vec<(String, String)>,
     /// TLS certificate chain and private key (PEM files), if TLS is offered.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Event-loop threads that own the client connections (see
+    /// `loops`); 0 keeps them on the runtime that calls [`Server::serve`].
+    pub connection_loops: usize,
 }
 
 impl ServerConfig {
@@ -90,6 +94,7 @@ impl ServerConfig {
             max_statement_bytes: 16 << 20,
             users: Vec::new(),
             tls: None,
+            connection_loops: loops::default_count(),
         }
     }
 }
@@ -100,6 +105,7 @@ pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
     tls: Option<pgwire::tokio::TlsAcceptor>,
+    loops: Option<loops::ConnectionLoops>,
 }
 
 struct Shared {
@@ -172,11 +178,19 @@ impl Server {
             started: Instant::now(),
             listen: listener.local_addr().map_err(|e| e.to_string())?,
         });
+        let loops = match config.connection_loops {
+            0 => None,
+            n => Some(
+                loops::ConnectionLoops::start(n)
+                    .map_err(|e| format!("starting {n} connection threads: {e}"))?,
+            ),
+        };
         Ok(Server {
             engine,
             listener,
             shared,
             tls,
+            loops,
         })
     }
 
@@ -233,22 +247,42 @@ impl Server {
                 last_active: Mutex::new(Instant::now()),
                 copy_in: Mutex::new(None),
             });
-            let watchdog = idle_watchdog(backend.clone(), &socket);
             let tls = self.tls.clone();
             let handlers = Handlers {
                 backend,
                 cancel: self.shared.cancels.clone(),
             };
-            tokio::spawn(async move {
-                // A client that vanishes or sends garbage ends its own connection only.
-                let _ = process_socket(socket, tls, handlers).await;
-                if let Some(w) = watchdog {
-                    w.abort();
+            let Some(loops) = &self.loops else {
+                tokio::spawn(connection(socket, tls, handlers, active));
+                continue;
+            };
+            // The socket moves to the loop's own reactor.
+            let Ok(socket) = socket.into_std() else {
+                continue;
+            };
+            loops.pick().spawn(async move {
+                if let Ok(socket) = tokio::net::TcpStream::from_std(socket) {
+                    connection(socket, tls, handlers, active).await;
                 }
-                drop(active);
             });
         }
     }
+}
+
+/// Serves one client connection until it ends.
+async fn connection(
+    socket: tokio::net::TcpStream,
+    tls: Option<pgwire::tokio::TlsAcceptor>,
+    handlers: Handlers,
+    active: ActiveConnection,
+) {
+    let watchdog = idle_watchdog(handlers.backend.clone(), &socket);
+    // A client that vanishes or sends garbage ends its own connection only.
+    let _ = process_socket(socket, tls, handlers).await;
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    drop(active);
 }
 
 fn wire_error(e: &SqlError) -> Box<ErrorInfo> {
