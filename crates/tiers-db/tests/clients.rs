@@ -246,6 +246,48 @@ async fn cancel_requests_and_statement_timeout_stop_a_running_query() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_query_does_not_stall_the_connections_sharing_its_thread() {
+    let (_dir, addr, _stop) = start_with(|c| c.connection_loops = 2).await;
+    // Connections are dealt to the two threads in turn: the first and the
+    // third share one.
+    let long = connect(addr).await;
+    let _other_thread = connect(addr).await;
+    let neighbour = connect(addr).await;
+    neighbour
+        .batch_execute("CREATE TABLE t (k INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 0)")
+        .await
+        .unwrap();
+    // Inside a transaction, the way a statement there is run differs.
+    long.batch_execute("SET statement_timeout = '60s'; BEGIN")
+        .await
+        .unwrap();
+    let token = long.cancel_token();
+    let running = tokio::spawn(async move { long.simple_query(ENDLESS).await.map(|_| ()) });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let neighbour_work = async {
+        for i in 1..=20 {
+            let read = neighbour
+                .query_one("SELECT v FROM t WHERE k = $1", &[&1i32])
+                .await
+                .unwrap();
+            assert_eq!(read.get::<_, i32>(0), i - 1);
+            neighbour
+                .execute("UPDATE t SET v = v + 1 WHERE k = $1", &[&1i32])
+                .await
+                .unwrap();
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), neighbour_work)
+        .await
+        .expect("the neighbour's statements finish while the long query runs");
+    assert!(!running.is_finished(), "the long query is still running");
+    let canceller = keep_cancelling(token);
+    let e = running.await.unwrap().unwrap_err();
+    drop(canceller);
+    assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_connections_are_refused_with_53300() {
     let (_dir, addr, _stop) = start_with(|c| c.max_connections = 2).await;
     let a = connect(addr).await;

@@ -141,6 +141,9 @@ mod tests {
         assert_eq!(round.db.listen, c.db.listen);
         let c = parse("[db.users]\napp = \"pw\"\n").unwrap();
         assert_eq!(c.db.users.get("app").map(String::as_str), Some("pw"));
+        assert_eq!(parse("[db]\nthreads = 3\n").unwrap().db.threads, 3);
+        let e = parse("[db]\nthreads = -1\n").unwrap_err();
+        assert!(e.contains("threads"), "{e}");
         let e = parse("[db]\ntls_cert = \"c.pem\"\n").unwrap_err();
         assert!(e.contains("tls_key"), "{e}");
     }

@@ -306,3 +306,17 @@ fn print_report(r: &Report) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_threads_set_the_connection_loops() {
+        let mut db = config::DbConfig::default();
+        let default = db_server_config(&db).connection_loops;
+        assert!(default >= 1, "one connection thread per CPU by default");
+        db.threads = 3;
+        assert_eq!(db_server_config(&db).connection_loops, 3);
+    }
+}

@@ -1,7 +1,8 @@
-//! Where a statement runs: on the connection's async worker (point reads,
-//! and short writes whose commit is awaited there), inside `block_in_place`
-//! (other reads, and statements inside a transaction), or on the blocking
-//! pool (anything else that may wait for an fsync or a row lock).
+//! Where a statement runs: on the connection's own thread (point reads, and
+//! short writes whose commit is awaited there), or on the blocking pool
+//! (anything else). On a multi-threaded runtime (`connection_loops = 0`),
+//! other reads and statements inside a transaction run on the worker inside
+//! `block_in_place` instead.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering as AtomicOrdering;
@@ -15,12 +16,14 @@ use super::Backend;
 
 impl Backend {
     /// Runs statements. Point reads (one table, an equality in WHERE, no
-    /// grouping or subqueries) run right here on the async worker: a hop to
-    /// another thread per statement costs more than the read. Other reads
-    /// run here too, but inside `block_in_place`, which hands the worker's
-    /// other tasks to another thread so a long query never starves them.
-    /// Anything that may commit (and so wait for an fsync) runs on the
-    /// blocking pool, so it never stalls the other connections.
+    /// grouping or subqueries) run right here on the connection's thread: a
+    /// hop to another thread per statement costs more than the read. On a
+    /// multi-threaded runtime, other reads run here too, but inside
+    /// `block_in_place`, which hands the worker's other tasks to another
+    /// thread so a long query never starves them; on a connection loop they
+    /// go to the blocking pool. Anything that may commit (and so wait for an
+    /// fsync) runs on the blocking pool, so it never stalls the other
+    /// connections.
     pub(super) async fn run(
         &self,
         statements: Vec<Statement>,
