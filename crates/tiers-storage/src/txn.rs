@@ -233,6 +233,11 @@ pub struct WriteTxn {
     /// Trees this transaction created (Some) or dropped (None), kept
     /// eagerly so that validating a write never needs the overlay.
     ddl: HashMap<String, Option<TreeKind>>,
+    /// For each B+tree written, the write-set position of the greatest key
+    /// put or deleted: a read of a greater key cannot find it in the write
+    /// set, so it skips the overlay (and an ascending bulk load, checking
+    /// each new key for a duplicate, never builds the overlay at all).
+    ceilings: Vec<(Arc<str>, usize)>,
     bytes: usize,
     finished: bool,
 }
@@ -246,6 +251,7 @@ impl WriteTxn {
             indexed: Cell::new(0),
             last_name: None,
             ddl: HashMap::new(),
+            ceilings: Vec::new(),
             bytes: 0,
             finished: false,
         }
@@ -379,7 +385,17 @@ impl WriteTxn {
         }
         self.bytes += size;
         self.ops.push(op);
+        raise_ceiling(&mut self.ceilings, &self.ops, self.ops.len() - 1);
         Ok(())
+    }
+
+    /// Whether `key` is greater than every key this transaction wrote to
+    /// B+tree `tree`, so the write set has nothing to say about it.
+    fn above_writes(&self, tree: &str, key: &[u8]) -> bool {
+        match self.ceilings.iter().rev().find(|(t, _)| **t == *tree) {
+            None => true,
+            Some(&(_, top)) => btree_key(&self.ops[top]).is_some_and(|k| key > k),
+        }
     }
 
     /// Creates an empty tree of `kind`.
@@ -502,14 +518,16 @@ impl WriteTxn {
     /// The value of `key` in B+tree `tree`, including this transaction's writes.
     pub fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.need(tree, TreeKind::BTree)?;
-        self.index();
-        if let Some(at) = self
-            .overlay
-            .borrow()
-            .get(tree)
-            .and_then(|o| o.btree.get(key).copied())
-        {
-            return Ok(at.map(|at| self.put_value(at).to_vec()));
+        if !self.above_writes(tree, key) {
+            self.index();
+            if let Some(at) = self
+                .overlay
+                .borrow()
+                .get(tree)
+                .and_then(|o| o.btree.get(key).copied())
+            {
+                return Ok(at.map(|at| self.put_value(at).to_vec()));
+            }
         }
         if !self.base_visible(tree) {
             return Ok(None);
@@ -622,6 +640,10 @@ impl WriteTxn {
         self.overlay.borrow_mut().clear();
         self.indexed.set(0);
         self.ddl.clear();
+        self.ceilings.clear();
+        for at in 0..self.ops.len() {
+            raise_ceiling(&mut self.ceilings, &self.ops, at);
+        }
         for op in &self.ops {
             match op {
                 Op::Create { tree, kind } => {
@@ -799,5 +821,33 @@ impl std::future::Future for PendingCommit {
             None => std::task::Poll::Ready(Ok(lsn)),
             Some(shared) => shared.poll_committed(lsn, cx.waker()).map_ok(|()| lsn),
         }
+    }
+}
+
+/// The key of a B+tree operation (a put or a delete).
+fn btree_key(op: &Op) -> Option<&[u8]> {
+    match op {
+        Op::Put { key, .. } | Op::Delete { key, .. } => Some(key),
+        _ => None,
+    }
+}
+
+/// Records the write-set operation at `at` in its tree's ceiling (see
+/// `WriteTxn::ceilings`).
+fn raise_ceiling(ceilings: &mut Vec<(Arc<str>, usize)>, ops: &[Op], at: usize) {
+    let (Op::Put { tree, key, .. } | Op::Delete { tree, key }) = &ops[at] else {
+        return;
+    };
+    match ceilings
+        .iter_mut()
+        .rev()
+        .find(|(t, _)| Arc::ptr_eq(t, tree) || **t == **tree)
+    {
+        Some((_, top)) => {
+            if btree_key(&ops[*top]).is_none_or(|k| key.as_slice() > k) {
+                *top = at;
+            }
+        }
+        None => ceilings.push((tree.clone(), at)),
     }
 }

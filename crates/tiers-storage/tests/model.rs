@@ -15,6 +15,10 @@ use tiers_storage::{Config, Engine, TreeKind};
 enum Step {
     Put(u16, usize),
     Delete(u16),
+    /// A read inside the transaction, of its own writes or the snapshot's.
+    Get(u16),
+    Savepoint,
+    RollbackToSavepoint,
     HashInsert(u8, u16),
     HashRemove(u8, u16),
     DeleteRange(u16, u16),
@@ -30,6 +34,9 @@ fn step() -> impl Strategy<Value = Step> {
         30 => (any::<u16>(), prop_oneof![8 => 0usize..64, 1 => 500usize..3000, 1 => 5000usize..20000])
             .prop_map(|(k, n)| Step::Put(k % 600, n)),
         10 => any::<u16>().prop_map(|k| Step::Delete(k % 600)),
+        10 => any::<u16>().prop_map(|k| Step::Get(k % 600)),
+        2 => Just(Step::Savepoint),
+        2 => Just(Step::RollbackToSavepoint),
         10 => (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Step::HashInsert(k % 16, v % 300)),
         4 => (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Step::HashRemove(k % 16, v % 300)),
         2 => (any::<u16>(), 1u16..200).prop_map(|(k, n)| Step::DeleteRange(k % 600, n)),
@@ -104,8 +111,34 @@ fn run(steps: Vec<Step>) {
     let mut pending_b = committed.clone();
     let mut pending_h = hash.clone();
     let mut tx = Some(engine.begin_write().unwrap());
+    // The transaction's savepoint, with the model's state there.
+    let mut savepoint = None;
     for step in steps {
+        if matches!(
+            step,
+            Step::Commit | Step::Rollback | Step::Reopen | Step::Crash(_)
+        ) {
+            savepoint = None;
+        }
         match step {
+            Step::Get(k) => {
+                let got = tx.as_ref().unwrap().get("t", &key(k)).unwrap();
+                assert_eq!(
+                    got.as_ref(),
+                    pending_b.get(&key(k)),
+                    "in-transaction get of {k}"
+                );
+            }
+            Step::Savepoint => {
+                let sp = tx.as_ref().unwrap().savepoint();
+                savepoint = Some((sp, pending_b.clone(), pending_h.clone()));
+            }
+            Step::RollbackToSavepoint => {
+                if let Some((sp, b, h)) = savepoint.take() {
+                    tx.as_mut().unwrap().rollback_to(sp);
+                    (pending_b, pending_h) = (b, h);
+                }
+            }
             Step::Put(k, n) => {
                 tx.as_mut()
                     .unwrap()
