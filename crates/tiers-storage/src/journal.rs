@@ -812,6 +812,43 @@ mod tests {
     }
 
     #[test]
+    fn a_record_larger_than_the_zero_filled_chunk_reads_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("journal");
+        let j = journal(&dir, 1, 4 << 20);
+        let chunk = j.chunk;
+        // Incompressible, so it is stored at full length.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let big: Vec<u8> = (0..chunk as usize * 3 + 123)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        j.append(1, &[7; 40]).unwrap();
+        j.append(2, &big).unwrap();
+        j.wait_durable(2).unwrap();
+        j.append(3, &[9; 40]).unwrap();
+        j.wait_durable(3).unwrap();
+        drop(j);
+        let seg = std::fs::read(dir.join(segment_name(1))).unwrap();
+        // The file ends on a chunk boundary, in zeros after the last record.
+        assert_eq!(seg.len() as u64 % chunk, 0);
+        assert!(seg.len() > big.len());
+        let last = seg.iter().rposition(|&b| b != 0).unwrap();
+        assert!(
+            last > big.len(),
+            "the big record and the one after it are on disk"
+        );
+        let recs = read_all(&dir).unwrap();
+        assert_eq!(recs.len(), 3);
+        assert_eq!(recs[1].1, big);
+        assert_eq!(recs[2].1, vec![9; 40]);
+    }
+
+    #[test]
     fn torn_tail_is_cut_but_mid_log_damage_is_reported() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("journal");
