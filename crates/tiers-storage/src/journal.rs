@@ -115,26 +115,40 @@ fn encode_record(
     payload: &[u8],
     compress: bool,
 ) -> u64 {
-    let mut flags = 0u8;
-    let compressed;
-    let mut stored = payload;
+    let (stored, flags) = stored_form(payload, compress);
+    out.extend_from_slice(&record_header(lsn, durable_before, &stored, flags));
+    out.extend_from_slice(&stored);
+    (payload.len() - stored.len()) as u64
+}
+
+/// How `payload` is stored: LZ4-compressed when that is smaller, and the
+/// record flags that say so.
+fn stored_form(payload: &[u8], compress: bool) -> (std::borrow::Cow<'_, [u8]>, u8) {
     if compress && payload.len() >= COMPRESS_MIN {
-        compressed = lz4_flex::compress_prepend_size(payload);
+        let compressed = lz4_flex::compress_prepend_size(payload);
         if compressed.len() < payload.len() {
-            stored = &compressed;
-            flags |= FLAG_LZ4;
+            return (compressed.into(), FLAG_LZ4);
         }
     }
-    let start = out.len();
-    out.extend_from_slice(&[0u8; 4]);
-    out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
-    out.extend_from_slice(&lsn.to_le_bytes());
-    out.extend_from_slice(&durable_before.to_le_bytes());
-    out.extend_from_slice(&[flags, 0, 0, 0]);
-    out.extend_from_slice(stored);
-    let crc = crc32c::crc32c(&out[start + 4..]);
-    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
-    (payload.len() - stored.len()) as u64
+    (payload.into(), 0)
+}
+
+/// The header of a record storing `stored`; its checksum covers the rest
+/// of the header and `stored`.
+fn record_header(
+    lsn: u64,
+    durable_before: u64,
+    stored: &[u8],
+    flags: u8,
+) -> [u8; RECORD_HEADER_LEN] {
+    let mut h = [0u8; RECORD_HEADER_LEN];
+    h[4..8].copy_from_slice(&(stored.len() as u32).to_le_bytes());
+    h[8..16].copy_from_slice(&lsn.to_le_bytes());
+    h[16..24].copy_from_slice(&durable_before.to_le_bytes());
+    h[24] = flags;
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&h[4..]), stored);
+    h[0..4].copy_from_slice(&crc.to_le_bytes());
+    h
 }
 
 /// A record parsed from a segment.
@@ -483,6 +497,23 @@ impl Journal {
             return Err(Error::Poisoned(why.clone()));
         }
         assert_eq!(lsn, s.appended_lsn + 1, "journal LSNs must be contiguous");
+        if payload.len() >= EARLY_WRITE_BYTES && !s.syncing {
+            // A big record (a bulk load's commit) goes to the file straight
+            // from the caller's buffer, after whatever is buffered, instead
+            // of being copied into the buffer first.
+            let (stored, flags) = stored_form(payload, self.compression);
+            let mut head = std::mem::take(&mut s.buf);
+            head.extend_from_slice(&record_header(lsn, self.durable_lsn(), &stored, flags));
+            add(
+                &self.metrics.journal_bytes,
+                (RECORD_HEADER_LEN + stored.len()) as u64,
+            );
+            let saved = (payload.len() - stored.len()) as u64;
+            add(&self.metrics.journal_bytes_saved_by_compression, saved);
+            inc(&self.metrics.journal_records);
+            s.appended_lsn = lsn;
+            return self.write_out(&mut s, &[&head, &stored]);
+        }
         let before = s.buf.len();
         let saved = encode_record(
             &mut s.buf,
@@ -499,20 +530,35 @@ impl Journal {
         if s.buf.len() >= EARLY_WRITE_BYTES && !s.syncing {
             // Bound the buffer: write it out now, fsync later.
             let data = std::mem::take(&mut s.buf);
-            let pos = s.write_pos;
-            let zero_fill = preallocate(&*s.file, s.allocated, pos + data.len() as u64, self.chunk);
-            if let Ok(end) = zero_fill {
-                s.allocated = end;
-            }
-            if let Err(e) = zero_fill.and_then(|_| s.file.write_at(&data, pos)) {
-                let why = format!("journal write failed: {e}");
-                s.poisoned = Some(why.clone());
-                self.failed.store(true, Ordering::Release);
-                return Err(Error::Poisoned(why));
-            }
-            s.write_pos += data.len() as u64;
-            s.buf_first_lsn = None;
+            return self.write_out(&mut s, &[&data]);
         }
+        Ok(())
+    }
+
+    /// Writes `parts` one after the other at the end of the journal (not
+    /// yet durable): the buffer taken out, or a big record. The buffer is
+    /// then empty. A failed write poisons the journal.
+    fn write_out(&self, s: &mut JournalState, parts: &[&[u8]]) -> Result<()> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let pos = s.write_pos;
+        let written =
+            preallocate(&*s.file, s.allocated, pos + len as u64, self.chunk).and_then(|end| {
+                s.allocated = end;
+                let mut at = pos;
+                for part in parts {
+                    s.file.write_at(part, at)?;
+                    at += part.len() as u64;
+                }
+                Ok(())
+            });
+        if let Err(e) = written {
+            let why = format!("journal write failed: {e}");
+            s.poisoned = Some(why.clone());
+            self.failed.store(true, Ordering::Release);
+            return Err(Error::Poisoned(why));
+        }
+        s.write_pos += len as u64;
+        s.buf_first_lsn = None;
         Ok(())
     }
 
@@ -832,6 +878,10 @@ mod tests {
         j.wait_durable(2).unwrap();
         j.append(3, &[9; 40]).unwrap();
         j.wait_durable(3).unwrap();
+        // A big record that compresses, written straight out too.
+        let repetitive = vec![5u8; 3 << 20];
+        j.append(4, &repetitive).unwrap();
+        j.wait_durable(4).unwrap();
         drop(j);
         let seg = std::fs::read(dir.join(segment_name(1))).unwrap();
         // The file ends on a chunk boundary, in zeros after the last record.
@@ -843,9 +893,11 @@ mod tests {
             "the big record and the one after it are on disk"
         );
         let recs = read_all(&dir).unwrap();
-        assert_eq!(recs.len(), 3);
+        assert_eq!(recs.len(), 4);
+        assert_eq!(recs[0].1, vec![7; 40]);
         assert_eq!(recs[1].1, big);
         assert_eq!(recs[2].1, vec![9; 40]);
+        assert_eq!(recs[3].1, repetitive);
     }
 
     #[test]
