@@ -53,9 +53,6 @@ fn owned_bound(b: Bound<&[u8]>) -> Bound<Vec<u8>> {
 struct SnapshotReader {
     shared: Arc<Shared>,
     version: Arc<Version>,
-    /// Catalog entries already looked up: the snapshot is immutable, so they
-    /// never go stale, and a get then costs one descent instead of two.
-    infos: std::sync::Mutex<HashMap<String, Option<TreeInfo>>>,
     _guard: SnapshotGuard,
 }
 
@@ -69,13 +66,12 @@ impl SnapshotReader {
         SnapshotReader {
             shared,
             version,
-            infos: std::sync::Mutex::new(HashMap::new()),
             _guard: guard,
         }
     }
 
     fn info(&self, tree: &str) -> Result<Option<TreeInfo>> {
-        let mut infos = self.infos.lock().expect("catalog cache poisoned");
+        let mut infos = self.version.infos.lock().expect("catalog cache poisoned");
         if let Some(info) = infos.get(tree) {
             return Ok(*info);
         }

@@ -57,6 +57,21 @@ const LOCK_FILE: &str = "LOCK";
 pub(crate) struct Version {
     pub lsn: u64,
     pub catalog_root: Option<PageNo>,
+    /// Catalog entries already looked up at this version, shared by every
+    /// snapshot of it: the version is immutable, so they never go stale,
+    /// and a statement's reads skip the catalog descent when an earlier
+    /// statement at the same version made it.
+    pub infos: std::sync::Mutex<std::collections::HashMap<String, Option<crate::TreeInfo>>>,
+}
+
+impl Version {
+    pub(crate) fn new(lsn: u64, catalog_root: Option<PageNo>) -> Version {
+        Version {
+            lsn,
+            catalog_root,
+            infos: Default::default(),
+        }
+    }
 }
 
 /// Commit-lock state.
@@ -262,10 +277,7 @@ impl Engine {
         let hash_limits = HashLimits::new(page_size);
 
         // Roll forward: replay every committed record after the checkpoint.
-        let mut latest = Version {
-            lsn: meta.lsn,
-            catalog_root: meta.catalog_root,
-        };
+        let mut latest = Version::new(meta.lsn, meta.catalog_root);
         let mut replayed = 0u64;
         let summary = journal::scan(&*vfs, &journal_dir, true, |lsn, payload| {
             if lsn <= latest.lsn {
@@ -305,10 +317,7 @@ impl Engine {
             }
             pool.retire(&sealed.retired, lsn);
             alloc.retire(lsn, sealed.retired);
-            latest = Version {
-                lsn,
-                catalog_root: root,
-            };
+            latest = Version::new(lsn, root);
             replayed += 1;
             Ok(())
         })?;
@@ -778,10 +787,7 @@ impl Shared {
         }
         self.pool.retire(&sealed.retired, lsn);
         w.alloc.retire(lsn, sealed.retired);
-        let version = Arc::new(Version {
-            lsn,
-            catalog_root: root,
-        });
+        let version = Arc::new(Version::new(lsn, root));
         w.latest = version.clone();
         // Keep write sets only while a transaction that started earlier may still commit.
         while w.history.front().is_some_and(|(l, _)| *l <= prune_through) {
