@@ -94,7 +94,7 @@ impl CopyHandler for Backend {
             .map_err(|_| user_error(&SqlError::new("22021", "COPY data is not valid UTF-8")))?;
         copy.payload = Some(text);
         let mut results = self
-            .run(vec![Statement::Copy(copy)], Vec::new(), None)
+            .run(vec![Statement::Copy(copy)].into(), Vec::new(), None)
             .await;
         match results.pop() {
             Some(Ok(r)) => {

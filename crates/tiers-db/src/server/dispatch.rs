@@ -26,11 +26,11 @@ impl Backend {
     /// connections.
     pub(super) async fn run(
         &self,
-        statements: Vec<Statement>,
+        statements: Arc<[Statement]>,
         params: Vec<Value>,
         plan: Option<Arc<exec::PlanCache>>,
     ) -> Vec<Result<QueryResult, SqlError>> {
-        if let [stmt] = statements.as_slice()
+        if let [stmt] = &*statements
             && is_short_write(stmt)
         {
             // A row lock held by a committing transaction is usually free
@@ -67,7 +67,7 @@ impl Backend {
         let work = move || {
             let mut s = session.lock().expect("session lock");
             let mut out = Vec::new();
-            for stmt in &statements {
+            for stmt in statements.iter() {
                 let started = Instant::now();
                 let r = match &plan {
                     Some(cache) => s.run_prepared(stmt, &params, cache),

@@ -300,7 +300,9 @@ fn user_error(e: &SqlError) -> PgWireError {
 /// A statement prepared with the extended protocol.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    statement: Option<Statement>,
+    /// The statement, as a list of one (none for an empty query), shared
+    /// by every execution instead of copied for each.
+    statement: Arc<[Statement]>,
     params: Vec<DataType>,
     columns: Vec<Column>,
     /// The query's plan, reused across executions.
@@ -384,7 +386,7 @@ impl QueryParser for Parser {
             }
         }
         Ok(Some(Prepared {
-            statement,
+            statement: statement.into_iter().collect(),
             params,
             columns,
             plan: Arc::new(plan),
@@ -604,14 +606,16 @@ impl SimpleQueryHandler for Backend {
                 }
             };
             // Run what came before the COPY; stop at an error.
-            let results = self.run(std::mem::take(&mut batch), Vec::new(), None).await;
+            let results = self
+                .run(std::mem::take(&mut batch).into(), Vec::new(), None)
+                .await;
             let failed = results.iter().any(Result::is_err);
             responses.extend(results.into_iter().map(|r| response(r, None)));
             if failed {
                 return Ok(responses);
             }
             if copy.to {
-                let mut results = self.run(vec![stmt], Vec::new(), None).await;
+                let mut results = self.run(vec![stmt].into(), Vec::new(), None).await;
                 match results.pop() {
                     Some(Ok(r)) => responses.push(copy_out_response(r, &copy.options)),
                     Some(Err(e)) => {
@@ -627,7 +631,7 @@ impl SimpleQueryHandler for Backend {
                 return Ok(responses);
             }
         }
-        let results = self.run(batch, Vec::new(), None).await;
+        let results = self.run(batch.into(), Vec::new(), None).await;
         responses.extend(results.into_iter().map(|r| response(r, None)));
         Ok(responses)
     }
@@ -768,16 +772,17 @@ impl ExtendedQueryHandler for Backend {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let Some(statement) = portal.statement.statement.statement.clone() else {
+        let statement = portal.statement.statement.statement.clone();
+        let Some(first) = statement.first() else {
             return Ok(Response::EmptyQuery);
         };
         let params = decode_params(portal).map_err(|e| user_error(&e))?;
-        if let Statement::Copy(copy) = &statement {
+        if let Statement::Copy(copy) = first {
             if !copy.to && copy.payload.is_none() {
                 return Ok(self.start_copy_in(copy.clone()));
             }
             let options = copy.options.clone();
-            let mut results = self.run(vec![statement], params, None).await;
+            let mut results = self.run(statement, params, None).await;
             return Ok(match results.pop() {
                 Some(Ok(r)) if is_copy_result(&r) => copy_out_response(r, &options),
                 Some(other) => response(other, None),
@@ -785,7 +790,7 @@ impl ExtendedQueryHandler for Backend {
             });
         }
         let plan = portal.statement.statement.plan.clone();
-        let mut results = self.run(vec![statement], params, Some(plan)).await;
+        let mut results = self.run(statement, params, Some(plan)).await;
         let mut result = results.pop().unwrap_or_else(|| {
             Err(SqlError::new(
                 tiers_sql::error::sqlstate::INTERNAL_ERROR,
