@@ -101,7 +101,7 @@ impl Backend {
         out
     }
 
-    /// Runs a short write right here on the async worker, in the session's
+    /// Runs a short write right here on the connection's thread, in the session's
     /// async mode: no thread hop, and its commit's fsync is awaited (shared
     /// with every other commit in flight) instead of blocking a thread. When
     /// the statement would have to wait for a row lock it changes nothing
@@ -151,13 +151,13 @@ fn on_worker_pool() -> bool {
     tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
 }
 
-/// How long a short write awaits a row lock's release on the async worker
+/// How long a short write awaits a row lock's release on the connection's thread
 /// before it runs where it may block (with deadlock detection and
 /// lock_timeout): longer than a commit's fsync, short enough that a
 /// deadlock or a long transaction is soon handed over.
 const ASYNC_LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// What became of a short write run on the async worker.
+/// What became of a short write run on the connection's thread.
 enum ShortWrite {
     Done(Result<QueryResult, SqlError>),
     /// It needs a row lock another transaction holds, and changed nothing;
@@ -178,7 +178,7 @@ impl super::Shared {
 
 /// A SELECT that reads one table through an equality (`WHERE k = ...`),
 /// with no grouping, sorting, joins or subqueries: a key lookup in the
-/// common case, cheap enough to run inline on the async worker.
+/// common case, cheap enough to run inline on the connection's thread.
 fn is_point_query(stmt: &Statement) -> bool {
     use tiers_sql::ast::{Expr, SetExpr, TableRef};
     let Statement::Select(q) = stmt else {
@@ -251,7 +251,7 @@ fn is_constant(e: &tiers_sql::ast::Expr, depth: usize) -> bool {
     }
 }
 
-/// Whether a statement is short work that may run on the async worker in
+/// Whether a statement is short work that may run on the connection's thread in
 /// the session's async mode: a small INSERT ... VALUES, an UPDATE or DELETE
 /// of rows found by equality, or transaction control. (A row lock it would
 /// wait for sends it to the blocking pool instead; its commit is awaited.)
