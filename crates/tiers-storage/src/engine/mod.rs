@@ -22,7 +22,7 @@
 //! version (`WriteTxn::refresh_snapshot_latest`, early lock release): it
 //! commits after what it read, and reports nothing before that is durable.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -30,6 +30,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 mod checkpoint;
+mod conflicts;
 
 use crate::alloc::{Allocator, FIRST_DATA_PAGE};
 use crate::batch::Batch;
@@ -45,6 +46,7 @@ use crate::page::{PageKind, PageNo};
 use crate::pool::BufferPool;
 use crate::record::{self, Op};
 use crate::vfs::{OsVfs, Vfs, VfsFile};
+use conflicts::{conflict_keys, conflicts};
 
 /// Name of the data file inside a data directory.
 pub const DATA_FILE: &str = "data.tdb";
@@ -554,69 +556,6 @@ fn load_freelist(pool: &BufferPool, meta: &Meta) -> Result<(Vec<PageNo>, Vec<Pag
         ));
     }
     Ok((free, pages))
-}
-
-/// Conflict-detection keys of a write set.
-fn conflict_keys(ops: &[Op]) -> HashSet<Vec<u8>> {
-    let mut keys = HashSet::new();
-    let tagged = |tag: u8, parts: &[&[u8]]| {
-        let mut k = vec![tag];
-        for (i, p) in parts.iter().enumerate() {
-            if i > 0 {
-                k.push(0);
-            }
-            k.extend_from_slice(p);
-        }
-        k
-    };
-    for op in ops {
-        let tree = op.tree().as_bytes();
-        keys.insert(tagged(b't', &[tree]));
-        match op {
-            Op::Create { .. } | Op::Drop { .. } => {
-                keys.insert(tagged(b'd', &[tree]));
-            }
-            Op::Put { key, .. } | Op::Delete { key, .. } => {
-                keys.insert(tagged(b'k', &[tree, key]));
-            }
-            Op::HashInsert { key, value, .. }
-            | Op::HashAdd { key, value, .. }
-            | Op::HashRemove { key, value, .. } => {
-                let mut kv = key.clone();
-                kv.extend_from_slice(&(key.len() as u32).to_le_bytes());
-                kv.extend_from_slice(value);
-                keys.insert(tagged(b'h', &[tree, &kv]));
-            }
-        }
-    }
-    keys
-}
-
-/// Whether a later commit's write set `theirs` conflicts with `mine` (the
-/// conflict keys of the committing transaction): the same key written by
-/// both, or a tree one side created or dropped while the other wrote it.
-/// Returns the tree's name.
-fn conflicts(mine: &HashSet<Vec<u8>>, theirs: &[Op]) -> Option<String> {
-    for k in conflict_keys(theirs) {
-        let clash = match k[0] {
-            b'k' | b'h' => mine.contains(&k),
-            b't' | b'd' => {
-                let mut other = k.clone();
-                other[0] = if k[0] == b't' { b'd' } else { b't' };
-                mine.contains(&other)
-            }
-            _ => false,
-        };
-        if clash {
-            let end = k
-                .iter()
-                .skip(1)
-                .position(|b| *b == 0)
-                .map_or(k.len(), |p| p + 1);
-            return Some(String::from_utf8_lossy(&k[1..end]).into_owned());
-        }
-    }
-    None
 }
 
 impl Shared {
