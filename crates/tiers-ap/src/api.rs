@@ -101,6 +101,19 @@ pub type Refusal = (u16, String);
 
 const MAX_ROWS: u64 = 10_000;
 
+/// The deepest `offset` accepted: each skipped row is read, so deeper
+/// pages are refused (400) with a hint to filter on the key instead.
+pub const MAX_OFFSET: u64 = 100_000;
+
+/// The longest filter value (after percent-decoding), in bytes.
+pub const MAX_FILTER_BYTES: usize = 4096;
+
+/// Filters (`col=op.value` terms) in one request.
+pub const MAX_FILTERS: usize = 16;
+
+/// Values in one `in.(...)` list.
+pub const MAX_IN_VALUES: usize = 100;
+
 impl Api {
     /// Reads the exposed tables' columns.
     pub async fn load(
@@ -400,9 +413,28 @@ fn list(t: &Table, query: Option<&str>) -> Result<Planned, Refusal> {
                 offset = value
                     .parse()
                     .map_err(|_| (400, "offset must be a whole number".to_string()))?;
+                if offset > MAX_OFFSET {
+                    return Err((
+                        400,
+                        format!(
+                            "offset may be at most {MAX_OFFSET}; page deeper by filtering on the key \
+                             (e.g. {}=gt.LAST_SEEN&order={}) instead",
+                            t.key, t.key
+                        ),
+                    ));
+                }
             }
             col => {
                 let c = quote(&column(t, col)?.name);
+                if wheres.len() >= MAX_FILTERS {
+                    return Err((400, format!("at most {MAX_FILTERS} filters per request")));
+                }
+                if value.len() > MAX_FILTER_BYTES {
+                    return Err((
+                        400,
+                        format!("{col}: a filter value may be at most {MAX_FILTER_BYTES} bytes"),
+                    ));
+                }
                 let (op, arg) = value
                     .split_once('.')
                     .ok_or((400, format!("{col}: write op.value, e.g. eq.1")))?;
@@ -424,6 +456,12 @@ fn list(t: &Table, query: Option<&str>) -> Result<Planned, Refusal> {
                             .strip_prefix('(')
                             .and_then(|a| a.strip_suffix(')'))
                             .ok_or((400, format!("{col}: write in.(a,b)")))?;
+                        if inner.split(',').count() > MAX_IN_VALUES {
+                            return Err((
+                                400,
+                                format!("{col}: at most {MAX_IN_VALUES} values in in.(...)"),
+                            ));
+                        }
                         let marks: Vec<String> = inner.split(',').map(|v| bind(v.trim())).collect();
                         format!("{c} IN ({})", marks.join(", "))
                     }
@@ -446,7 +484,15 @@ fn list(t: &Table, query: Option<&str>) -> Result<Planned, Refusal> {
     if !order.is_empty() {
         sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
     }
-    sql.push_str(&format!(" LIMIT {limit} OFFSET {offset}"));
+    // Bound, not written into the text: every page of a listing is one
+    // prepared statement, not one per distinct limit and offset.
+    params.push(Param::Text(limit.to_string()));
+    params.push(Param::Text(offset.to_string()));
+    sql.push_str(&format!(
+        " LIMIT ${} OFFSET ${}",
+        params.len() - 1,
+        params.len()
+    ));
     Ok(Planned {
         sql,
         params,
@@ -490,7 +536,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             p.sql,
-            "SELECT \"id\", \"title\" FROM \"posts\" WHERE \"author\" = $1 AND \"id\" IN ($2, $3) AND \"title\" LIKE $4 ORDER BY \"id\" DESC LIMIT 5 OFFSET 10"
+            "SELECT \"id\", \"title\" FROM \"posts\" WHERE \"author\" = $1 AND \"id\" IN ($2, $3) AND \"title\" LIKE $4 ORDER BY \"id\" DESC LIMIT $5 OFFSET $6"
         );
         assert_eq!(
             p.params,
@@ -498,9 +544,33 @@ mod tests {
                 Param::Text("kim".into()),
                 Param::Text("1".into()),
                 Param::Text("2".into()),
-                Param::Text("%rust%".into())
+                Param::Text("%rust%".into()),
+                Param::Text("5".into()),
+                Param::Text("10".into())
             ]
         );
+    }
+
+    #[test]
+    fn hostile_listings_are_refused_with_a_reason() {
+        let refused = |q: &str| api().plan("GET", "posts", Some(q), b"").unwrap_err();
+        assert!(refused("offset=100001").1.contains("filtering on the key"));
+        let long = format!("author=eq.{}", "a".repeat(MAX_FILTER_BYTES + 1));
+        assert!(refused(&long).1.contains("at most 4096 bytes"));
+        let list: Vec<String> = (0..=MAX_IN_VALUES).map(|i| i.to_string()).collect();
+        assert!(
+            refused(&format!("id=in.({})", list.join(",")))
+                .1
+                .contains("at most 100 values")
+        );
+        // Distinct pages share one statement text.
+        let a = api()
+            .plan("GET", "posts", Some("limit=3&offset=7"), b"")
+            .unwrap();
+        let b = api()
+            .plan("GET", "posts", Some("limit=9&offset=70000"), b"")
+            .unwrap();
+        assert_eq!(a.sql, b.sql);
     }
 
     #[test]

@@ -79,6 +79,13 @@ pub struct PoolSettings {
     pub size: usize,
     /// How long a request waits for a connection before it gets 503.
     pub acquire_timeout_ms: u64,
+    /// `statement_timeout` of every pooled session (milliseconds, 0: none):
+    /// a statement running longer is cancelled by the DB (57014) and the
+    /// request answered 503, so a slow query cannot hold connections.
+    pub statement_timeout_ms: u64,
+    /// Prepared statements each pooled connection keeps; when full, its
+    /// cache starts over (the statements are closed on the DB too).
+    pub max_cached_statements: usize,
 }
 
 impl Default for PoolSettings {
@@ -86,6 +93,8 @@ impl Default for PoolSettings {
         PoolSettings {
             size: 16,
             acquire_timeout_ms: 2000,
+            statement_timeout_ms: 5000,
+            max_cached_statements: 256,
         }
     }
 }

@@ -95,6 +95,8 @@ pub enum ApError {
 }
 
 struct Shared {
+    /// Prepared statements a pooled connection keeps at most.
+    max_cached_statements: usize,
     routes: Vec<Route>,
     pool: Pool,
     templates: minijinja::Environment<'static>,
@@ -114,7 +116,23 @@ struct Metrics {
     db_round_trips: AtomicU64,
     pool_timeouts: AtomicU64,
     serialization_retries: AtomicU64,
+    /// Times a connection's statement cache was full and started over.
+    statement_cache_resets: AtomicU64,
     latency: tiers_telemetry::Histogram,
+}
+
+/// Keeps a pooled connection's prepared-statement cache within its bound:
+/// when full, it starts over (dropping the statements closes them on the
+/// DB). Without this, every distinct query shape (REST filters, selects,
+/// orders) stays prepared on both tiers for the connection's life.
+fn bound_statement_cache(shared: &Shared, client: &deadpool_postgres::Client) {
+    if client.statement_cache.size() >= shared.max_cached_statements {
+        client.statement_cache.clear();
+        shared
+            .metrics
+            .statement_cache_resets
+            .fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The AP tier's admin report.
@@ -186,6 +204,11 @@ impl tiers_telemetry::Admin for ApAdmin {
                 load(&m.serialization_retries),
             )
             .counter(
+                "statement_cache_resets_total",
+                "Times a pooled connection's prepared-statement cache was full and started over.",
+                load(&m.statement_cache_resets),
+            )
+            .counter(
                 "cache_hits_total",
                 "Responses served from the cache.",
                 load(&self.0.cache.hits),
@@ -217,6 +240,7 @@ impl tiers_telemetry::Admin for ApAdmin {
             "pool": { "max": s.max_size, "open": s.size, "in_use": s.size - s.available, "waiting": s.waiting },
             "pool_timeouts": m.pool_timeouts.load(Ordering::Relaxed),
             "serialization_retries": m.serialization_retries.load(Ordering::Relaxed),
+            "statement_cache_resets": m.statement_cache_resets.load(Ordering::Relaxed),
             "cache": { "hits": self.0.cache.hits.load(Ordering::Relaxed), "misses": self.0.cache.misses.load(Ordering::Relaxed) },
         })
     }
@@ -292,21 +316,30 @@ impl ApServer {
             },
         );
         let wait = Duration::from_millis(app.manifest.pool.acquire_timeout_ms);
+        let statement_timeout = app.manifest.pool.statement_timeout_ms;
         let pool = Pool::builder(manager)
+            .post_create(deadpool_postgres::Hook::async_fn(move |client, _| {
+                Box::pin(async move {
+                    client
+                        .batch_execute(&format!("SET statement_timeout = {statement_timeout}"))
+                        .await
+                        .map_err(deadpool_postgres::HookError::Backend)
+                })
+            }))
             .max_size(app.manifest.pool.size.max(1))
             .wait_timeout(Some(wait))
             .create_timeout(Some(wait))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| db_err(e.to_string()))?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ApError::Bind {
+        let listener =
+            tiers_telemetry::net::listen(config.listen).map_err(|source| ApError::Bind {
                 addr: config.listen,
                 source,
             })?;
         Ok(ApServer {
             shared: Arc::new(Shared {
+                max_cached_statements: app.manifest.pool.max_cached_statements.max(1),
                 routes,
                 pool,
                 templates,
@@ -657,6 +690,7 @@ async fn api_request(
         .metrics
         .db_round_trips
         .fetch_add(1, Ordering::Relaxed);
+    bound_statement_cache(shared, &client);
     let stmt = match client.prepare_cached(&plan.sql).await {
         Ok(s) => s,
         Err(e) => return db_error(&e),

@@ -50,6 +50,8 @@ pub mod sqlstate {
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     /// A limit was exceeded (statement size, memory).
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+    /// statement_too_complex (PostgreSQL's "stack depth limit exceeded").
+    pub const STATEMENT_TOO_COMPLEX: &str = "54001";
     /// The storage engine stopped accepting writes or hit an I/O error.
     pub const IO_ERROR: &str = "58030";
     /// Corrupt data was detected.

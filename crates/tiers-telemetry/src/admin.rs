@@ -7,13 +7,14 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 /// Whether the tier can do its work.
@@ -85,21 +86,35 @@ fn route(admin: &dyn Admin, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     }
 }
 
+/// Admin connections served at once; more are closed at accept.
+pub const MAX_ADMIN_CONNECTIONS: usize = 64;
+
+/// A client must send its request head within this time.
+pub const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// No admin connection lives longer than this (a slow reader included).
+pub const ADMIN_CONNECTION_LIMIT: Duration = Duration::from_secs(60);
+
 /// Serves the admin endpoint on `listener` until `shutdown` completes.
+///
+/// Bounded like the tiers themselves: at most [`MAX_ADMIN_CONNECTIONS`] at
+/// once, each with [`ADMIN_HEADER_TIMEOUT`] to send its head and
+/// [`ADMIN_CONNECTION_LIMIT`] in all, so a scraper that hangs (or a client
+/// that trickles bytes) cannot pile up tasks.
 pub async fn serve_admin(
     listener: TcpListener,
     admin: Arc<dyn Admin>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     tokio::pin!(shutdown);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_ADMIN_CONNECTIONS));
     loop {
         let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                // Out of descriptors and the like: keep serving.
-                Err(_) => continue,
-            },
+            accepted = crate::net::accept(&listener, "admin endpoint") => accepted,
             () = &mut shutdown => return Ok(()),
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue; // Full: the connection closes as it drops.
         };
         let admin = admin.clone();
         tokio::spawn(async move {
@@ -107,9 +122,12 @@ pub async fn serve_admin(
                 let admin = admin.clone();
                 async move { Ok::<_, Infallible>(route(&*admin, &req)) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(ADMIN_HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(ADMIN_CONNECTION_LIMIT, conn).await;
+            drop(slot);
         });
     }
 }

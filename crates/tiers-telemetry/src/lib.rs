@@ -6,9 +6,12 @@
 //! - [`serve_admin`]: the admin HTTP endpoint, `/health`, `/metrics`
 //!   (Prometheus text) and `/status` (JSON), answering from an [`Admin`]
 //!   implementation the tier provides.
+//! - [`net`]: the descriptor limit and an accept loop that survives
+//!   errors, for every tier's listeners.
 
 mod admin;
 mod histogram;
+pub mod net;
 mod prometheus;
 
 pub use admin::{Admin, Health, serve_admin};

@@ -110,10 +110,6 @@ async fn open(
     let limits = state.config.limits.clone();
     let tls = state.tls.clone();
     drop(state);
-    // A client that connects and says nothing gets the header timeout.
-    let Some(h2) = sniff_h2(&stream, limits.header_timeout).await else {
-        return Opened::Done;
-    };
     let ctx = Arc::new(ConnCtx {
         peer,
         tls: tls.is_some(),
@@ -121,51 +117,61 @@ async fn open(
         upgrade: Mutex::new(None),
         completed: AtomicU64::new(0),
     });
-    match tls {
-        None if h2 => {
-            serve_h2(shared, TokioIo::new(stream), ctx, &limits, stop).await;
-            Opened::Done
-        }
-        None => Opened::Plain(Prefixed::new(stream), ctx),
-        Some(acceptor) => {
-            let accepted =
-                tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
-            let Ok(Ok(tls_stream)) = accepted else {
-                shared.metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
-                return Opened::Done;
-            };
-            if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                serve_h2(shared, TokioIo::new(tls_stream), ctx, &limits, stop).await;
+    let Some(acceptor) = tls else {
+        // A client that connects and says nothing gets the header timeout.
+        let mut io = Prefixed::new(stream);
+        return match sniff_h2(&mut io, limits.header_timeout).await {
+            None => Opened::Done,
+            Some(true) => {
+                serve_h2(shared, TokioIo::new(io), ctx, &limits, stop).await;
                 Opened::Done
-            } else {
-                Opened::Tls(Prefixed::new(Box::new(tls_stream)), ctx)
             }
-        }
+            Some(false) => Opened::Plain(io, ctx),
+        };
+    };
+    // On TLS the protocol comes from ALPN; a silent client meets the
+    // handshake's timeout.
+    let accepted = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await;
+    let Ok(Ok(tls_stream)) = accepted else {
+        shared.metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
+        return Opened::Done;
+    };
+    if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        serve_h2(shared, TokioIo::new(tls_stream), ctx, &limits, stop).await;
+        Opened::Done
+    } else {
+        Opened::Tls(Prefixed::new(Box::new(tls_stream)), ctx)
     }
 }
 
-/// Waits for the first bytes; `Some(true)` if they are the HTTP/2 preface,
-/// `None` if the client sent nothing in time or hung up.
-async fn sniff_h2(stream: &TcpStream, timeout: Duration) -> Option<bool> {
+/// Reads the first bytes, only as far as needed to tell the HTTP/2 preface
+/// from anything else, and puts them back in front of the stream.
+/// `Some(true)` if they are the preface, `None` if the client sent nothing
+/// in time or hung up. Each read waits for the socket to become readable,
+/// so a client that sends part of the preface and stops costs no CPU until
+/// the timeout (an earlier version re-peeked every millisecond).
+async fn sniff_h2(io: &mut Prefixed<TcpStream>, timeout: Duration) -> Option<bool> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut buf = [0u8; 24];
-    loop {
-        let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf))
+    let mut buf = [0u8; H2_PREFACE.len()];
+    let mut have = 0;
+    let verdict = loop {
+        let n = tokio::time::timeout_at(deadline, io.inner.read(&mut buf[have..]))
             .await
             .ok()?
             .ok()?;
         if n == 0 {
             return None;
         }
-        if buf[..n] != H2_PREFACE[..n] {
-            return Some(false);
+        have += n;
+        if buf[..have] != H2_PREFACE[..have] {
+            break false;
         }
-        if n == H2_PREFACE.len() {
-            return Some(true);
+        if have == H2_PREFACE.len() {
+            break true;
         }
-        // A partial preface: wait for more.
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    };
+    io.push_front(Bytes::copy_from_slice(&buf[..have]));
+    Some(verdict)
 }
 
 type BoxedResponse =

@@ -285,14 +285,7 @@ async fn accept_loop(
 ) {
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(_) => {
-                    // Out of descriptors: back off instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
+            accepted = tiers_telemetry::net::accept(&listener, "web tier") => accepted,
             () = crate::connection::stopped(&mut stop) => break,
         };
         let shared = shared.clone();

@@ -86,6 +86,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every tier holds a descriptor per client: take all the system allows.
+    tiers_telemetry::net::raise_fd_limit();
     match cli.command {
         Command::Db {
             config,

@@ -38,7 +38,8 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::extendedquery::{
-    Bind, BindComplete, Describe, Execute, Parse, ParseComplete,
+    Bind, BindComplete, Close, CloseComplete, Describe, Execute, Parse, ParseComplete,
+    TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::process_socket;
@@ -151,8 +152,7 @@ impl Server {
         let engine = Arc::new(engine);
         // Create the catalog once, before any client arrives.
         let database = tiers_sql::exec::Database::new(engine.clone()).map_err(|e| e.to_string())?;
-        let listener = TcpListener::bind(config.listen)
-            .await
+        let listener = tiers_telemetry::net::listen(config.listen)
             .map_err(|e| format!("listening on {}: {e}", config.listen))?;
         let mut params = DefaultServerParameterProvider::default();
         params.server_version = format!("15.0 (tiers {})", env!("CARGO_PKG_VERSION"));
@@ -220,7 +220,7 @@ impl Server {
         tokio::pin!(shutdown);
         loop {
             let (socket, _) = tokio::select! {
-                accepted = self.listener.accept() => accepted?,
+                accepted = tiers_telemetry::net::accept(&self.listener, "DB tier") => accepted,
                 () = &mut shutdown => return Ok(()),
             };
             self.shared.active.fetch_add(1, AtomicOrdering::Relaxed);
@@ -246,6 +246,7 @@ impl Server {
                 }),
                 last_active: Mutex::new(Instant::now()),
                 copy_in: Mutex::new(None),
+                named: Mutex::default(),
             });
             let tls = self.tls.clone();
             let handlers = Handlers {
@@ -418,6 +419,51 @@ struct Backend {
     last_active: Mutex<Instant>,
     /// A COPY FROM STDIN receiving data.
     copy_in: Mutex<Option<CopyIn>>,
+    /// Names of the connection's prepared statements and portals, counted
+    /// against [`MAX_NAMED_STATEMENTS`] and [`MAX_NAMED_PORTALS`].
+    named: Mutex<Named>,
+}
+
+/// Named prepared statements one connection may hold; one more is refused
+/// (54000) until it closes some. Each holds a parsed statement and its
+/// plans, so the cap bounds a connection's memory.
+pub const MAX_NAMED_STATEMENTS: usize = 1000;
+
+/// Named portals one connection may hold (they live until closed).
+pub const MAX_NAMED_PORTALS: usize = 100;
+
+/// The named objects of one connection (the unnamed ones are replaced,
+/// never accumulate).
+#[derive(Default)]
+struct Named {
+    statements: std::collections::HashSet<String>,
+    portals: std::collections::HashSet<String>,
+}
+
+impl Named {
+    /// Records `name` in `set`, refusing a new one beyond `cap`.
+    fn admit(
+        set: &mut std::collections::HashSet<String>,
+        name: &str,
+        cap: usize,
+        what: &str,
+    ) -> PgWireResult<()> {
+        if name.is_empty() || set.contains(name) {
+            return Ok(());
+        }
+        if set.len() >= cap {
+            return Err(user_error(&SqlError::new(
+                tiers_sql::error::sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                format!(
+                    "this connection already holds {cap} named {what}s, the server's limit; \
+                     close ones it no longer needs (a Close message, or DEALLOCATE) \
+                     before making more"
+                ),
+            )));
+        }
+        set.insert(name.to_owned());
+        Ok(())
+    }
 }
 
 /// Ends a session that sits idle inside a transaction for longer than its
@@ -680,12 +726,47 @@ impl ExtendedQueryHandler for Backend {
             .name
             .clone()
             .unwrap_or_else(|| DEFAULT_NAME.to_owned());
+        Named::admit(
+            &mut self.named.lock().expect("named objects").statements,
+            &name,
+            MAX_NAMED_STATEMENTS,
+            "prepared statement",
+        )?;
         match StoredStatement::parse(client, &message, self.query_parser()).await? {
             Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
             None => client.portal_store().put_empty_statement(&name),
         }
         client
             .feed(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// pgwire's, keeping the count of named statements and portals.
+    async fn on_close<C>(&self, client: &mut C, message: Close) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        {
+            let mut named = self.named.lock().expect("named objects");
+            match message.target_type {
+                TARGET_TYPE_BYTE_STATEMENT => {
+                    named.statements.remove(name);
+                    client.portal_store().rm_statement(name);
+                }
+                TARGET_TYPE_BYTE_PORTAL => {
+                    named.portals.remove(name);
+                    client.portal_store().rm_portal(name);
+                }
+                _ => {}
+            }
+        }
+        client
+            .send(PgWireBackendMessage::CloseComplete(CloseComplete::new()))
             .await?;
         Ok(())
     }
@@ -735,6 +816,12 @@ impl ExtendedQueryHandler for Backend {
     {
         let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
         let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+        Named::admit(
+            &mut self.named.lock().expect("named objects").portals,
+            portal_name,
+            MAX_NAMED_PORTALS,
+            "portal",
+        )?;
         match client.portal_store().get_statement(statement_name) {
             Some(Entry::Value(statement)) => {
                 let portal = Portal::try_new(&message, statement)?;

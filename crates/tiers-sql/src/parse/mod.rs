@@ -22,10 +22,12 @@
 //! - a minus sign directly before a numeric literal is folded into the
 //!   literal (as PostgreSQL does), so `-9223372036854775808` is an `Int`;
 //! - expressions nested deeper than [`MAX_EXPR_DEPTH`] are refused with
-//!   `54000`, which keeps this translation (and every later pass over the
-//!   tree) within a bounded stack.
+//!   `54001` (statement_too_complex), which keeps this translation (and
+//!   every later pass over the tree) within a bounded stack; `depth` bounds
+//!   the tree `sqlparser` itself builds before it is built.
 
 mod ddl;
+mod depth;
 mod dml;
 mod expr;
 mod template;
@@ -52,7 +54,7 @@ use crate::types::DataType;
 use crate::value::Value;
 
 /// The deepest expression nesting accepted; deeper input is refused with
-/// `54000` (program_limit_exceeded) instead of risking the stack.
+/// `54001` (statement_too_complex) instead of risking the stack.
 pub const MAX_EXPR_DEPTH: usize = 256;
 
 /// The largest `$n` placeholder accepted (the wire protocol's Bind message
@@ -66,9 +68,10 @@ const MAX_CHAR_LENGTH: u64 = 10_485_760;
 ///
 /// Empty input (or only semicolons and comments) gives an empty list. Errors
 /// carry `42601` for malformed SQL, `0A000` for SQL tiers does not support,
-/// `22003` for numeric literals out of range and `54000` for input nested too
+/// `22003` for numeric literals out of range and `54001` for input nested too
 /// deeply.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    depth::check(sql)?;
     let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(parser_error)?;
     statements.into_iter().map(statement).collect()
 }
@@ -103,10 +106,7 @@ fn unsupported(what: impl std::fmt::Display) -> SqlError {
 }
 
 fn too_deep() -> SqlError {
-    SqlError::new(
-        sqlstate::PROGRAM_LIMIT_EXCEEDED,
-        "statement is too deeply nested",
-    )
+    depth::too_complex()
 }
 
 /// `Err(unsupported(what))` when `present`.

@@ -255,9 +255,9 @@ fn deep_nesting_is_refused_not_fatal() {
     let ok = format!("SELECT {}", vec!["1"; MAX_EXPR_DEPTH / 2].join(" + "));
     assert!(parse(&ok).is_ok());
     let deep = format!("SELECT {}", vec!["a"; 3 * MAX_EXPR_DEPTH].join(" OR "));
-    assert_eq!(code(&deep), "54000");
+    assert_eq!(code(&deep), "54001");
     let parens = format!("SELECT {}1{}", "(".repeat(200), ")".repeat(200));
-    assert_eq!(code(&parens), "54000");
+    assert_eq!(code(&parens), "54001");
 }
 
 /// A small deterministic generator, so the test needs no dependency.
@@ -347,4 +347,52 @@ fn random_and_garbled_input_never_panics() {
         };
         let _ = parse(&sql);
     }
+}
+
+/// The attack of issue 15: one 200 KB statement of 100,000 terms. It must
+/// come back as an error (54001) on a thread with a small stack, not
+/// overflow it while the refused syntax tree is dropped.
+#[test]
+fn a_hundred_thousand_terms_are_refused_on_a_small_stack() {
+    let handle = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(|| {
+            for op in [" + ", " OR ", " || ", " AND ", " = "] {
+                let deep = format!("SELECT {}", vec!["1"; 100_000].join(op));
+                let err = parse(&deep).unwrap_err();
+                assert_eq!(err.code, "54001", "{op}: {}", err.message);
+                assert!(
+                    err.message.contains("max_expr_depth") || err.message.contains("nested"),
+                    "{}",
+                    err.message
+                );
+            }
+            let casts = format!("SELECT 1{}", "::int".repeat(50_000));
+            assert_eq!(parse(&casts).unwrap_err().code, "54001");
+            let nulls = format!("SELECT 1{}", " IS NULL".repeat(50_000));
+            assert_eq!(parse(&nulls).unwrap_err().code, "54001");
+        })
+        .unwrap();
+    handle.join().expect("no stack overflow");
+}
+
+/// Long statements that are wide, not deep, pass the token-level bound.
+#[test]
+fn wide_statements_pass_the_depth_bound() {
+    let rows: Vec<String> = (0..5_000).map(|i| format!("({i}, 'x{i}', -{i})")).collect();
+    parse(&format!("INSERT INTO t VALUES {}", rows.join(", "))).unwrap();
+    let list: Vec<String> = (0..20_000).map(|i| i.to_string()).collect();
+    parse(&format!("SELECT * FROM t WHERE a IN ({})", list.join(", "))).unwrap();
+    let arms: String = (0..2_000)
+        .map(|i| format!(" WHEN a = {i} THEN 'v{i}'"))
+        .collect();
+    parse(&format!("SELECT CASE{arms} ELSE 'other' END FROM t")).unwrap();
+    let items: Vec<String> = (0..3_000).map(|i| format!("a + {i} AS c{i}")).collect();
+    parse(&format!("SELECT {} FROM t", items.join(", "))).unwrap();
+    // Depth inside brackets adds up: 40 nested levels of 100-term chains.
+    let mut nested = "1".to_string();
+    for _ in 0..40 {
+        nested = format!("({nested}{})", " + 1".repeat(100));
+    }
+    assert_eq!(code(&format!("SELECT {nested}")), "54001");
 }

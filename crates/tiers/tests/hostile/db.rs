@@ -1,0 +1,123 @@
+//! Attacks on the DB tier's wire protocol.
+
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::time::Duration;
+
+use crate::harness::{Pg, Up};
+
+/// Issue 15's remote crash: `SELECT 1+1+...+1` with 100,000 terms (200 KB)
+/// overflowed the connection thread's stack and aborted all three tiers.
+/// Now: 54001, and the same connection (and process) carry on.
+#[test]
+fn a_statement_of_100000_terms_gets_54001_and_everything_keeps_serving() {
+    let mut up = Up::start(&[]);
+    let mut pg = Pg::connect(up.db);
+    for op in [" + ", " OR ", " || ", " AND "] {
+        let sql = format!("SELECT {}", vec!["1"; 100_000].join(op));
+        let reply = pg.query(&sql).expect("an answer, not a dropped connection");
+        let (code, message) = reply
+            .error
+            .unwrap_or_else(|| panic!("{op}: no error: {:?}", reply.rows.first().map(|r| r.len())));
+        assert_eq!(code, "54001", "{op}: {message}");
+        assert!(message.contains("nested"), "{message}");
+    }
+    let reply = pg.query("SELECT 1 + 1").unwrap();
+    assert_eq!(reply.rows, vec![vec![Some("2".to_string())]]);
+    up.assert_alive();
+    assert!(up.get(up.web, "/").starts_with("HTTP/1.1 200"));
+}
+
+/// The DB accept loop used to end at the first `accept()` error: running
+/// out of descriptors once silently disabled the DB tier for good. With
+/// the descriptor limit at 256, 300 connections exhaust it; once they
+/// close, the DB tier accepts and answers again.
+#[test]
+fn running_out_of_descriptors_does_not_stop_the_db_tier() {
+    let mut up = Up::start_with(&[("db", "max_connections = 1000")], |c| {
+        // SAFETY: setrlimit is async-signal-safe; it runs in the child
+        // between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: 256,
+                    rlim_max: 256,
+                };
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                Ok(())
+            });
+        }
+    });
+    let flood: Vec<TcpStream> = (0..300)
+        .filter_map(|_| {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], up.db));
+            TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()
+        })
+        .collect();
+    assert!(flood.len() > 256, "the flood reached the listener");
+    std::thread::sleep(Duration::from_millis(500));
+    drop(flood);
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut pg = Pg::connect(up.db);
+    let reply = pg.query("SELECT 40 + 2").unwrap();
+    assert_eq!(reply.rows, vec![vec![Some("42".to_string())]]);
+    up.assert_alive();
+}
+
+fn parse_message(name: &str, sql: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(name.as_bytes());
+    body.push(0);
+    body.extend_from_slice(sql.as_bytes());
+    body.push(0);
+    body.extend_from_slice(&0u16.to_be_bytes());
+    body
+}
+
+/// Named prepared statements were kept without bound per connection (a
+/// client preparing a new name for every query grew the server for
+/// ever). Now the 1,001st is refused with 54000 until one is closed, and
+/// memory stays bounded.
+#[test]
+fn named_prepared_statements_are_capped_per_connection() {
+    let mut up = Up::start(&[]);
+    let mut pg = Pg::connect(up.db);
+    let before = up.rss_kib();
+    for i in 0..1000 {
+        pg.send(
+            b'P',
+            &parse_message(&format!("s{i}"), &format!("SELECT {i} + $1::int")),
+        )
+        .unwrap();
+    }
+    pg.send(b'S', &[]).unwrap();
+    let reply = pg.until_ready().unwrap();
+    assert!(reply.error.is_none(), "{:?}", reply.error);
+    pg.send(b'P', &parse_message("one_more", "SELECT 1"))
+        .unwrap();
+    pg.send(b'S', &[]).unwrap();
+    let (code, message) = pg.until_ready().unwrap().error.expect("refused");
+    assert_eq!(code, "54000");
+    assert!(
+        message.contains("1000 named prepared statements"),
+        "{message}"
+    );
+    // Closing one makes room.
+    let mut close = vec![b'S'];
+    close.extend_from_slice(b"s0\0");
+    pg.send(b'C', &close).unwrap();
+    pg.send(b'P', &parse_message("one_more", "SELECT 1"))
+        .unwrap();
+    pg.send(b'S', &[]).unwrap();
+    assert!(pg.until_ready().unwrap().error.is_none());
+    let grown = up.rss_kib().saturating_sub(before);
+    assert!(
+        grown < 64 << 10,
+        "RSS grew by {grown} KiB for 1,000 statements"
+    );
+    assert_eq!(
+        pg.query("SELECT 2").unwrap().rows,
+        vec![vec![Some("2".to_string())]]
+    );
+    up.assert_alive();
+}
