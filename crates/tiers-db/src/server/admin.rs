@@ -43,6 +43,11 @@ impl tiers_telemetry::Admin for DbAdmin {
             s.max_connections as f64,
         )
         .gauge(
+            "large_message_bytes",
+            "Bytes of wire messages over 1 MiB held now (server-wide budget 1 GiB)",
+            s.message_limits.budget.used() as f64,
+        )
+        .gauge(
             "transactions_open",
             "Explicit transactions open",
             db.open_transactions.load(AtomicOrdering::Relaxed) as f64,
@@ -98,6 +103,7 @@ impl tiers_telemetry::Admin for DbAdmin {
             "uptime_seconds": s.started.elapsed().as_secs(),
             "connections": s.active.load(AtomicOrdering::Relaxed),
             "max_connections": s.max_connections,
+            "large_message_bytes": s.message_limits.budget.used(),
             "transactions_open": s.database.open_transactions.load(AtomicOrdering::Relaxed),
             "statements": s.statements.load(AtomicOrdering::Relaxed),
             "statement_errors": s.failed_statements.load(AtomicOrdering::Relaxed),

@@ -42,7 +42,6 @@ use pgwire::messages::extendedquery::{
     TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
-use pgwire::tokio::process_socket;
 use tiers_sql::ast::Statement;
 use tiers_sql::exec::{self, Column, QueryResult, Session};
 use tiers_sql::{DataType, SqlError, Value};
@@ -56,6 +55,7 @@ mod cancel;
 mod copy;
 mod deferred;
 mod dispatch;
+mod framing;
 mod loops;
 
 use admin::DbAdmin;
@@ -100,6 +100,17 @@ impl ServerConfig {
     }
 }
 
+/// The longest wire message accepted, for a given statement limit: room
+/// for the statement and for Bind parameters, checked at the length word
+/// (a 1 GiB Query is refused before one byte of it is buffered).
+pub fn max_message_bytes(max_statement_bytes: usize) -> usize {
+    max_statement_bytes.saturating_mul(4).max(1 << 20)
+}
+
+/// Bytes of messages over 1 MiB that all connections may hold at once;
+/// a message that would exceed it ends its connection with 53200.
+pub const LARGE_MESSAGE_BUDGET: usize = 1 << 30;
+
 /// A running DB server.
 pub struct Server {
     engine: Arc<Engine>,
@@ -119,6 +130,8 @@ struct Shared {
     active: AtomicUsize,
     max_connections: usize,
     max_statement_bytes: usize,
+    /// Message size limits checked at each length word (see `framing`).
+    message_limits: framing::Limits,
     /// Statement latency (from the session's point of view).
     latency: tiers_telemetry::Histogram,
     /// Statements run, and of those, failed.
@@ -171,6 +184,10 @@ impl Server {
             active: AtomicUsize::new(0),
             max_connections: config.max_connections,
             max_statement_bytes: config.max_statement_bytes,
+            message_limits: framing::Limits {
+                max_message: max_message_bytes(config.max_statement_bytes),
+                budget: Arc::new(framing::Budget::new(LARGE_MESSAGE_BUDGET)),
+            },
             latency: tiers_telemetry::Histogram::default(),
             statements: AtomicU64::new(0),
             failed_statements: AtomicU64::new(0),
@@ -278,8 +295,9 @@ async fn connection(
     active: ActiveConnection,
 ) {
     let watchdog = idle_watchdog(handlers.backend.clone(), &socket);
+    let limits = handlers.backend.shared.message_limits.clone();
     // A client that vanishes or sends garbage ends its own connection only.
-    let _ = process_socket(socket, tls, handlers).await;
+    let _ = framing::serve_socket(socket, tls, handlers, limits).await;
     if let Some(w) = watchdog {
         w.abort();
     }

@@ -121,3 +121,42 @@ fn named_prepared_statements_are_capped_per_connection() {
     );
     up.assert_alive();
 }
+
+/// A Query whose length word says 1 GiB used to be buffered as it came
+/// (pgwire's limit for Query is 1 GiB). Now it is refused at its length
+/// word, with FATAL 54000, after only the header was sent; the server
+/// holds nothing for it and others keep working.
+#[test]
+fn a_one_gib_query_is_refused_at_its_length_word() {
+    let mut up = Up::start(&[]);
+    let before = up.rss_kib();
+    let mut hostile: Vec<Pg> = (0..20).map(|_| Pg::connect(up.db)).collect();
+    for pg in &mut hostile {
+        let mut head = vec![b'Q'];
+        head.extend_from_slice(&((1u32 << 30) - 1).to_be_bytes());
+        std::io::Write::write_all(&mut pg.stream, &head).unwrap();
+        // Stream 8 MiB of the promised gigabyte: the server must not keep it.
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..8 {
+            if std::io::Write::write_all(&mut pg.stream, &chunk).is_err() {
+                break;
+            }
+        }
+    }
+    for pg in &mut hostile {
+        let (code, message) = pg.until_ready().unwrap().error.expect("refused");
+        assert_eq!(code, "54000", "{message}");
+        assert!(
+            message.contains("longer than the server's limit"),
+            "{message}"
+        );
+    }
+    let grown = up.rss_kib().saturating_sub(before);
+    assert!(grown < 32 << 10, "RSS grew by {grown} KiB");
+    let mut pg = Pg::connect(up.db);
+    assert_eq!(
+        pg.query("SELECT 3").unwrap().rows,
+        vec![vec![Some("3".to_string())]]
+    );
+    up.assert_alive();
+}
