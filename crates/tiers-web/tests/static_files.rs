@@ -65,6 +65,14 @@ async fn files_types_and_index() {
     let r = get(web.addr, "/docs?x=1", "").await;
     assert_eq!(r.status, 301);
     assert_eq!(r.header("location"), Some("/docs/?x=1"));
+    // `//host/dir` must not become a redirect to another site
+    // (`Location: //host/dir/` is protocol-relative).
+    for evil in ["//docs", "///docs", "/\\docs"] {
+        let r = get(web.addr, evil, "").await;
+        if r.status == 301 {
+            assert_eq!(r.header("location"), Some("/docs/"), "{evil}");
+        }
+    }
     let r = get(web.addr, "/docs/sub/", "").await;
     assert_eq!(r.status, 404, "no index, no listing");
     assert_eq!(

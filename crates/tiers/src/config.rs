@@ -117,9 +117,36 @@ pub fn parse(text: &str) -> Result<Config, String> {
     Ok(config)
 }
 
-/// The effective configuration as TOML (for `--print-config`).
+/// The effective configuration as TOML (for `--print-config`), with
+/// passwords masked: the output is meant to be pasted into bug reports.
 pub fn render(config: &Config) -> String {
-    toml::to_string(config).unwrap_or_default()
+    let mut shown = config.clone();
+    for password in shown.db.users.values_mut() {
+        *password = MASK.into();
+    }
+    shown.ap.db = mask_url_password(&shown.ap.db);
+    toml::to_string(&shown).unwrap_or_default()
+}
+
+/// What `--print-config` shows in place of a password.
+const MASK: &str = "********";
+
+/// `postgres://user:secret@host/db` → `postgres://user:********@host/db`
+/// (and `password=secret` in key=value form).
+fn mask_url_password(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((credentials, host)) = rest.rsplit_once('@')
+        && let Some((user, _)) = credentials.split_once(':')
+    {
+        return format!("{scheme}://{user}:{MASK}@{host}");
+    }
+    url.split(' ')
+        .map(|kv| match kv.split_once('=') {
+            Some(("password", _)) => format!("password={MASK}"),
+            _ => kv.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -141,6 +168,21 @@ mod tests {
         assert_eq!(round.db.listen, c.db.listen);
         let c = parse("[db.users]\napp = \"pw\"\n").unwrap();
         assert_eq!(c.db.users.get("app").map(String::as_str), Some("pw"));
+        let mut shown = c.clone();
+        shown.ap.db = "postgres://app:s3cret@db1:5433/tiers".into();
+        let text = render(&shown);
+        assert!(
+            !text.contains("\"pw\"") && !text.contains("s3cret"),
+            "{text}"
+        );
+        assert!(
+            text.contains("postgres://app:********@db1:5433/tiers"),
+            "{text}"
+        );
+        assert_eq!(
+            mask_url_password("host=db user=app password=x"),
+            "host=db user=app password=********"
+        );
         assert_eq!(parse("[db]\nthreads = 3\n").unwrap().db.threads, 3);
         let e = parse("[db]\nthreads = -1\n").unwrap_err();
         assert!(e.contains("threads"), "{e}");

@@ -138,6 +138,15 @@ pub fn run(flags: UpFlags) -> ExitCode {
         print!("{}", config::render(&c));
         return ExitCode::SUCCESS;
     }
+    if c.db.users.is_empty() && !c.db.listen.ip().is_loopback() {
+        eprintln!(
+            "tiers up: [db] listen = {} reaches beyond this machine, but no [db.users] are \
+             configured, so every client there would be trusted; add [db.users] \
+             (SCRAM-SHA-256, and a password in [ap] db) or listen on 127.0.0.1",
+            c.db.listen
+        );
+        return ExitCode::from(2);
+    }
     let app = c.ap.app.clone().unwrap_or_default();
     if flags.app.is_none()
         && c.ap.app.as_deref() == Some(Path::new("tiers-data/apps/board"))
@@ -202,7 +211,13 @@ async fn up(c: config::Config, app: PathBuf) -> ExitCode {
     let ap = match tiers_ap::ApServer::start(tiers_ap::ApConfig {
         listen: c.ap.listen,
         app: app.clone(),
-        db: format!("postgres://tiers@{}:{}/tiers", db_addr.ip(), db_addr.port()),
+        // `[ap] db` if set (users and passwords, another DB), else this
+        // process's own DB tier.
+        db: if c.ap.db != config::ApConfig::default().db {
+            c.ap.db.clone()
+        } else {
+            format!("postgres://tiers@{}:{}/tiers", db_addr.ip(), db_addr.port())
+        },
     })
     .await
     {

@@ -40,6 +40,9 @@ pub async fn serve(
         }
         Lookup::Directory => {
             if !safe.trailing_slash && !safe.segments.is_empty() {
+                // One leading slash: `//host/dir/` (or `/\\host`) in
+                // Location would send the browser to another site.
+                let path = format!("/{}", path.trim_start_matches(['/', '\\']));
                 let location = match query {
                     Some(q) => format!("{path}/?{q}"),
                     None => format!("{path}/"),

@@ -160,3 +160,25 @@ fn a_one_gib_query_is_refused_at_its_length_word() {
     );
     up.assert_alive();
 }
+
+/// `tiers up` with the DB tier on every interface and no users would
+/// trust every client on the network: it refuses to start, and says why.
+#[test]
+fn tiers_up_refuses_trust_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::harness::free_port();
+    std::fs::write(
+        dir.path().join("tiers.toml"),
+        format!("[db]\nlisten = \"0.0.0.0:{port}\"\n[db.users]\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tiers"))
+        .arg("up")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no [db.users] are configured"), "{err}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
