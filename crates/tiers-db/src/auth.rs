@@ -3,7 +3,9 @@
 //! configured; optionally TLS (rustls) from PEM certificate and key files.
 //!
 //! Passwords are kept only as SCRAM salted passwords (PBKDF2, 4096
-//! iterations, a random salt per server start), never in the clear.
+//! iterations, a random salt per server start), never in the clear. An
+//! unknown user is answered with a stable decoy salt and fails at the end
+//! of the exchange like a wrong password, so users cannot be enumerated.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pgwire::api::auth::sasl::scram::{gen_salted_password, random_nonce};
 use pgwire::api::auth::{AuthSource, LoginInfo, Password};
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::PgWireResult;
 use pgwire::tokio::TlsAcceptor;
 use pgwire::tokio::tokio_rustls::rustls;
 
@@ -23,6 +25,10 @@ const ITERATIONS: usize = 4096;
 #[derive(Debug)]
 pub struct Users {
     secrets: HashMap<String, (Vec<u8>, Vec<u8>)>,
+    /// Key for the stable fake salts of unknown users.
+    decoy_key: Vec<u8>,
+    /// A salted password no client can match, for unknown users.
+    decoy_salted: Vec<u8>,
 }
 
 impl Users {
@@ -36,7 +42,22 @@ impl Users {
                 (name.clone(), (salt, salted))
             })
             .collect();
-        Users { secrets }
+        let decoy_key = random_nonce().into_bytes();
+        let decoy_salted = gen_salted_password(&random_nonce(), &decoy_key, ITERATIONS);
+        Users {
+            secrets,
+            decoy_key,
+            decoy_salted,
+        }
+    }
+
+    /// An unknown user's salt: the same on every attempt (a salt that
+    /// changed would tell the user does not exist), and shaped like a
+    /// real one (24 characters).
+    fn decoy_salt(&self, user: &str) -> Vec<u8> {
+        let mac = gen_salted_password(user, &self.decoy_key, 1);
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        hex.into_bytes()[..24].to_vec()
     }
 
     /// Whether no user is configured (trust).
@@ -51,7 +72,13 @@ impl AuthSource for Users {
         let user = login.user().unwrap_or_default();
         match self.secrets.get(user) {
             Some((salt, salted)) => Ok(Password::new(Some(salt.clone()), salted.clone())),
-            None => Err(PgWireError::InvalidPassword(user.to_owned())),
+            // As PostgreSQL does: an unknown user goes through the whole
+            // exchange and fails at its end exactly as a wrong password
+            // does, so a client cannot learn which users exist.
+            None => Ok(Password::new(
+                Some(self.decoy_salt(user)),
+                self.decoy_salted.clone(),
+            )),
         }
     }
 }

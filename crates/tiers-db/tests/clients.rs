@@ -652,13 +652,18 @@ async fn scram_sha_256_for_configured_users() {
             .is_some_and(|m| m.contains("user request")),
         "{message:?}"
     );
+    let mut messages = Vec::new();
     for (user, password) in [("app", "wrong"), ("nobody", "s3cret")] {
         let e = tokio_postgres::connect(&url(user, password), NoTls)
             .await
             .err()
             .expect("refused");
         assert_eq!(e.code(), Some(&SqlState::INVALID_PASSWORD), "{user}: {e}");
+        let db = e.as_db_error().expect("a server error");
+        messages.push(db.message().replace(user, "USER"));
     }
+    // An unknown user is refused exactly as a wrong password is.
+    assert_eq!(messages[0], messages[1]);
     let conn = format!("host=127.0.0.1 port={} user=app dbname=tiers", addr.port());
     assert!(
         tokio_postgres::connect(&conn, NoTls).await.is_err(),

@@ -182,3 +182,64 @@ fn tiers_up_refuses_trust_beyond_loopback() {
     assert!(err.contains("no [db.users] are configured"), "{err}");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+/// Starts SCRAM as `user`; what the server says to the client's first
+/// message: its type, and the salt if it is a challenge.
+fn scram_first_reply(port: u16, user: &str) -> (u8, Option<String>) {
+    use std::io::Write;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut body = 196608u32.to_be_bytes().to_vec();
+    for (k, v) in [("user", user), ("database", "tiers")] {
+        body.extend_from_slice(format!("{k}\0{v}\0").as_bytes());
+    }
+    body.push(0);
+    let mut msg = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    msg.extend_from_slice(&body);
+    stream.write_all(&msg).unwrap();
+    let mut pg = Pg { stream };
+    let (tag, _) = pg.read_message().unwrap();
+    assert_eq!(tag, b'R', "AuthenticationSASL");
+    let first = b"n,,n=,r=abcdefghijklmnopqrstuvwx";
+    let mut body = b"SCRAM-SHA-256\0".to_vec();
+    body.extend_from_slice(&(first.len() as u32).to_be_bytes());
+    body.extend_from_slice(first);
+    pg.send(b'p', &body).unwrap();
+    let (tag, body) = pg.read_message().unwrap();
+    let salt = (tag == b'R')
+        .then(|| String::from_utf8_lossy(&body[4..]).into_owned())
+        .and_then(|s| {
+            s.split(',')
+                .find_map(|f| f.strip_prefix("s=").map(str::to_owned))
+        });
+    (tag, salt)
+}
+
+/// SCRAM used to refuse an unknown user at once, where a known one gets a
+/// challenge: anyone could list the users. Now both get a challenge (the
+/// unknown one with a stable salt of the same shape) and fail at the end.
+#[test]
+fn scram_does_not_reveal_whether_a_user_exists() {
+    let mut up = Up::start(&[
+        ("db", "[db.users]\napp = \"s3cret\""),
+        (
+            "ap",
+            "db = \"postgres://app:s3cret@127.0.0.1:DB_PORT/tiers\"",
+        ),
+    ]);
+    let (known, known_salt) = scram_first_reply(up.db, "app");
+    let (unknown, unknown_salt) = scram_first_reply(up.db, "nobody");
+    assert_eq!(known, b'R');
+    assert_eq!(unknown, b'R', "an unknown user gets a challenge too");
+    let (again, again_salt) = scram_first_reply(up.db, "nobody");
+    assert_eq!(again, b'R');
+    assert_eq!(unknown_salt, again_salt, "the decoy salt is stable");
+    assert_eq!(
+        known_salt.map(|s| s.len()),
+        unknown_salt.map(|s| s.len()),
+        "salts look alike"
+    );
+    up.assert_alive();
+}

@@ -28,7 +28,8 @@ pub struct Up {
 
 impl Up {
     /// Starts `tiers up` with `extra` settings, (section, `key = value`
-    /// lines), in its tiers.toml.
+    /// lines), in its tiers.toml; `DB_PORT` in them stands for the DB
+    /// tier's port.
     pub fn start(extra: &[(&str, &str)]) -> Up {
         Up::start_with(extra, |_| {})
     }
@@ -41,7 +42,7 @@ impl Up {
             extra
                 .iter()
                 .filter(|(s, _)| *s == name)
-                .map(|(_, lines)| format!("{lines}\n"))
+                .map(|(_, lines)| format!("{}\n", lines.replace("DB_PORT", &db.to_string())))
                 .collect()
         };
         std::fs::write(
