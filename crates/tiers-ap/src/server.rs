@@ -21,7 +21,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_postgres::NoTls;
@@ -365,18 +365,21 @@ impl ApServer {
     }
 
     /// Serves until `shutdown` completes.
+    ///
+    /// Bounded against clients that connect and stall: at most
+    /// [`MAX_CONNECTIONS`] at once (more are closed at accept), each with
+    /// [`HEADER_TIMEOUT`] to send a request head (hyper's timeout needs
+    /// its timer set, which it was not before).
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             let (stream, _) = tokio::select! {
-                a = self.listener.accept() => match a {
-                    Ok(a) => a,
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                },
+                a = tiers_telemetry::net::accept(&self.listener, "AP tier") => a,
                 () = &mut shutdown => return,
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                continue; // Full: the connection closes as it drops.
             };
             let _ = stream.set_nodelay(true);
             let shared = self.shared.clone();
@@ -386,12 +389,22 @@ impl ApServer {
                     async move { Ok::<_, Infallible>(counted(&shared, req).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), svc)
                     .await;
+                drop(slot);
             });
         }
     }
 }
+
+/// Client connections the AP tier serves at once.
+pub const MAX_CONNECTIONS: usize = 10_000;
+
+/// A client must send a whole request head within this time; it also
+/// bounds how long an idle keep-alive connection waits for the next one.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));

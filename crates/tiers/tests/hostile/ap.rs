@@ -53,3 +53,32 @@ fn distinct_pages_and_shapes_do_not_grow_memory() {
     assert!(body.contains("filtering on the key"), "{body}");
     up.assert_alive();
 }
+
+/// The AP listener had no header timeout (hyper's needs its timer set):
+/// a client that connected and said nothing held a task for ever. Now
+/// each is closed after the 10 s header timeout.
+#[test]
+fn silent_ap_clients_are_timed_out() {
+    use std::io::Read;
+    let mut up = Up::start(&[]);
+    let started = std::time::Instant::now();
+    let mut conns: Vec<std::net::TcpStream> = (0..50)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", up.ap)).unwrap())
+        .collect();
+    for c in &mut conns {
+        c.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let closed = loop {
+            match c.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(_) => continue, // a 408 before the close is fine
+                Err(e) => break e.kind() == std::io::ErrorKind::ConnectionReset,
+            }
+        };
+        assert!(closed, "still open after {:?}", started.elapsed());
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(14));
+    assert!(up.get(up.ap, "/health").contains("200"));
+    up.assert_alive();
+}
