@@ -186,20 +186,7 @@ fn tiers_up_refuses_trust_beyond_loopback() {
 /// Starts SCRAM as `user`; what the server says to the client's first
 /// message: its type, and the salt if it is a challenge.
 fn scram_first_reply(port: u16, user: &str) -> (u8, Option<String>) {
-    use std::io::Write;
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut body = 196608u32.to_be_bytes().to_vec();
-    for (k, v) in [("user", user), ("database", "tiers")] {
-        body.extend_from_slice(format!("{k}\0{v}\0").as_bytes());
-    }
-    body.push(0);
-    let mut msg = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-    msg.extend_from_slice(&body);
-    stream.write_all(&msg).unwrap();
-    let mut pg = Pg { stream };
+    let mut pg = Pg::start(port, user);
     let (tag, _) = pg.read_message().unwrap();
     assert_eq!(tag, b'R', "AuthenticationSASL");
     let first = b"n,,n=,r=abcdefghijklmnopqrstuvwx";

@@ -153,13 +153,21 @@ pub struct Reply {
 
 impl Pg {
     pub fn connect(port: u16) -> Pg {
+        let mut pg = Pg::start(port, "tiers");
+        let reply = pg.until_ready().expect("startup");
+        assert!(reply.error.is_none(), "startup: {:?}", reply.error);
+        pg
+    }
+
+    /// Connects and sends the startup message for `user`, nothing more.
+    pub fn start(port: u16, user: &str) -> Pg {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
         let mut body = Vec::new();
         body.extend_from_slice(&196608u32.to_be_bytes());
-        for (k, v) in [("user", "tiers"), ("database", "tiers")] {
+        for (k, v) in [("user", user), ("database", "tiers")] {
             body.extend_from_slice(k.as_bytes());
             body.push(0);
             body.extend_from_slice(v.as_bytes());
@@ -169,10 +177,7 @@ impl Pg {
         let mut msg = ((body.len() + 4) as u32).to_be_bytes().to_vec();
         msg.extend_from_slice(&body);
         stream.write_all(&msg).unwrap();
-        let mut pg = Pg { stream };
-        let reply = pg.until_ready().expect("startup");
-        assert!(reply.error.is_none(), "startup: {:?}", reply.error);
-        pg
+        Pg { stream }
     }
 
     /// Sends one message of type `tag` with `body`.
