@@ -42,6 +42,8 @@ pub mod sqlstate {
     pub const STRING_DATA_RIGHT_TRUNCATION: &str = "22001";
     /// A malformed date or time.
     pub const INVALID_DATETIME_FORMAT: &str = "22007";
+    /// datetime_field_overflow: a date or timestamp beyond the representable range.
+    pub const DATETIME_FIELD_OVERFLOW: &str = "22008";
     /// Division by zero.
     pub const DIVISION_BY_ZERO: &str = "22012";
     /// A transaction conflict; retry.

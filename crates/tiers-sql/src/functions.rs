@@ -404,7 +404,7 @@ fn random_unit() -> f64 {
 /// A date or timestamp as (microseconds since 2000-01-01, is_date).
 fn micros_of(v: &Value) -> Result<i64> {
     match v {
-        Value::Date(d) => Ok(i64::from(*d) * MICROS_PER_DAY),
+        Value::Date(d) => crate::value::date_micros(*d),
         Value::Timestamp(t) | Value::TimestampTz(t) => Ok(*t),
         Value::Text(s) => crate::value::parse_timestamp(s, true),
         other => Err(undefined(format!(
@@ -437,7 +437,7 @@ fn date_part(field: &str, v: &Value) -> Result<Value> {
             let (ty, _, _) = civil_from_days(thursday);
             ((thursday - days_from_civil(ty, 1, 1)) / 7 + 1) as f64
         }
-        "epoch" => (t + UNIX_TO_PG_DAYS * MICROS_PER_DAY) as f64 / 1e6,
+        "epoch" => (i128::from(t) + i128::from(UNIX_TO_PG_DAYS * MICROS_PER_DAY)) as f64 / 1e6,
         other => {
             return Err(invalid(format!(
                 "unit \"{other}\" not recognized for date_part/extract"

@@ -148,18 +148,14 @@ impl DataType {
             },
             DataType::Timestamp => match v {
                 Value::Timestamp(t) | Value::TimestampTz(t) => Ok(Value::Timestamp(t)),
-                Value::Date(d) => Ok(Value::Timestamp(
-                    i64::from(d) * crate::value::MICROS_PER_DAY,
-                )),
+                Value::Date(d) => crate::value::date_micros(d).map(Value::Timestamp),
                 other => {
                     crate::value::parse_timestamp(&other.to_text(), false).map(Value::Timestamp)
                 }
             },
             DataType::TimestampTz => match v {
                 Value::Timestamp(t) | Value::TimestampTz(t) => Ok(Value::TimestampTz(t)),
-                Value::Date(d) => Ok(Value::TimestampTz(
-                    i64::from(d) * crate::value::MICROS_PER_DAY,
-                )),
+                Value::Date(d) => crate::value::date_micros(d).map(Value::TimestampTz),
                 other => {
                     crate::value::parse_timestamp(&other.to_text(), true).map(Value::TimestampTz)
                 }

@@ -14,6 +14,23 @@ use crate::error::{Result, SqlError, sqlstate};
 
 /// Microseconds in a day.
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// A date as microseconds since 2000-01-01 (its midnight), or 22008 for a
+/// date too far out for a timestamp (beyond about 292,000 years).
+pub fn date_micros(days: i32) -> Result<i64> {
+    i64::from(days)
+        .checked_mul(MICROS_PER_DAY)
+        .ok_or_else(timestamp_out_of_range)
+}
+
+/// 22008: a timestamp beyond what 64-bit microseconds hold.
+pub fn timestamp_out_of_range() -> SqlError {
+    SqlError::new(
+        sqlstate::DATETIME_FIELD_OVERFLOW,
+        "timestamp out of range: tiers keeps timestamps as 64-bit microseconds since \
+         2000-01-01 (about 292,000 years either way)",
+    )
+}
 /// Most significant digits a `numeric` holds (the 96-bit mantissa of
 /// `rust_decimal`; PostgreSQL allows far more).
 pub const NUMERIC_MAX_DIGITS: u8 = 28;
@@ -267,8 +284,12 @@ impl Value {
             (Bytes(a), Bytes(b)) => a.cmp(b),
             (Date(a), Date(b)) => a.cmp(b),
             (Timestamp(a) | TimestampTz(a), Timestamp(b) | TimestampTz(b)) => a.cmp(b),
-            (Date(a), Timestamp(b) | TimestampTz(b)) => (i64::from(*a) * MICROS_PER_DAY).cmp(b),
-            (Timestamp(a) | TimestampTz(a), Date(b)) => a.cmp(&(i64::from(*b) * MICROS_PER_DAY)),
+            (Date(a), Timestamp(b) | TimestampTz(b)) => {
+                (i128::from(*a) * i128::from(MICROS_PER_DAY)).cmp(&i128::from(*b))
+            }
+            (Timestamp(a) | TimestampTz(a), Date(b)) => {
+                i128::from(*a).cmp(&(i128::from(*b) * i128::from(MICROS_PER_DAY)))
+            }
             // Mixed kinds compare by their text, as a last resort.
             (a, b) => a.to_text().cmp(&b.to_text()),
         })
@@ -403,7 +424,10 @@ pub fn parse_timestamp(s: &str, with_tz: bool) -> Result<i64> {
         }
         micros = ((h * 60 + m) * 60 + whole) * 1_000_000 + frac_micros;
     }
-    Ok(days * MICROS_PER_DAY + micros - offset_secs * 1_000_000)
+    days.checked_mul(MICROS_PER_DAY)
+        .and_then(|t| t.checked_add(micros))
+        .and_then(|t| t.checked_sub(offset_secs * 1_000_000))
+        .ok_or_else(timestamp_out_of_range)
 }
 
 fn split_offset(rest: &str, with_tz: bool) -> Option<(&str, i64)> {
