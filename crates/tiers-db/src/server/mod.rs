@@ -57,10 +57,13 @@ mod deferred;
 mod dispatch;
 mod framing;
 mod loops;
+mod named;
 
 use admin::DbAdmin;
 use cancel::{Cancels, RegisteringKeys};
 use copy::{CopyIn, copy_out_response, is_copy_result};
+use named::Named;
+pub use named::{MAX_NAMED_PORTALS, MAX_NAMED_STATEMENTS};
 
 /// Where and how the server runs.
 #[derive(Debug, Clone)]
@@ -440,48 +443,6 @@ struct Backend {
     /// Names of the connection's prepared statements and portals, counted
     /// against [`MAX_NAMED_STATEMENTS`] and [`MAX_NAMED_PORTALS`].
     named: Mutex<Named>,
-}
-
-/// Named prepared statements one connection may hold; one more is refused
-/// (54000) until it closes some. Each holds a parsed statement and its
-/// plans, so the cap bounds a connection's memory.
-pub const MAX_NAMED_STATEMENTS: usize = 1000;
-
-/// Named portals one connection may hold (they live until closed).
-pub const MAX_NAMED_PORTALS: usize = 100;
-
-/// The named objects of one connection (the unnamed ones are replaced,
-/// never accumulate).
-#[derive(Default)]
-struct Named {
-    statements: std::collections::HashSet<String>,
-    portals: std::collections::HashSet<String>,
-}
-
-impl Named {
-    /// Records `name` in `set`, refusing a new one beyond `cap`.
-    fn admit(
-        set: &mut std::collections::HashSet<String>,
-        name: &str,
-        cap: usize,
-        what: &str,
-    ) -> PgWireResult<()> {
-        if name.is_empty() || set.contains(name) {
-            return Ok(());
-        }
-        if set.len() >= cap {
-            return Err(user_error(&SqlError::new(
-                tiers_sql::error::sqlstate::PROGRAM_LIMIT_EXCEEDED,
-                format!(
-                    "this connection already holds {cap} named {what}s, the server's limit; \
-                     close ones it no longer needs (a Close message, or DEALLOCATE) \
-                     before making more"
-                ),
-            )));
-        }
-        set.insert(name.to_owned());
-        Ok(())
-    }
 }
 
 /// Ends a session that sits idle inside a transaction for longer than its
