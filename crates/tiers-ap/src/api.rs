@@ -3,8 +3,10 @@
 //!
 //! ```toml
 //! [api.posts]
-//! access = "read-write"      # or "read-only"; tables not listed are hidden
+//! access = "read-write"      # default "read-only"; tables not listed are hidden
 //! key = "id"                 # the column /api/posts/{key} looks up (default "id")
+//! writable = ["title", "body"]   # the columns POST and PATCH may set (read-write needs it)
+//! max_len = { title = 200 }      # the longest value of a column, in characters
 //! ```
 //!
 //! `GET /api/posts?author=eq.kim&order=id.desc&limit=10&select=id,title`,
@@ -12,7 +14,8 @@
 //! `DELETE /api/posts/1`, and an OpenAPI document at `/api/openapi.json`.
 //! Column names from the request are checked against the table's columns
 //! (read from `information_schema` at start) and quoted; values are always
-//! bind parameters.
+//! bind parameters. Write bodies must be JSON sent as `application/json`
+//! (checked by the server), so a cross-site HTML form cannot post here.
 
 use std::collections::BTreeMap;
 
@@ -26,11 +29,23 @@ use crate::routes::parse_form;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSpec {
-    /// `read-write` or `read-only`.
+    /// `read-write` or `read-only` (the default).
+    #[serde(default = "default_access")]
     pub access: String,
     /// The key column for `/api/TABLE/{key}`.
     #[serde(default = "default_key")]
     pub key: String,
+    /// The columns a POST or PATCH may set; every other column (the key,
+    /// `created_at`...) is the database's to fill. Required for `read-write`.
+    #[serde(default)]
+    pub writable: Vec<String>,
+    /// The longest value, in characters, per writable column.
+    #[serde(default)]
+    pub max_len: BTreeMap<String, usize>,
+}
+
+fn default_access() -> String {
+    "read-only".into()
 }
 
 fn default_key() -> String {
@@ -57,6 +72,9 @@ pub struct Table {
     pub name: String,
     /// Writes allowed.
     pub writable: bool,
+    /// The columns a write may set, each with its longest value in
+    /// characters (`None`: no limit beyond the body's size).
+    pub settable: BTreeMap<String, Option<usize>>,
     /// The key column.
     pub key: String,
     /// Its columns, in order.
@@ -155,11 +173,13 @@ impl Api {
             if !columns.iter().any(|c| c.name == spec.key) {
                 return Err(format!("api.{name}.key: no column {:?}", spec.key));
             }
+            let settable = settable(name, spec, writable, &columns)?;
             tables.insert(
                 name.clone(),
                 Table {
                     name: name.clone(),
                     writable,
+                    settable,
                     key: spec.key.clone(),
                     columns,
                 },
@@ -314,6 +334,44 @@ impl Api {
     }
 }
 
+/// Checks `writable` and `max_len` of `[api.NAME]` against the columns.
+fn settable(
+    name: &str,
+    spec: &ApiSpec,
+    writable: bool,
+    columns: &[Column],
+) -> Result<BTreeMap<String, Option<usize>>, String> {
+    if writable && spec.writable.is_empty() {
+        return Err(format!(
+            "api.{name}: access = \"read-write\" needs writable = [\"column\", ...], \
+             the columns a client may set (the key and columns the database fills stay out)"
+        ));
+    }
+    if !writable && !spec.writable.is_empty() {
+        return Err(format!(
+            "api.{name}.writable: the table is read-only; set access = \"read-write\" or drop writable"
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for col in &spec.writable {
+        if !columns.iter().any(|c| &c.name == col) {
+            return Err(format!("api.{name}.writable: no column {col:?}"));
+        }
+        out.insert(col.clone(), None);
+    }
+    for (col, max) in &spec.max_len {
+        match out.get_mut(col) {
+            Some(slot) => *slot = Some(*max),
+            None => {
+                return Err(format!(
+                    "api.{name}.max_len.{col}: not a writable column (list it in writable)"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn json_type(data_type: &str) -> &'static str {
     let t = data_type.to_ascii_lowercase();
     if t.contains("int") || t == "serial" || t == "bigserial" {
@@ -355,12 +413,38 @@ fn column<'a>(t: &'a Table, name: &str) -> Result<&'a Column, Refusal> {
         .ok_or((400, format!("{} has no column {name:?}", t.name)))
 }
 
+/// The body of a write: a JSON object whose every key is a writable
+/// column and whose values keep within their `max_len`.
 fn object(t: &Table, body: &[u8]) -> Result<Map<String, Value>, Refusal> {
     let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
         return Err((400, "the body must be a JSON object".into()));
     };
-    for k in obj.keys() {
+    for (k, v) in &obj {
         column(t, k)?;
+        let Some(max) = t.settable.get(k) else {
+            let list: Vec<&str> = t.settable.keys().map(String::as_str).collect();
+            return Err((
+                400,
+                format!(
+                    "{}.{k} is not writable through the API (writable: {})",
+                    t.name,
+                    list.join(", ")
+                ),
+            ));
+        };
+        let len = match v {
+            Value::String(s) => s.chars().count(),
+            Value::Null => 0,
+            other => other.to_string().chars().count(),
+        };
+        if let Some(max) = max
+            && len > *max
+        {
+            return Err((
+                400,
+                format!("{}.{k} may be at most {max} characters (got {len})", t.name),
+            ));
+        }
     }
     Ok(obj)
 }
@@ -518,6 +602,12 @@ mod tests {
             Table {
                 name: "posts".into(),
                 writable: true,
+                settable: [
+                    ("title".to_string(), Some(10)),
+                    ("author".to_string(), None),
+                ]
+                .into_iter()
+                .collect(),
                 key: "id".into(),
                 columns: vec![
                     col("id", "integer"),
@@ -527,6 +617,36 @@ mod tests {
             },
         );
         Api { tables }
+    }
+
+    #[test]
+    fn writable_columns_are_checked_against_the_table() {
+        let cols = &api().tables["posts"].columns;
+        let spec = |toml: &str| toml::from_str::<ApiSpec>(toml).unwrap();
+        let e = settable("posts", &spec("access = \"read-write\""), true, cols).unwrap_err();
+        assert!(e.contains("needs writable"), "{e}");
+        let e = settable("posts", &spec("writable = [\"nope\"]"), true, cols).unwrap_err();
+        assert!(e.contains("no column \"nope\""), "{e}");
+        let e = settable("posts", &spec("writable = [\"title\"]"), false, cols).unwrap_err();
+        assert!(e.contains("read-only"), "{e}");
+        let e = settable(
+            "posts",
+            &spec("writable = [\"title\"]\nmax_len = { author = 3 }"),
+            true,
+            cols,
+        )
+        .unwrap_err();
+        assert!(e.contains("max_len.author: not a writable column"), "{e}");
+        let ok = settable(
+            "posts",
+            &spec("writable = [\"title\", \"author\"]\nmax_len = { title = 9 }"),
+            true,
+            cols,
+        )
+        .unwrap();
+        assert_eq!(ok["title"], Some(9));
+        assert_eq!(ok["author"], None);
+        assert_eq!(spec("").access, "read-only", "read-only by default");
     }
 
     #[test]
@@ -623,6 +743,33 @@ mod tests {
         );
         let p = a.plan("DELETE", "posts/7", None, b"").unwrap();
         assert_eq!(p.shape, Shape::Deleted);
+        // Only writable columns, within their lengths.
+        let e = a
+            .plan("POST", "posts", None, br#"{"id": 1, "title": "t"}"#)
+            .unwrap_err();
+        assert_eq!(e.0, 400);
+        assert!(
+            e.1.contains("posts.id is not writable") && e.1.contains("author, title"),
+            "{e:?}"
+        );
+        let e = a
+            .plan(
+                "PATCH",
+                "posts/7",
+                None,
+                r#"{"title": "ééééééééééé"}"#.as_bytes(),
+            )
+            .unwrap_err();
+        assert!(e.1.contains("at most 10 characters (got 11)"), "{e:?}");
+        assert!(
+            a.plan(
+                "PATCH",
+                "posts/7",
+                None,
+                r#"{"title": "éééééééééé"}"#.as_bytes()
+            )
+            .is_ok()
+        );
         let doc = a.openapi("board");
         assert!(doc["paths"]["/api/posts/{id}"]["delete"].is_object());
         assert_eq!(

@@ -69,6 +69,10 @@ pub struct Manifest {
     /// Tables exposed by the automatic REST API (see [`crate::api`]).
     #[serde(default)]
     pub api: std::collections::BTreeMap<String, crate::api::ApiSpec>,
+    /// Origins (`https://www.example.org`) whose pages may write here
+    /// besides the request's own host (see [`crate::guard`]).
+    #[serde(default)]
+    pub trusted_origins: Vec<String>,
 }
 
 /// `[pool]` in `app.toml`.

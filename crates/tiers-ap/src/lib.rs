@@ -12,6 +12,7 @@
 pub mod api;
 pub mod app;
 pub mod cache;
+pub mod guard;
 pub mod migrate;
 pub mod query;
 pub mod routes;

@@ -282,6 +282,64 @@ fn numeric(raw: &[u8]) -> Result<String, Box<dyn Error + Sync + Send>> {
     Ok(out)
 }
 
+/// The most row data (as the database sends it) one response may carry:
+/// rows are read one at a time, and a result bigger than this is refused
+/// instead of being held in memory whole.
+pub const MAX_RESPONSE_BYTES: usize = 32 << 20;
+
+/// Why [`collect_json`] stopped.
+#[derive(Debug)]
+pub enum CollectError {
+    /// The database failed.
+    Db(tokio_postgres::Error),
+    /// More than [`MAX_RESPONSE_BYTES`] of row data; `rows` were read.
+    TooLarge {
+        /// Rows read before the limit.
+        rows: usize,
+    },
+}
+
+/// Reads a result row by row into JSON objects, within `max_bytes` of row
+/// data. Dropping the stream early makes the connection discard the rest.
+pub async fn collect_json(
+    rows: tokio_postgres::RowStream,
+    max_bytes: usize,
+) -> Result<Vec<Value>, CollectError> {
+    use futures::StreamExt;
+    let mut rows = std::pin::pin!(rows);
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next().await {
+        let row = row.map_err(CollectError::Db)?;
+        for i in 0..row.len() {
+            let RawLen(n) = row.try_get(i).map_err(CollectError::Db)?;
+            bytes += n;
+        }
+        if bytes > max_bytes {
+            return Err(CollectError::TooLarge { rows: out.len() });
+        }
+        out.push(Value::Object(row_to_json(&row).map_err(CollectError::Db)?));
+    }
+    Ok(out)
+}
+
+/// The size of one cell as sent, whatever its type.
+struct RawLen(usize);
+
+impl<'a> FromSql<'a> for RawLen {
+    fn from_sql(_ty: &Type, raw: &'a [u8]) -> Result<RawLen, Box<dyn Error + Sync + Send>> {
+        Ok(RawLen(raw.len()))
+    }
+
+    fn from_sql_null(_ty: &Type) -> Result<RawLen, Box<dyn Error + Sync + Send>> {
+        Ok(RawLen(0))
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+}
+
 /// A row as a JSON object keyed by column name.
 pub fn row_to_json(row: &Row) -> Result<Map<String, Value>, tokio_postgres::Error> {
     let mut obj = Map::with_capacity(row.len());

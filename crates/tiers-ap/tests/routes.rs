@@ -352,7 +352,8 @@ async fn the_automatic_rest_api_over_exposed_tables() {
     std::fs::write(
         app.path().join("app.toml"),
         "name = \"board\"\n[[routes]]\nmethod = \"GET\"\npath = \"/titles\"\nsql = \"SELECT title FROM posts ORDER BY id\"\ncache_ttl_s = 60\n\
-         [api.posts]\naccess = \"read-write\"\n[api.comments]\naccess = \"read-only\"\n",
+         [api.posts]\naccess = \"read-write\"\nwritable = [\"title\", \"author\", \"score\"]\nmax_len = { title = 20 }\n\
+         [api.comments]\naccess = \"read-only\"\n",
     )
     .unwrap();
     std::fs::create_dir_all(app.path().join("schema")).unwrap();
@@ -419,6 +420,28 @@ async fn the_automatic_rest_api_over_exposed_tables() {
     let (status, _, body) =
         post(addr, "/api/posts", "application/json", r#"{"author": "x"}"#).await;
     assert_eq!(status, 400, "not null: {body}");
+    // Only the writable columns, within their lengths, as JSON only.
+    let (status, _, body) = post(
+        addr,
+        "/api/posts",
+        "application/json",
+        r#"{"id": 99, "title": "t", "author": "x"}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("posts.id is not writable"), "{body}");
+    let long = format!(r#"{{"title": "{}", "author": "x"}}"#, "t".repeat(21));
+    let (status, _, body) = post(addr, "/api/posts", "application/json", &long).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("at most 20 characters"), "{body}");
+    for ct in ["text/plain", "application/x-www-form-urlencoded"] {
+        let (status, _, body) =
+            post(addr, "/api/posts", ct, r#"{"title": "t", "author": "x"}"#).await;
+        assert_eq!(status, 415, "{ct}: {body}");
+    }
+    let (status, _, body) = http(addr, "POST /api/posts HTTP/1.1\r\nHost: board.test\r\nOrigin: https://evil.test\r\nContent-Type: application/json\r\nContent-Length: 29\r\nConnection: close\r\n\r\n{\"title\": \"t\", \"author\": \"x\"}".into()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("evil.test"), "{body}");
     let delete = |path: &str| {
         http(
             addr,

@@ -523,24 +523,25 @@ fn response(result: Result<QueryResult, SqlError>, format: Option<&Format>) -> R
     }
     let schema = Arc::new(fields(&r.columns, format));
     let mut encoder = DataRowEncoder::new(schema.clone());
-    let mut rows = Vec::with_capacity(r.rows.len());
-    for row in &r.rows {
-        let mut encoded: PgWireResult<()> = Ok(());
+    let types: Vec<_> = r.columns.iter().map(|c| c.data_type).collect();
+    let fields = schema.clone();
+    // Encoded as they are sent, each row's values freed as it goes: a
+    // result is held once, not once as values and again as messages.
+    let rows = r.rows.into_iter().map(move |row| {
         for (i, v) in row.iter().enumerate() {
-            let field = &schema[i];
-            let column_type = r.columns[i].data_type;
-            let result = if field.format() == FieldFormat::Binary {
+            let field = &fields[i];
+            if field.format() == FieldFormat::Binary {
                 let bytes = if v.is_null() {
                     None
                 } else {
-                    wire::to_binary(v, column_type).ok()
+                    wire::to_binary(v, types[i]).ok()
                 };
                 encoder.encode_field_with_type_and_format(
                     &bytes,
                     field.datatype(),
                     FieldFormat::Binary,
                     &Default::default(),
-                )
+                )?;
             } else {
                 let text = (!v.is_null()).then(|| v.to_text());
                 encoder.encode_field_with_type_and_format(
@@ -548,15 +549,11 @@ fn response(result: Result<QueryResult, SqlError>, format: Option<&Format>) -> R
                     field.datatype(),
                     FieldFormat::Text,
                     &Default::default(),
-                )
-            };
-            if let Err(e) = result {
-                encoded = Err(e);
-                break;
+                )?;
             }
         }
-        rows.push(encoded.map(|()| encoder.take_row()));
-    }
+        Ok(encoder.take_row())
+    });
     Response::Query(QueryResponse::new(schema, stream::iter(rows)))
 }
 

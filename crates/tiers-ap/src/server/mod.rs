@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
@@ -27,14 +27,18 @@ use tokio::net::TcpListener;
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
+mod reply;
+mod rest;
+
+use reply::{cached_response, db_error, error, json_response, read_body};
+use rest::api_request;
+
 use crate::app::App;
 use crate::cache::{Cached, ResponseCache};
+use crate::guard::{self, BodyKind};
 use crate::migrate;
-use crate::query::row_to_json;
+use crate::query::{CollectError, MAX_RESPONSE_BYTES, collect_json};
 use crate::routes::{Respond, Route, parse_form};
-
-/// Largest request body accepted.
-const MAX_BODY: usize = 1 << 20;
 
 /// How to run the AP tier.
 #[derive(Debug, Clone)]
@@ -104,6 +108,8 @@ struct Shared {
     metrics: Metrics,
     cache: ResponseCache,
     api: crate::api::Api,
+    /// Other sites whose pages may write (`trusted_origins`).
+    trusted_origins: Vec<String>,
 }
 
 /// What the AP tier counts.
@@ -118,6 +124,10 @@ struct Metrics {
     serialization_retries: AtomicU64,
     /// Times a connection's statement cache was full and started over.
     statement_cache_resets: AtomicU64,
+    /// Writes refused as cross-site (403).
+    cross_site_refusals: AtomicU64,
+    /// Results refused for exceeding the response bound.
+    responses_too_large: AtomicU64,
     latency: tiers_telemetry::Histogram,
 }
 
@@ -207,6 +217,16 @@ impl tiers_telemetry::Admin for ApAdmin {
                 "statement_cache_resets_total",
                 "Times a pooled connection's prepared-statement cache was full and started over.",
                 load(&m.statement_cache_resets),
+            )
+            .counter(
+                "cross_site_refusals_total",
+                "Writes refused because a page of another site sent them (403).",
+                load(&m.cross_site_refusals),
+            )
+            .counter(
+                "responses_too_large_total",
+                "Results refused for exceeding the response bound.",
+                load(&m.responses_too_large),
             )
             .counter(
                 "cache_hits_total",
@@ -347,6 +367,7 @@ impl ApServer {
                 metrics: Metrics::default(),
                 cache,
                 api,
+                trusted_origins: app.manifest.trusted_origins.clone(),
             }),
             listener,
         })
@@ -406,29 +427,6 @@ pub const MAX_CONNECTIONS: usize = 10_000;
 /// bounds how long an idle keep-alive connection waits for the next one.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-fn error(status: StatusCode, message: &str, field: Option<&str>) -> Response<Full<Bytes>> {
-    let mut body = json!({ "error": message });
-    if let Some(f) = field {
-        body["field"] = json!(f);
-    }
-    let mut r = json_response(status, &body);
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    r
-}
-
 async fn counted(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let m = &shared.metrics;
     let started = std::time::Instant::now();
@@ -457,6 +455,15 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
                 None,
             ),
         };
+    }
+    if !guard::is_safe(&method)
+        && let Err(why) = guard::check_origin(req.headers(), &shared.trusted_origins)
+    {
+        shared
+            .metrics
+            .cross_site_refusals
+            .fetch_add(1, Ordering::Relaxed);
+        return error(StatusCode::FORBIDDEN, &why, None);
     }
     let mut allowed = Vec::new();
     let mut found = None;
@@ -503,40 +510,28 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             None => return error(StatusCode::BAD_REQUEST, "malformed query string", None),
         }
     }
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large",
-                None,
-            );
-        }
+    let headers = req.headers().clone();
+    let body = match read_body(req).await {
+        Ok(b) => b,
+        Err(r) => return r,
     };
-    if !body.is_empty() {
-        if content_type.starts_with("application/json") {
-            match serde_json::from_slice::<Value>(&body) {
-                Ok(Value::Object(m)) => values.extend(m),
-                _ => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        "the body must be a JSON object",
-                        None,
-                    );
-                }
+    match guard::body_kind(&headers, body.len()) {
+        Ok(BodyKind::Empty) => {}
+        Ok(BodyKind::Json) => match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(m)) => values.extend(m),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "the body must be a JSON object",
+                    None,
+                );
             }
-        } else {
-            match std::str::from_utf8(&body).ok().and_then(parse_form) {
-                Some(v) => values.extend(v),
-                None => return error(StatusCode::BAD_REQUEST, "malformed form body", None),
-            }
-        }
+        },
+        Ok(BodyKind::Form) => match std::str::from_utf8(&body).ok().and_then(parse_form) {
+            Some(v) => values.extend(v),
+            None => return error(StatusCode::BAD_REQUEST, "malformed form body", None),
+        },
+        Err(why) => return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &why, None),
     }
     values.extend(path_values.into_iter().map(|(k, v)| (k, Value::String(v))));
     let params = match route.bind(&values) {
@@ -584,6 +579,16 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             );
         }
         Err(Failure::Db(e)) => return db_error(&e),
+        Err(Failure::TooLarge { rows }) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!(
+                    "the route's result exceeds {} MiB after {rows} rows: its SQL needs a LIMIT",
+                    MAX_RESPONSE_BYTES >> 20
+                ),
+                None,
+            );
+        }
     };
     if !route.writes.is_empty() {
         cache.written(&route.writes);
@@ -657,134 +662,6 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
     }
 }
 
-/// A request to the automatic REST API (`/api/...`).
-async fn api_request(
-    shared: &Shared,
-    req: Request<Incoming>,
-    method: &str,
-    rest: &str,
-) -> Response<Full<Bytes>> {
-    use crate::api::Shape;
-    if rest == "openapi.json" && method == "GET" {
-        return json_response(StatusCode::OK, &shared.api.openapi(&shared.name));
-    }
-    let query = req.uri().query().map(str::to_string);
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large",
-                None,
-            );
-        }
-    };
-    let plan = match shared.api.plan(method, rest, query.as_deref(), &body) {
-        Ok(p) => p,
-        Err((status, message)) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-            return error(status, &message, None);
-        }
-    };
-    let client = match shared.pool.get().await {
-        Ok(c) => c,
-        Err(e) => {
-            if matches!(e, PoolError::Timeout(_)) {
-                shared.metrics.pool_timeouts.fetch_add(1, Ordering::Relaxed);
-            }
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("no database connection: {e}"),
-                None,
-            );
-        }
-    };
-    shared
-        .metrics
-        .db_round_trips
-        .fetch_add(1, Ordering::Relaxed);
-    bound_statement_cache(shared, &client);
-    let stmt = match client.prepare_cached(&plan.sql).await {
-        Ok(s) => s,
-        Err(e) => return db_error(&e),
-    };
-    let rows = match client.query(&stmt, &as_refs(&plan.params)).await {
-        Ok(r) => r,
-        Err(e) => return db_error(&e),
-    };
-    drop(client);
-    if let Some(t) = &plan.writes {
-        shared.cache.written(&std::iter::once(t.clone()).collect());
-    }
-    let rows: Vec<Value> = match rows
-        .iter()
-        .map(|r| row_to_json(r).map(Value::Object))
-        .collect::<Result<_, _>>()
-    {
-        Ok(r) => r,
-        Err(e) => return db_error(&e),
-    };
-    match plan.shape {
-        Shape::Many => json_response(StatusCode::OK, &Value::Array(rows)),
-        Shape::One => match rows.into_iter().next() {
-            Some(r) => json_response(StatusCode::OK, &r),
-            None => error(StatusCode::NOT_FOUND, "not found", None),
-        },
-        Shape::Created => {
-            let row = rows.into_iter().next().unwrap_or(Value::Null);
-            let table = rest.split('/').next().unwrap_or("");
-            let key = shared
-                .api
-                .tables
-                .get(table)
-                .map(|t| t.key.as_str())
-                .unwrap_or("id");
-            let mut r = json_response(StatusCode::CREATED, &row);
-            let id = match &row[key] {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            if let Ok(v) = HeaderValue::from_str(&format!("/api/{table}/{}", encode_segment(&id))) {
-                r.headers_mut().insert(header::LOCATION, v);
-            }
-            r
-        }
-        Shape::Deleted => {
-            if rows.is_empty() {
-                error(StatusCode::NOT_FOUND, "not found", None)
-            } else {
-                let mut r = Response::new(Full::new(Bytes::new()));
-                *r.status_mut() = StatusCode::NO_CONTENT;
-                r
-            }
-        }
-    }
-}
-
-/// A stored or fresh body, or 304 when the client has it already.
-fn cached_response(c: &Cached, if_none_match: Option<&str>) -> Response<Full<Bytes>> {
-    let etag = HeaderValue::from_str(&c.etag).unwrap_or(HeaderValue::from_static("\"\""));
-    let fresh = if_none_match.is_some_and(|inm| {
-        inm.split(',')
-            .any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == c.etag)
-    });
-    let mut r = if fresh {
-        let mut r = Response::new(Full::new(Bytes::new()));
-        *r.status_mut() = StatusCode::NOT_MODIFIED;
-        r
-    } else {
-        let mut r = Response::new(Full::new(c.body.clone()));
-        *r.status_mut() = StatusCode::from_u16(c.status).unwrap_or(StatusCode::OK);
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(c.content_type),
-        );
-        r
-    };
-    r.headers_mut().insert(header::ETAG, etag);
-    r
-}
-
 /// `/posts/{id}` with each `{name}` replaced by its (encoded) value.
 fn fill(template: &str, value: impl Fn(&str) -> String) -> String {
     let mut out = String::new();
@@ -822,6 +699,10 @@ fn encode_segment(s: &str) -> String {
 enum Failure {
     Pool(PoolError),
     Db(tokio_postgres::Error),
+    /// The result exceeded [`MAX_RESPONSE_BYTES`] after `rows` rows.
+    TooLarge {
+        rows: usize,
+    },
 }
 
 /// Runs the route's statements (several in one transaction); returns the
@@ -841,60 +722,37 @@ async fn run(
         .metrics
         .db_round_trips
         .fetch_add(route.statements.len() as u64, Ordering::Relaxed);
-    let mut last = Vec::new();
+    let collected = |r: Result<Vec<Value>, CollectError>| {
+        r.map_err(|e| match e {
+            CollectError::Db(e) => Failure::Db(e),
+            CollectError::TooLarge { rows } => {
+                shared
+                    .metrics
+                    .responses_too_large
+                    .fetch_add(1, Ordering::Relaxed);
+                Failure::TooLarge { rows }
+            }
+        })
+    };
     if route.statements.len() == 1 {
         let stmt = client
             .prepare_cached(&route.statements[0].text)
             .await
             .map_err(Failure::Db)?;
-        last = client
-            .query(&stmt, &as_refs(&params[0]))
+        let rows = client
+            .query_raw(&stmt, params[0].iter())
             .await
             .map_err(Failure::Db)?;
-    } else {
-        let tx = client.transaction().await.map_err(Failure::Db)?;
-        for (s, p) in route.statements.iter().zip(params) {
-            let stmt = tx.prepare_cached(&s.text).await.map_err(Failure::Db)?;
-            last = tx.query(&stmt, &as_refs(p)).await.map_err(Failure::Db)?;
-        }
-        tx.commit().await.map_err(Failure::Db)?;
+        return collected(collect_json(rows, MAX_RESPONSE_BYTES).await);
     }
-    last.iter()
-        .map(|r| row_to_json(r).map(Value::Object).map_err(Failure::Db))
-        .collect()
-}
-
-fn as_refs(p: &[crate::query::Param]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
-    p.iter()
-        .map(|x| x as &(dyn tokio_postgres::types::ToSql + Sync))
-        .collect()
-}
-
-/// Database errors as HTTP: the client's fault is 4xx, ours 5xx.
-fn db_error(e: &tokio_postgres::Error) -> Response<Full<Bytes>> {
-    let Some(db) = e.as_db_error() else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("database connection lost: {e}"),
-            None,
-        );
-    };
-    let status = match db.code().code() {
-        "23505" => StatusCode::CONFLICT,
-        "23502" | "23514" | "23503" | "22P02" | "22001" | "22003" | "22007" | "22008" => {
-            StatusCode::BAD_REQUEST
-        }
-        "40001" | "40P01" | "53300" | "57014" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let mut body = json!({ "error": db.message(), "code": db.code().code() });
-    if let Some(c) = db.column() {
-        body["field"] = json!(c);
+    let tx = client.transaction().await.map_err(Failure::Db)?;
+    let mut last = Vec::new();
+    for (s, p) in route.statements.iter().zip(params) {
+        let stmt = tx.prepare_cached(&s.text).await.map_err(Failure::Db)?;
+        let rows = tx.query_raw(&stmt, p.iter()).await.map_err(Failure::Db)?;
+        // A failed bound rolls back: nothing half-done is committed.
+        last = collected(collect_json(rows, MAX_RESPONSE_BYTES).await)?;
     }
-    let mut r = json_response(status, &body);
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    r
+    tx.commit().await.map_err(Failure::Db)?;
+    Ok(last)
 }
