@@ -95,6 +95,8 @@ app = "$ROOT/apps/board"
 [web]
 listen = "127.0.0.1:$WEB_PORT"
 admin = "127.0.0.1:0"
+[web.limits]
+max_connections_per_ip = 0   # the load generator is one address
 CONF
 (cd "$WORK/tiers" && exec "$TIERS" up >"$WORK/tiers.log" 2>&1) &
 PIDS+=($!)

@@ -104,10 +104,14 @@ nginx -c "$WORK/nginx.conf" -g "daemon on;"
 nginx -c "$WORK/backend.conf" -g "daemon on;"
 haproxy -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
 PIDS+=($!)
-"$TIERS" web --listen "127.0.0.1:$TIERS_PORT" --admin 127.0.0.1:0 --root "$WORK/site" >"$WORK/tiers.log" 2>&1 &
+# Every load generator here is one address: lift the per-IP limit (512 by
+# default), as nginx and HAProxy have none.
+printf '[web.limits]\nmax_connections_per_ip = 0\n' >"$WORK/tiers-web.toml"
+"$TIERS" web --config "$WORK/tiers-web.toml" --listen "127.0.0.1:$TIERS_PORT" --admin 127.0.0.1:0 \
+    --root "$WORK/site" >"$WORK/tiers.log" 2>&1 &
 TIERS_PID=$!
 PIDS+=($TIERS_PID)
-"$TIERS" web --listen "127.0.0.1:$TIERS_PROXY_PORT" --admin 127.0.0.1:0 \
+"$TIERS" web --config "$WORK/tiers-web.toml" --listen "127.0.0.1:$TIERS_PROXY_PORT" --admin 127.0.0.1:0 \
     --upstream "http://127.0.0.1:$BACKEND_PORT" --workers "$CORES" >"$WORK/tiers-proxy.log" 2>&1 &
 PIDS+=($!)
 sleep 1

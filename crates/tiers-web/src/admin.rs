@@ -137,6 +137,26 @@ impl Admin for WebAdmin {
             load(&state.files.misses),
         )
         .gauge(
+            "buffered_body_bytes",
+            "Request body bytes buffered now, all connections together.",
+            m.buffered_body_bytes.load(Ordering::Relaxed) as f64,
+        )
+        .counter(
+            "body_budget_refusals_total",
+            "Requests refused (503) because the request body budget was used up.",
+            load(&m.body_budget_refusals),
+        )
+        .counter(
+            "send_timeouts_total",
+            "Connections closed because the client stopped reading (send_timeout).",
+            load(&m.send_timeouts),
+        )
+        .counter(
+            "compressions_total",
+            "Files compressed on the fly (once per file and coding).",
+            load(&state.files.compressions),
+        )
+        .gauge(
             "file_cache_bytes",
             "File contents held in memory.",
             state.files.content_bytes() as f64,

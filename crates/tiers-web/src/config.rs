@@ -156,9 +156,22 @@ pub struct LimitsConfig {
     /// A client must send the request body at least this often.
     #[serde(with = "duration")]
     pub body_timeout: Duration,
+    /// The whole request body must arrive within this time after the head
+    /// (a body trickled a byte per `body_timeout` is cut off here); 408.
+    #[serde(with = "duration")]
+    pub request_timeout: Duration,
+    /// A response write that makes no progress for this long (a client
+    /// that stopped reading) closes the connection (nginx's send_timeout).
+    #[serde(with = "duration")]
+    pub send_timeout: Duration,
+    /// Request bodies buffered at once, all connections together, before
+    /// they are forwarded; a body that would pass it gets 503 and
+    /// `Retry-After: 1`. At least `max_body_bytes`.
+    pub max_buffered_body_bytes: u64,
     /// Client connections open at once; more are answered 503 and closed.
     pub max_connections: usize,
-    /// Client connections per IP address (0: no limit).
+    /// Client connections per IP address (0: no limit). Raise it (or set 0)
+    /// for clients behind one large NAT, or to load-test from one host.
     pub max_connections_per_ip: usize,
     /// HTTP/2 streams per connection.
     pub max_streams: u32,
@@ -171,8 +184,11 @@ impl Default for LimitsConfig {
             max_body_bytes: 16 << 20,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
+            max_buffered_body_bytes: 256 << 20,
             max_connections: 20_000,
-            max_connections_per_ip: 0,
+            max_connections_per_ip: 512,
             max_streams: 128,
         }
     }
@@ -459,6 +475,20 @@ impl Config {
         }
         if self.limits.max_header_bytes < 1024 {
             return Err(bad("limits.max_header_bytes", "must be at least 1024"));
+        }
+        if self.limits.max_buffered_body_bytes < self.limits.max_body_bytes {
+            return Err(bad(
+                "limits.max_buffered_body_bytes",
+                "must be at least limits.max_body_bytes (else a body within the limit could never be taken)",
+            ));
+        }
+        for (key, t) in [
+            ("limits.request_timeout", self.limits.request_timeout),
+            ("limits.send_timeout", self.limits.send_timeout),
+        ] {
+            if t.is_zero() {
+                return Err(bad(key, "must be more than 0"));
+            }
         }
         if self.limits.max_connections == 0 {
             return Err(bad("limits.max_connections", "must be at least 1"));

@@ -31,6 +31,7 @@ use crate::body::Body;
 use crate::config::LimitsConfig;
 use crate::proxy::Upgraded;
 use crate::router::{self, ConnCtx};
+use crate::send_timeout::SendTimeout;
 use crate::server::Shared;
 
 /// Connections parked since the last trim.
@@ -123,6 +124,7 @@ async fn open(
         return match sniff_h2(&mut io, limits.header_timeout).await {
             None => Opened::Done,
             Some(true) => {
+                let io = SendTimeout::new(io, limits.send_timeout, shared.clone());
                 serve_h2(shared, TokioIo::new(io), ctx, &limits, stop).await;
                 Opened::Done
             }
@@ -137,7 +139,8 @@ async fn open(
         return Opened::Done;
     };
     if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-        serve_h2(shared, TokioIo::new(tls_stream), ctx, &limits, stop).await;
+        let io = SendTimeout::new(tls_stream, limits.send_timeout, shared.clone());
+        serve_h2(shared, TokioIo::new(io), ctx, &limits, stop).await;
         Opened::Done
     } else {
         Opened::Tls(Prefixed::new(Box::new(tls_stream)), ctx)
@@ -273,17 +276,20 @@ where
     S: hyper::service::HttpService<Incoming, ResBody = Body> + Unpin,
     S::Future: Unpin,
 {
-    let (header_timeout, max_header_bytes) = {
+    let (header_timeout, max_header_bytes, send_timeout) = {
         let state = shared.state();
         let l = &state.config.limits;
-        (l.header_timeout, l.max_header_bytes)
+        (l.header_timeout, l.max_header_bytes, l.send_timeout)
     };
     let mut conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .max_buf_size(max_header_bytes.max(8192))
         .keep_alive(true)
-        .serve_connection(TokioIo::new(io), svc);
+        .serve_connection(
+            TokioIo::new(SendTimeout::new(io, send_timeout, shared.clone())),
+            svc,
+        );
     let mut parking = false;
     let mut stopping = false;
     let completed_before = ctx.completed.load(Ordering::Relaxed);
@@ -343,7 +349,7 @@ where
     }
     let parts = conn.into_parts();
     let pending = ctx.upgrade.lock().expect("upgrade").take();
-    let mut rest = parts.io.into_inner();
+    let mut rest = parts.io.into_inner().into_inner();
     rest.push_front(parts.read_buf);
     if let Some(upstream) = pending {
         // The client's side of an upgraded (WebSocket) connection.

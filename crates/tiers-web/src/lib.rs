@@ -27,6 +27,7 @@ pub mod mime;
 pub mod path;
 pub mod proxy;
 mod router;
+mod send_timeout;
 pub mod server;
 
 pub use admin::WebAdmin;

@@ -32,6 +32,13 @@ pub struct Metrics {
     pub proxied_responses: AtomicU64,
     /// Successful configuration reloads.
     pub reloads: AtomicU64,
+    /// Request body bytes buffered now, all connections together (the
+    /// budget `max_buffered_body_bytes` bounds).
+    pub buffered_body_bytes: AtomicU64,
+    /// Requests refused because the body budget was used up (503).
+    pub body_budget_refusals: AtomicU64,
+    /// Connections closed because the client stopped reading a response.
+    pub send_timeouts: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -50,7 +57,52 @@ impl Default for Metrics {
             static_responses: AtomicU64::new(0),
             proxied_responses: AtomicU64::new(0),
             reloads: AtomicU64::new(0),
+            buffered_body_bytes: AtomicU64::new(0),
+            body_budget_refusals: AtomicU64::new(0),
+            send_timeouts: AtomicU64::new(0),
         }
+    }
+}
+
+/// Bytes held against [`Metrics::buffered_body_bytes`]; given back when
+/// dropped (after the request was forwarded, or refused).
+pub struct BodyReservation<'a> {
+    counter: &'a AtomicU64,
+    held: u64,
+}
+
+impl<'a> BodyReservation<'a> {
+    /// An empty reservation against `counter`.
+    pub fn new(counter: &'a AtomicU64) -> BodyReservation<'a> {
+        BodyReservation { counter, held: 0 }
+    }
+
+    /// Takes `n` more bytes if the total stays within `budget`.
+    pub fn grow(&mut self, n: u64, budget: u64) -> bool {
+        let mut cur = self.counter.load(Ordering::Relaxed);
+        loop {
+            if cur + n > budget {
+                return false;
+            }
+            match self.counter.compare_exchange_weak(
+                cur,
+                cur + n,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.held += n;
+                    return true;
+                }
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
+impl Drop for BodyReservation<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.held, Ordering::Relaxed);
     }
 }
 

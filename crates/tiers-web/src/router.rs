@@ -17,6 +17,7 @@ use hyper::{Method, Request, Response, StatusCode, Version};
 use crate::accesslog::Entry;
 use crate::body::Body;
 use crate::files::{self, Root, Served};
+use crate::metrics::BodyReservation;
 use crate::path::{Refusal, sanitize};
 use crate::proxy::{self, Client, Pool, REQUEST_ID, Upgraded};
 use crate::server::{Shared, State};
@@ -236,7 +237,8 @@ async fn dispatch(
     }
     let upgrade = wants_upgrade(&req);
     let (parts, incoming) = req.into_parts();
-    let body = match read_body(incoming, limits.max_body_bytes, limits.body_timeout).await {
+    let mut reservation = BodyReservation::new(&shared.metrics.buffered_body_bytes);
+    let body = match read_body(incoming, limits, &mut reservation).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return (too_large(), None, None),
         Err(BodyError::Timeout) => {
@@ -253,6 +255,21 @@ async fn dispatch(
                 None,
             );
         }
+        Err(BodyError::Busy) => {
+            shared
+                .metrics
+                .body_budget_refusals
+                .fetch_add(1, Ordering::Relaxed);
+            let mut r = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many request bodies in flight; retry shortly\n",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return (r, None, None);
+        }
     };
     shared
         .metrics
@@ -263,6 +280,7 @@ async fn dispatch(
         tls: conn.tls,
     };
     let mut forwarded = pool.forward(parts, body, client, upgrade).await;
+    drop(reservation);
     if let Some(u) = forwarded.upgraded.take() {
         *conn.upgrade.lock().expect("upgrade") = Some(u);
     }
@@ -293,24 +311,38 @@ enum BodyError {
     TooLarge,
     Timeout,
     Broken,
+    /// The server-wide body budget is used up.
+    Busy,
 }
 
-async fn read_body(mut body: Incoming, max: u64, timeout: Duration) -> Result<Bytes, BodyError> {
+/// Reads a request body within `max_body_bytes`, a chunk at least every
+/// `body_timeout`, the whole within `request_timeout`, each chunk counted
+/// against the server-wide `max_buffered_body_bytes` before it is kept.
+async fn read_body(
+    mut body: Incoming,
+    limits: &crate::config::LimitsConfig,
+    reservation: &mut BodyReservation<'_>,
+) -> Result<Bytes, BodyError> {
     use hyper::body::Body as _;
     if body.is_end_stream() {
         return Ok(Bytes::new());
     }
+    let deadline = tokio::time::Instant::now() + limits.request_timeout;
     let mut buf = BytesMut::new();
     loop {
-        let frame = match tokio::time::timeout(timeout, body.frame()).await {
+        let next = (tokio::time::Instant::now() + limits.body_timeout).min(deadline);
+        let frame = match tokio::time::timeout_at(next, body.frame()).await {
             Err(_) => return Err(BodyError::Timeout),
             Ok(None) => return Ok(buf.freeze()),
             Ok(Some(Err(_))) => return Err(BodyError::Broken),
             Ok(Some(Ok(f))) => f,
         };
         if let Ok(data) = frame.into_data() {
-            if buf.len() as u64 + data.len() as u64 > max {
+            if buf.len() as u64 + data.len() as u64 > limits.max_body_bytes {
                 return Err(BodyError::TooLarge);
+            }
+            if !reservation.grow(data.len() as u64, limits.max_buffered_body_bytes) {
+                return Err(BodyError::Busy);
             }
             buf.extend_from_slice(&data);
         }

@@ -81,19 +81,40 @@ pub struct FileEntry {
     pub mtime_secs: u64,
     /// Strong validator: `"mtime-len"` in hex.
     pub etag: String,
+    /// Inode, modification time to the nanosecond and length: tells a
+    /// rewritten file from the one cached when the validator (whole
+    /// seconds) cannot.
+    stamp: (u64, i64, i64, u64),
     /// `Content-Type`.
     pub content_type: &'static str,
     /// The whole file, when small enough to keep.
     pub content: Option<Bytes>,
     /// Precompressed siblings (`x.br`, `x.zst`, `x.gz`), by [`Coding::index`].
     pub precompressed: [Option<Arc<FileEntry>>; 3],
-    /// Compressed on the fly, by [`Coding::index`]: `Some(None)` means it
-    /// did not shrink.
-    pub compressed: Mutex<[Option<Option<Bytes>>; 3]>,
+    /// Compressed on the fly, by [`Coding::index`], once: concurrent first
+    /// requests wait for the one compression running (single flight).
+    /// `Some(None)` means it did not shrink, or the cache budget could not
+    /// hold it: the file is then sent uncompressed rather than compressed
+    /// again for every request.
+    pub compressed: [tokio::sync::OnceCell<Option<Bytes>>; 3],
     /// Bytes of `compressed` counted against the cache budget.
     compressed_held: AtomicU64,
     /// The response headers of the file itself, built once.
     pub base_headers: HeaderMap,
+}
+
+/// Whether two entries for one path are the same file: the same inode,
+/// nanosecond mtime and length, and the same precompressed siblings.
+fn same_file(a: &FileEntry, b: &FileEntry) -> bool {
+    a.stamp == b.stamp
+        && a.precompressed
+            .iter()
+            .zip(&b.precompressed)
+            .all(|(x, y)| match (x, y) {
+                (Some(x), Some(y)) => x.stamp == y.stamp,
+                (None, None) => true,
+                _ => false,
+            })
 }
 
 impl Cached {
@@ -123,6 +144,8 @@ pub struct FileCache {
     pub hits: AtomicU64,
     /// Lookups that went to the disk.
     pub misses: AtomicU64,
+    /// On-the-fly compressions run.
+    pub compressions: AtomicU64,
 }
 
 const SHARDS: usize = 16;
@@ -137,6 +160,7 @@ impl FileCache {
             content_bytes: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            compressions: AtomicU64::new(0),
         }
     }
 
@@ -207,13 +231,25 @@ impl FileCache {
         let k = key.clone();
         let resolved = tokio::task::spawn_blocking(move || this.resolve(&canonical_root, &k)).await;
         let (lookup, content_bytes) = resolved.unwrap_or((Lookup::Missing, 0));
-        self.insert(key, lookup.clone(), content_bytes);
-        lookup
+        self.insert(key, lookup, content_bytes)
     }
 
-    fn insert(&self, key: PathBuf, lookup: Lookup, content_bytes: u64) {
+    /// Caches a fresh lookup and returns the one to use: when the file is
+    /// unchanged since the entry already cached (a re-check after
+    /// `cache_valid`, or concurrent misses), the old entry stays, with the
+    /// compressed forms it has made or is making.
+    fn insert(&self, key: PathBuf, lookup: Lookup, content_bytes: u64) -> Lookup {
         let per_shard = (self.config.cache_entries / SHARDS).max(1);
         let mut shard = self.shard(&key).lock().expect("shard");
+        if let Some(old) = shard.get_mut(&key)
+            && let (Lookup::File(was), Lookup::File(now)) = (&old.lookup, &lookup)
+            && same_file(was, now)
+        {
+            old.checked = Instant::now();
+            self.content_bytes
+                .fetch_sub(content_bytes, Ordering::Relaxed);
+            return old.lookup.clone();
+        }
         if shard.len() >= per_shard && !shard.contains_key(&key) {
             // Evict an arbitrary entry: the map's order is random.
             if let Some(victim) = shard.keys().next().cloned()
@@ -227,9 +263,11 @@ impl FileCache {
             checked: Instant::now(),
             content_bytes,
         };
+        let kept = cached.lookup.clone();
         if let Some(old) = shard.insert(key, cached) {
             self.content_bytes.fetch_sub(old.held(), Ordering::Relaxed);
         }
+        kept
     }
 
     /// Reserves `n` bytes of the content budget.
@@ -361,7 +399,12 @@ impl FileCache {
         if crate::mime::compressible(content_type) && len >= self.config.compress_min {
             base_headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         }
+        let stamp = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.ino(), meta.mtime(), meta.mtime_nsec(), len)
+        };
         Some(FileEntry {
+            stamp,
             file: Arc::new(file),
             len,
             mtime_secs,
@@ -369,7 +412,7 @@ impl FileCache {
             content_type,
             content,
             precompressed: [None, None, None],
-            compressed: Mutex::new([None, None, None]),
+            compressed: Default::default(),
             compressed_held: AtomicU64::new(0),
             base_headers,
         })

@@ -2,6 +2,7 @@
 //! conditional requests (304/412), ranges (206/416) and content codings.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -293,42 +294,49 @@ fn if_range_holds(headers: &HeaderMap, entry: &FileEntry) -> bool {
 }
 
 fn cached_compressed(entry: &FileEntry, c: Coding) -> Option<Option<Bytes>> {
-    entry.compressed.lock().expect("compressed")[c.index()].clone()
+    entry.compressed[c.index()].get().cloned()
 }
 
-/// The file compressed with `c`, computed once and kept when the budget
-/// allows; `None` when it does not shrink or cannot be read.
+/// The file compressed with `c`, computed once per entry and coding however
+/// many requests ask at the same time (single flight); `None` when it does
+/// not shrink or cannot be read. When the cache budget cannot keep the
+/// result, the request that computed it sends it and later ones get the
+/// file uncompressed: CPU spent on compression stays one run per file.
 async fn compressed(cache: &Arc<FileCache>, entry: &Arc<FileEntry>, c: Coding) -> Option<Bytes> {
-    if let Some(done) = cached_compressed(entry, c) {
-        return done;
-    }
-    let e = entry.clone();
-    let out = tokio::task::spawn_blocking(move || -> Option<Bytes> {
-        let data = match &e.content {
-            Some(b) => b.clone(),
-            None => {
-                use std::os::unix::fs::FileExt;
-                let mut buf = vec![0u8; e.len as usize];
-                e.file.read_exact_at(&mut buf, 0).ok()?;
-                Bytes::from(buf)
+    let mut computed_here = None;
+    let kept = entry.compressed[c.index()]
+        .get_or_init(|| async {
+            let e = entry.clone();
+            cache.compressions.fetch_add(1, Ordering::Relaxed);
+            let out = tokio::task::spawn_blocking(move || -> Option<Bytes> {
+                let data = match &e.content {
+                    Some(b) => b.clone(),
+                    None => {
+                        use std::os::unix::fs::FileExt;
+                        let mut buf = vec![0u8; e.len as usize];
+                        e.file.read_exact_at(&mut buf, 0).ok()?;
+                        Bytes::from(buf)
+                    }
+                };
+                let packed = c.compress(&data).ok()?;
+                // Worth it only if it saves at least an eighth.
+                let saves_enough = (packed.len() as u64) < e.len - e.len / 8;
+                saves_enough.then(|| Bytes::from(packed))
+            })
+            .await
+            .ok()
+            .flatten();
+            match out {
+                Some(b) if !cache.reserve_compressed(entry, b.len() as u64) => {
+                    computed_here = Some(b);
+                    None
+                }
+                other => other,
             }
-        };
-        let packed = c.compress(&data).ok()?;
-        // Worth it only if it saves at least an eighth.
-        let saves_enough = (packed.len() as u64) < e.len - e.len / 8;
-        saves_enough.then(|| Bytes::from(packed))
-    })
-    .await
-    .ok()
-    .flatten();
-    let keep = match &out {
-        Some(b) => cache.reserve_compressed(entry, b.len() as u64),
-        None => true,
-    };
-    if keep {
-        entry.compressed.lock().expect("compressed")[c.index()] = Some(out.clone());
-    }
-    out
+        })
+        .await
+        .clone();
+    kept.or(computed_here)
 }
 
 async fn multipart(
