@@ -286,6 +286,10 @@ where
         .header_read_timeout(header_timeout)
         .max_buf_size(max_header_bytes.max(8192))
         .keep_alive(true)
+        // A client that shuts its sending side after the request (HTTP/1.0
+        // tools, `nc -q`) still gets its answer; the header timeout bounds
+        // a connection that never completes one.
+        .half_close(true)
         .serve_connection(
             TokioIo::new(SendTimeout::new(io, send_timeout, shared.clone())),
             svc,

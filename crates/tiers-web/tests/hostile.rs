@@ -228,3 +228,37 @@ async fn on_the_fly_compression_runs_once_per_file() {
     );
     web.stop().await;
 }
+
+/// A client that shuts its sending side right after its request (HTTP/1.0
+/// tools, `nc -q`) often got nothing: hyper closed the connection on the
+/// read EOF before the answer was written. Found by the `http` fuzzer's
+/// harness, which sends that way.
+#[tokio::test]
+async fn a_half_closed_request_is_still_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "x".repeat(100_000)).unwrap();
+    let c = Config {
+        root: Some(dir.path().to_path_buf()),
+        ..Config::default()
+    };
+    let web = Web::start(c).await;
+    for round in 0..50 {
+        let mut s = TcpStream::connect(web.addr).await.unwrap();
+        s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        s.shutdown().await.unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        assert!(
+            out.starts_with(b"HTTP/1.1 200"),
+            "round {round}: {} bytes",
+            out.len()
+        );
+        assert_eq!(
+            out.len() - out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() - 4,
+            100_000
+        );
+    }
+    web.stop().await;
+}

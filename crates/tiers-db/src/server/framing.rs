@@ -29,6 +29,8 @@ use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::codec::{Framed, FramedParts};
 
+use super::shape::BodyCheck;
+
 /// Messages larger than this draw on the server-wide budget.
 pub const LARGE_MESSAGE: usize = 1 << 20;
 
@@ -42,6 +44,9 @@ pub struct Limits {
     pub max_message: usize,
     /// Bytes of large messages all connections may hold at once.
     pub budget: Arc<Budget>,
+    /// Clients authenticate with SCRAM: their first `p` message is a
+    /// SASLInitialResponse, whose layout is checked.
+    pub sasl: bool,
 }
 
 /// A server-wide allowance of bytes for messages over [`LARGE_MESSAGE`].
@@ -84,6 +89,11 @@ pub enum Refusal {
     TooLong { length: usize, limit: usize },
     /// The server-wide budget for large messages is spent.
     NoBudget { length: usize },
+    /// The body does not have its type's layout.
+    Malformed {
+        kind: &'static str,
+        problem: &'static str,
+    },
 }
 
 impl Refusal {
@@ -96,6 +106,11 @@ impl Refusal {
                     "message of {length} bytes is longer than the server's limit of {limit} bytes \
                      (max_statement_bytes); send large data with COPY or in smaller statements"
                 ),
+            ),
+            Refusal::Malformed { kind, problem } => ErrorInfo::new(
+                "FATAL".into(),
+                "08P01".into(),
+                format!("invalid message format: the {kind} message {problem}"),
             ),
             Refusal::NoBudget { length } => ErrorInfo::new(
                 "FATAL".into(),
@@ -121,6 +136,10 @@ pub struct Guarded<S> {
     remaining: usize,
     /// Budget bytes held for the current (large) message.
     held: usize,
+    /// The current message's layout, checked as its body passes.
+    check: Option<BodyCheck>,
+    /// A `p` message has been seen (only the first is a SASL initial one).
+    seen_password: bool,
     refused: Option<Refusal>,
 }
 
@@ -135,6 +154,8 @@ impl<S> Guarded<S> {
             have: 0,
             remaining: 0,
             held: 0,
+            check: None,
+            seen_password: false,
             refused: None,
         }
     }
@@ -151,7 +172,9 @@ impl<S> Guarded<S> {
             if self.remaining > 0 {
                 let n = self.remaining.min(bytes.len());
                 self.remaining -= n;
+                let body = &bytes[..n];
                 bytes = &bytes[n..];
+                self.check_body(body)?;
                 continue;
             }
             let want = if self.untyped { 4 } else { 5 };
@@ -165,6 +188,14 @@ impl<S> Guarded<S> {
             let word: [u8; 4] = self.header[want - 4..want].try_into().expect("4 bytes");
             let length = u32::from_be_bytes(word) as usize;
             self.have = 0;
+            self.check = Some(if self.untyped {
+                BodyCheck::startup()
+            } else {
+                let tag = self.header[0];
+                let sasl_initial = tag == b'p' && self.limits.sasl && !self.seen_password;
+                self.seen_password |= tag == b'p';
+                BodyCheck::for_type(tag, sasl_initial)
+            });
             self.untyped = false;
             // A new message: the last one has been taken out of the buffer.
             self.release();
@@ -180,10 +211,38 @@ impl<S> Guarded<S> {
                 }
                 self.held = length;
             }
-            // A length under 4 is malformed: pgwire's codec reports it.
-            self.remaining = length.saturating_sub(4);
+            // The length counts itself, and a startup message's version.
+            let least = if want == 4 { 8 } else { 4 };
+            if length < least {
+                let kind = self.check.as_ref().map_or("message", BodyCheck::kind);
+                return Err(self.refuse(Refusal::Malformed {
+                    kind,
+                    problem: "has a length shorter than its own header",
+                }));
+            }
+            self.remaining = length - 4;
+            self.check_body(&[])?;
         }
         Ok(())
+    }
+
+    /// Follows `body`, the next bytes of the current message's body, and
+    /// finishes its check at the body's end.
+    fn check_body(&mut self, body: &[u8]) -> Result<(), Refusal> {
+        let Some(check) = &mut self.check else {
+            return Ok(());
+        };
+        let mut result = check.consume(body);
+        if result.is_ok() && self.remaining == 0 {
+            result = check.finish();
+        }
+        match result {
+            Ok(()) => Ok(()),
+            Err(problem) => {
+                let kind = check.kind();
+                Err(self.refuse(Refusal::Malformed { kind, problem }))
+            }
+        }
     }
 
     fn refuse(&mut self, why: Refusal) -> Refusal {
@@ -365,6 +424,7 @@ mod tests {
             Limits {
                 max_message: max,
                 budget: Arc::new(Budget::new(budget)),
+                sasl: false,
             },
         )
     }
@@ -372,15 +432,17 @@ mod tests {
     fn message(tag: u8, body_len: usize) -> Vec<u8> {
         let mut m = vec![tag];
         m.extend_from_slice(&((body_len + 4) as u32).to_be_bytes());
-        m.resize(5 + body_len, b'x');
+        // A Query's text and its NUL.
+        m.resize(4 + body_len, b'x');
+        m.push(0);
         m
     }
 
     #[test]
     fn lengths_are_followed_across_split_reads() {
         let mut g = guard(100, 1 << 30);
-        let mut bytes = 8u32.to_be_bytes().to_vec();
-        bytes.extend_from_slice(&[0, 3, 0, 0]); // startup
+        let mut bytes = 9u32.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[0, 3, 0, 0, 0]); // startup, no parameters
         bytes.extend(message(b'Q', 50));
         bytes.extend(message(b'Q', 96));
         for chunk in bytes.chunks(3) {
@@ -402,12 +464,13 @@ mod tests {
         let limits = Limits {
             max_message: 64 << 20,
             budget: budget.clone(),
+            sasl: false,
         };
         let mut a = Guarded::new((), limits.clone());
         let mut b = Guarded::new((), limits);
         for g in [&mut a, &mut b] {
-            g.feed(&8u32.to_be_bytes()).unwrap();
-            g.feed(&[0, 3, 0, 0]).unwrap();
+            g.feed(&9u32.to_be_bytes()).unwrap();
+            g.feed(&[0, 3, 0, 0, 0]).unwrap();
         }
         a.feed(&message(b'Q', 2 << 20)[..5]).unwrap();
         assert!(matches!(
@@ -416,5 +479,31 @@ mod tests {
         ));
         drop(a);
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_body_that_breaks_its_layout_is_refused_at_once() {
+        let mut g = guard(1 << 20, 1 << 30);
+        g.feed(&9u32.to_be_bytes()).unwrap();
+        g.feed(&[0, 3, 0, 0, 0]).unwrap();
+        g.feed(&message(b'Q', 10)).unwrap();
+        // The `pgwire` fuzzer's find: a Bind with a count of -1 formats.
+        let bind = [b'B', 0, 0, 0, 10, 0, 0, 0xff, 0xff, 0, 5];
+        assert_eq!(
+            g.feed(&bind),
+            Err(Refusal::Malformed {
+                kind: "Bind",
+                problem: "has a negative count"
+            })
+        );
+        assert!(g.refused().is_some());
+        // The fuzzer's second find: CopyData with a length of 0.
+        let mut g = guard(1 << 20, 1 << 30);
+        g.feed(&9u32.to_be_bytes()).unwrap();
+        g.feed(&[0, 3, 0, 0, 0]).unwrap();
+        assert!(matches!(
+            g.feed(&[b'd', 0, 0, 0, 0]),
+            Err(Refusal::Malformed { .. })
+        ));
     }
 }

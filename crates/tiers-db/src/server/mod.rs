@@ -58,6 +58,7 @@ mod dispatch;
 mod framing;
 mod loops;
 mod named;
+mod shape;
 
 use admin::DbAdmin;
 use cancel::{Cancels, RegisteringKeys};
@@ -190,6 +191,7 @@ impl Server {
             message_limits: framing::Limits {
                 max_message: max_message_bytes(config.max_statement_bytes),
                 budget: Arc::new(framing::Budget::new(LARGE_MESSAGE_BUDGET)),
+                sasl: !config.users.is_empty(),
             },
             latency: tiers_telemetry::Histogram::default(),
             statements: AtomicU64::new(0),
