@@ -18,7 +18,8 @@ async fn the_board_works_end_to_end_on_tiers_db() {
     .unwrap();
     let db = server.local_addr();
     tokio::spawn(server.serve(std::future::pending()));
-    let app = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../apps/board");
+    let app = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo"))
+        .join("../../apps/board");
     let ap = ApServer::start(ApConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         app,

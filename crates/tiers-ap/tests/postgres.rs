@@ -18,7 +18,8 @@ use tiers_ap::{ApConfig, ApServer};
 async fn the_board_works_end_to_end_on_postgresql() {
     let base = tempfile::tempdir().unwrap();
     let pg = postgres::Postgres::start(base.path());
-    let app = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../apps/board");
+    let app = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo"))
+        .join("../../apps/board");
     let ap = ApServer::start(ApConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         app,

@@ -676,7 +676,9 @@ async fn tls_when_certificate_and_key_are_configured() {
     use pgwire::tokio::tokio_rustls::{TlsConnector, rustls};
     use rustls_pki_types::pem::PemObject;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixtures =
+        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo"))
+            .join("tests/fixtures");
     let (cert, key) = (fixtures.join("cert.pem"), fixtures.join("key.pem"));
     let (_dir, addr, _stop) = start_with(|c| c.tls = Some((cert.clone(), key.clone()))).await;
     let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();

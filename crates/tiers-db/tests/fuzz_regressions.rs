@@ -17,8 +17,8 @@ fn every_kept_pgwire_input_is_survived() {
         PANICS.fetch_add(1, Ordering::SeqCst);
         default(info);
     }));
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/pgwire");
+    let dir = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo"))
+        .join("../../fuzz/regressions/pgwire");
     let mut inputs: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
