@@ -50,6 +50,8 @@ pub mod sqlstate {
     pub const SERIALIZATION_FAILURE: &str = "40001";
     /// A feature tiers does not support.
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
+    /// A message that breaks the wire protocol's rules.
+    pub const PROTOCOL_VIOLATION: &str = "08P01";
     /// A limit was exceeded (statement size, memory).
     pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
     /// statement_too_complex (PostgreSQL's "stack depth limit exceeded").

@@ -359,10 +359,45 @@ fn fields(columns: &[Column], format: Option<&Format>) -> Vec<FieldInfo> {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let f = format.map_or(FieldFormat::Text, |f| f.format_for(i));
-            FieldInfo::new(c.name.clone(), None, None, wire::pg_type(c.data_type), f)
+            FieldInfo::new(
+                c.name.clone(),
+                None,
+                None,
+                wire::pg_type(c.data_type),
+                format_of(format, i),
+            )
         })
         .collect()
+}
+
+/// The format of result column `i`: text without codes, one code for
+/// all, else one code per column (counted by [`check_result_formats`];
+/// pgwire's own lookup indexes past the end of a short list).
+fn format_of(format: Option<&Format>, i: usize) -> FieldFormat {
+    match format {
+        Some(Format::Individual(codes)) => codes
+            .get(i)
+            .map_or(FieldFormat::Text, |c| FieldFormat::from(*c)),
+        Some(f) => f.format_for(i),
+        None => FieldFormat::Text,
+    }
+}
+
+/// A Bind's result format codes must be none, one, or one per column
+/// (08P01, as PostgreSQL answers).
+fn check_result_formats(format: &Format, columns: usize) -> PgWireResult<()> {
+    if let Format::Individual(codes) = format
+        && codes.len() != columns
+    {
+        return Err(user_error(&SqlError::new(
+            tiers_sql::error::sqlstate::PROTOCOL_VIOLATION,
+            format!(
+                "bind message has {} result formats but the query has {columns} columns",
+                codes.len()
+            ),
+        )));
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -426,6 +461,9 @@ impl QueryParser for Parser {
         stmt: &Self::Statement,
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
+        if let Some(f) = format {
+            check_result_formats(f, stmt.columns.len())?;
+        }
         Ok(fields(&stmt.columns, format))
     }
 }
@@ -842,6 +880,10 @@ impl ExtendedQueryHandler for Backend {
             return Ok(Response::EmptyQuery);
         };
         let params = decode_params(portal).map_err(|e| user_error(&e))?;
+        check_result_formats(
+            &portal.result_column_format,
+            portal.statement.statement.columns.len(),
+        )?;
         if let Statement::Copy(copy) = first {
             if !copy.to && copy.payload.is_none() {
                 return Ok(self.start_copy_in(copy.clone()));
