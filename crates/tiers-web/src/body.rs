@@ -20,6 +20,7 @@ use hyper::body::{Frame, SizeHint};
 use tokio::task::JoinHandle;
 
 use crate::proxy::UpstreamBody;
+use crate::stalls::{StallMark, Stalls};
 
 /// Errors while producing a body.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -35,6 +36,8 @@ pub struct Body {
     kind: Kind,
     sent: u64,
     on_done: Option<OnDone>,
+    /// On HTTP/2: when this body last waited for the client's window.
+    stall: Option<StallMark>,
 }
 
 enum Kind {
@@ -56,6 +59,7 @@ impl Body {
             kind,
             sent: 0,
             on_done: None,
+            stall: None,
         }
     }
 
@@ -102,6 +106,13 @@ impl Body {
         self
     }
 
+    /// Marks in `stalls` how long this body waits for the client between
+    /// frames (HTTP/2 responses; see [`crate::stalls`]).
+    pub fn watch_stalls(mut self, stalls: &Arc<Stalls>) -> Body {
+        self.stall = Some(stalls.mark());
+        self
+    }
+
     fn finish(&mut self) {
         if let Some(f) = self.on_done.take() {
             f(self.sent);
@@ -124,6 +135,9 @@ impl hyper::body::Body for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
+        if let Some(m) = &mut this.stall {
+            m.asked();
+        }
         let polled = match &mut this.kind {
             Kind::Bytes(q) => Poll::Ready(q.pop_front().map(|b| Ok(Frame::data(b)))),
             Kind::File(f) => f.poll_chunk(cx),
@@ -133,9 +147,15 @@ impl hyper::body::Body for Body {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(d) = frame.data_ref() {
                     this.sent += d.len() as u64;
+                    if let Some(m) = &mut this.stall {
+                        m.handed_out();
+                    }
                 }
             }
-            Poll::Ready(None) => this.finish(),
+            Poll::Ready(None) => {
+                this.stall = None;
+                this.finish();
+            }
             _ => {}
         }
         polled

@@ -33,6 +33,7 @@ use crate::proxy::Upgraded;
 use crate::router::{self, ConnCtx};
 use crate::send_timeout::SendTimeout;
 use crate::server::Shared;
+use crate::stalls::Stalls;
 
 /// Connections parked since the last trim.
 static PARKED: AtomicU64 = AtomicU64::new(0);
@@ -117,6 +118,7 @@ async fn open(
         in_flight: AtomicUsize::new(0),
         upgrade: Mutex::new(None),
         completed: AtomicU64::new(0),
+        stalls: std::sync::OnceLock::new(),
     });
     let Some(acceptor) = tls else {
         // A client that connects and says nothing gets the header timeout.
@@ -384,6 +386,7 @@ async fn serve_h2<I>(
             async move { Ok::<_, std::convert::Infallible>(router::handle(shared, ctx, req).await) }
         }
     });
+    let stalls = ctx.stalls.get_or_init(Default::default).clone();
     let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .max_concurrent_streams(limits.max_streams)
@@ -394,29 +397,54 @@ async fn serve_h2<I>(
     tokio::select! {
         _ = conn.as_mut() => return,
         _ = stopped(&mut stop) => {}
-        () = h2_idle(&ctx, limits.header_timeout) => {}
+        quiet = h2_idle(&ctx, &stalls, limits.header_timeout, limits.send_timeout) => {
+            if quiet == Quiet::ClientStalled {
+                // A stream the client will not take: closing is all that
+                // frees it (GOAWAY would wait for it).
+                shared.metrics.send_timeouts.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
     }
     // Stopping, or idle too long: GOAWAY, let streams in flight finish.
     conn.as_mut().graceful_shutdown();
     let _ = conn.await;
 }
 
+/// Why an HTTP/2 connection's watchdog fired.
+#[derive(Debug, PartialEq, Eq)]
+enum Quiet {
+    /// No request in flight for the keep-alive time.
+    Idle,
+    /// A response has waited longer than `send_timeout` for the client to
+    /// open its flow-control window.
+    ClientStalled,
+}
+
 /// Resolves once an HTTP/2 connection has had no request in flight for
 /// `limit`, the keep-alive bound HTTP/1.1 connections get between requests
-/// (nginx closes idle HTTP/2 connections the same way). Checked a few
-/// times per `limit`, so it ends between `limit` and `limit` plus two checks.
-async fn h2_idle(ctx: &ConnCtx, limit: Duration) {
-    let check = (limit / 4).max(Duration::from_millis(10));
+/// (nginx closes idle HTTP/2 connections the same way), or once one of its
+/// responses has waited `send_timeout` for the client's window. Checked a
+/// few times per `limit`, so it ends between `limit` and `limit` plus two
+/// checks.
+async fn h2_idle(ctx: &ConnCtx, stalls: &Stalls, limit: Duration, send_timeout: Duration) -> Quiet {
+    let check = (limit.min(send_timeout) / 4).max(Duration::from_millis(10));
     let mut quiet_since = tokio::time::Instant::now();
     let mut completed = ctx.completed.load(Ordering::Relaxed);
     loop {
         tokio::time::sleep(check).await;
+        if stalls
+            .longest()
+            .is_some_and(|waited| waited >= send_timeout)
+        {
+            return Quiet::ClientStalled;
+        }
         let now_completed = ctx.completed.load(Ordering::Relaxed);
         if ctx.in_flight.load(Ordering::Relaxed) > 0 || now_completed != completed {
             completed = now_completed;
             quiet_since = tokio::time::Instant::now();
         } else if quiet_since.elapsed() >= limit {
-            return;
+            return Quiet::Idle;
         }
     }
 }
@@ -550,6 +578,7 @@ mod tests {
             in_flight: AtomicUsize::new(0),
             upgrade: Mutex::new(None),
             completed: AtomicU64::new(0),
+            stalls: std::sync::OnceLock::new(),
         });
         let task = serve(
             shared.clone(),

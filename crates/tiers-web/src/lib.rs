@@ -29,6 +29,7 @@ pub mod proxy;
 mod router;
 mod send_timeout;
 pub mod server;
+mod stalls;
 
 pub use admin::WebAdmin;
 pub use config::Config;

@@ -53,6 +53,8 @@ pub struct ConnCtx {
     pub upgrade: Mutex<Option<Upgraded>>,
     /// Responses finished on it.
     pub completed: AtomicU64,
+    /// Set when it speaks HTTP/2: its responses waiting on the client.
+    pub stalls: std::sync::OnceLock<Arc<crate::stalls::Stalls>>,
 }
 
 /// Handles one request.
@@ -108,7 +110,10 @@ pub async fn handle(
         String::new()
     };
     let shared2 = shared.clone();
-    let (parts, body) = response.into_parts();
+    let (parts, mut body) = response.into_parts();
+    if let Some(stalls) = conn.stalls.get() {
+        body = body.watch_stalls(stalls);
+    }
     let body = body.on_done(Box::new(move |sent| {
         let m = &shared2.metrics;
         m.count_status(status);

@@ -262,3 +262,50 @@ async fn a_half_closed_request_is_still_answered() {
     }
     web.stop().await;
 }
+
+/// On HTTP/2 a client can stop granting flow-control window for a stream
+/// while answering pings: the socket stays writable, so the write timeout
+/// never fires, and the stream (with its file or upstream) was held for
+/// ever. Now a response that has waited `send_timeout` for the client's
+/// window closes the connection.
+#[tokio::test]
+async fn an_h2_client_that_shuts_its_window_is_closed() {
+    use http_body_util::Empty;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("big.bin"), vec![7u8; 16 << 20]).unwrap();
+    let c = Config {
+        root: Some(dir.path().to_path_buf()),
+        limits: tiers_web::config::LimitsConfig {
+            send_timeout: Duration::from_millis(500),
+            ..Default::default()
+        },
+        ..Config::default()
+    };
+    let web = Web::start(c).await;
+    let io = TcpStream::connect(web.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(65_535)
+        .handshake(TokioIo::new(io))
+        .await
+        .unwrap();
+    let connection = tokio::spawn(conn);
+    let req = hyper::Request::builder()
+        .uri(format!("http://{}/big.bin", web.addr))
+        .body(Empty::<bytes::Bytes>::new())
+        .unwrap();
+    // The head arrives; the body is never read, so the window stays shut.
+    let response = sender.send_request(req).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let started = Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(5), connection).await;
+    assert!(ended.is_ok(), "the server closed the stalled connection");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(web.metrics().contains("tiers_web_send_timeouts_total 1"));
+    drop(response);
+    web.stop().await;
+}
