@@ -100,7 +100,16 @@ max_connections_per_ip = 0   # the load generator is one address
 CONF
 (cd "$WORK/tiers" && exec "$TIERS" up >"$WORK/tiers.log" 2>&1) &
 PIDS+=($!)
-for _ in $(seq 1 100); do grep -q "tiers is up" "$WORK/tiers.log" 2>/dev/null && break; sleep 0.1; done
+# Up when its DB tier answers (the board's migrations run first), within 30 s.
+up=0
+for _ in $(seq 1 300); do
+    if psql -X -q -h 127.0.0.1 -p "$DB_PORT" -U bench -d tiers -c "SELECT 1 FROM posts LIMIT 1" >/dev/null 2>&1; then
+        up=1
+        break
+    fi
+    sleep 0.1
+done
+[ "$up" = 1 ] || { echo "tiers up did not come up; its log:" >&2; cat "$WORK/tiers.log" >&2; exit 1; }
 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$DB_PORT" -U bench -d tiers -f "$WORK/data.sql" >/dev/null
 sleep 1
 
