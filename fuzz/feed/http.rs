@@ -9,8 +9,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 /// A web tier to talk to, with its runtime and site.
 pub struct Target {
     addr: SocketAddr,
@@ -22,11 +20,7 @@ impl Target {
     /// Starts a web tier over a site with text, a precompressed file, a
     /// directory with an index, and a pool for everything else.
     pub fn start() -> Target {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let runtime = crate::common::runtime();
         let site = tempfile::tempdir().expect("site");
         let text: String = (0..2000).map(|i| format!("line {i}\n")).collect();
         std::fs::write(site.path().join("a.txt"), &text).unwrap();
@@ -63,16 +57,7 @@ impl Target {
     /// Sends `input` on a new connection, closes the sending side and reads
     /// the answer until the server closes (or 5 s pass).
     pub fn feed(&self, input: &[u8]) -> Vec<u8> {
-        self.runtime.block_on(async {
-            let Ok(mut s) = tokio::net::TcpStream::connect(self.addr).await else {
-                return Vec::new();
-            };
-            let _ = s.write_all(input).await;
-            let _ = s.shutdown().await;
-            let mut out = Vec::new();
-            let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
-            out
-        })
+        crate::common::exchange(&self.runtime, self.addr, input)
     }
 
     /// Whether the server still serves a file.

@@ -11,9 +11,6 @@
 #![allow(dead_code)] // each user takes what it needs
 
 use std::net::SocketAddr;
-use std::time::Duration;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A DB tier to talk to, with its runtime and data directory.
 pub struct Target {
@@ -25,11 +22,7 @@ pub struct Target {
 impl Target {
     /// Starts a DB tier in a fresh data directory.
     pub fn start() -> Target {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let runtime = crate::common::runtime();
         let dir = tempfile::tempdir().expect("data directory");
         let mut config =
             tiers_db::ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("db"));
@@ -60,16 +53,7 @@ impl Target {
         } else {
             bytes.extend_from_slice(input.get(1..).unwrap_or_default());
         }
-        self.runtime.block_on(async {
-            let Ok(mut s) = tokio::net::TcpStream::connect(self.addr).await else {
-                return Vec::new();
-            };
-            let _ = s.write_all(&bytes).await;
-            let _ = s.shutdown().await;
-            let mut out = Vec::new();
-            let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
-            out
-        })
+        crate::common::exchange(&self.runtime, self.addr, &bytes)
     }
 
     /// Whether the server still answers a plain query.

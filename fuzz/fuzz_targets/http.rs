@@ -5,6 +5,8 @@
 //! aborts and is a crash.
 #![no_main]
 
+#[path = "../feed/common.rs"]
+mod common;
 #[path = "../feed/http.rs"]
 mod feed;
 

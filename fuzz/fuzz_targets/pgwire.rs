@@ -4,6 +4,8 @@
 //! Any panic, in any task, aborts and is a crash.
 #![no_main]
 
+#[path = "../feed/common.rs"]
+mod common;
 #[path = "../feed/pgwire.rs"]
 mod feed;
 

@@ -151,13 +151,10 @@ async fn request_bodies_share_one_budget() {
     web.stop().await;
 }
 
-/// A client that asks for a big file and never reads held the connection
-/// and the open file for ever. Now a write that makes no progress for
-/// `send_timeout` closes the connection.
-#[tokio::test]
-async fn a_client_that_stops_reading_is_closed() {
+/// A web tier serving `/big.bin` of `len` bytes, with a 500 ms send timeout.
+async fn big_file_with_a_short_send_timeout(len: usize) -> (tempfile::TempDir, Web) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("big.bin"), vec![7u8; 64 << 20]).unwrap();
+    std::fs::write(dir.path().join("big.bin"), vec![7u8; len]).unwrap();
     let c = Config {
         root: Some(dir.path().to_path_buf()),
         limits: tiers_web::config::LimitsConfig {
@@ -166,7 +163,15 @@ async fn a_client_that_stops_reading_is_closed() {
         },
         ..Config::default()
     };
-    let web = Web::start(c).await;
+    (dir, Web::start(c).await)
+}
+
+/// A client that asks for a big file and never reads held the connection
+/// and the open file for ever. Now a write that makes no progress for
+/// `send_timeout` closes the connection.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed() {
+    let (_dir, web) = big_file_with_a_short_send_timeout(64 << 20).await;
     // A small receive window, and nothing read.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
@@ -272,17 +277,7 @@ async fn a_half_closed_request_is_still_answered() {
 async fn an_h2_client_that_shuts_its_window_is_closed() {
     use http_body_util::Empty;
     use hyper_util::rt::{TokioExecutor, TokioIo};
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("big.bin"), vec![7u8; 16 << 20]).unwrap();
-    let c = Config {
-        root: Some(dir.path().to_path_buf()),
-        limits: tiers_web::config::LimitsConfig {
-            send_timeout: Duration::from_millis(500),
-            ..Default::default()
-        },
-        ..Config::default()
-    };
-    let web = Web::start(c).await;
+    let (_dir, web) = big_file_with_a_short_send_timeout(16 << 20).await;
     let io = TcpStream::connect(web.addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
         .initial_stream_window_size(65_535)
