@@ -79,24 +79,16 @@ impl<'a> BodyReservation<'a> {
 
     /// Takes `n` more bytes if the total stays within `budget`.
     pub fn grow(&mut self, n: u64, budget: u64) -> bool {
-        let mut cur = self.counter.load(Ordering::Relaxed);
-        loop {
-            if cur + n > budget {
-                return false;
-            }
-            match self.counter.compare_exchange_weak(
-                cur,
-                cur + n,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    self.held += n;
-                    return true;
-                }
-                Err(now) => cur = now,
-            }
+        let taken = self
+            .counter
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |cur| {
+                (cur + n <= budget).then_some(cur + n)
+            })
+            .is_ok();
+        if taken {
+            self.held += n;
         }
+        taken
     }
 }
 

@@ -510,12 +510,12 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             None => return error(StatusCode::BAD_REQUEST, "malformed query string", None),
         }
     }
-    let headers = req.headers().clone();
+    let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
     let body = match read_body(req).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    match guard::body_kind(&headers, body.len()) {
+    match guard::body_kind(content_type.as_ref(), body.len()) {
         Ok(BodyKind::Empty) => {}
         Ok(BodyKind::Json) => match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(m)) => values.extend(m),

@@ -29,12 +29,12 @@ pub(super) async fn api_request(
         return json_response(StatusCode::OK, &shared.api.openapi(&shared.name));
     }
     let query = req.uri().query().map(str::to_string);
-    let headers = req.headers().clone();
+    let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
     let body = match read_body(req).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    match guard::body_kind(&headers, body.len()) {
+    match guard::body_kind(content_type.as_ref(), body.len()) {
         Ok(BodyKind::Empty | BodyKind::Json) => {}
         Ok(BodyKind::Form) => {
             return error(
