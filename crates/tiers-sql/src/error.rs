@@ -62,6 +62,10 @@ pub mod sqlstate {
     pub const DATA_CORRUPTED: &str = "XX001";
     /// An internal error.
     pub const INTERNAL_ERROR: &str = "XX000";
+    /// A write reached a node that is not the cluster's leader.
+    pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
+    /// A commit's outcome is unknown (leadership was lost while it waited).
+    pub const TRANSACTION_RESOLUTION_UNKNOWN: &str = "08007";
     /// Not a PostgreSQL code: a statement run in no-wait mode (see
     /// `Session::set_async_mode`) found a row locked by another transaction
     /// and was undone, to be run again where it may wait. Never sent to a client.
@@ -86,6 +90,8 @@ impl From<StorageError> for SqlError {
         let code = match &e {
             StorageError::Conflict { .. } => sqlstate::SERIALIZATION_FAILURE,
             StorageError::TooLarge { .. } => sqlstate::PROGRAM_LIMIT_EXCEEDED,
+            StorageError::NotLeader { .. } => sqlstate::READ_ONLY_SQL_TRANSACTION,
+            StorageError::CommitUnknown(_) => sqlstate::TRANSACTION_RESOLUTION_UNKNOWN,
             e if e.is_corruption() => sqlstate::DATA_CORRUPTED,
             StorageError::Io { .. } | StorageError::Poisoned(_) => sqlstate::IO_ERROR,
             _ => sqlstate::INTERNAL_ERROR,

@@ -42,6 +42,12 @@ pub struct Config {
     pub background_writer: bool,
     /// Largest write set (keys plus values) one transaction may buffer.
     pub max_write_set_bytes: usize,
+    /// The journal is a replicated log that a consensus layer drives (see
+    /// `tiers-cluster`): opening does not replay it, records change data
+    /// only once committed ([`crate::Engine::apply_committed`]), commits are
+    /// proposed through a [`crate::Replicator`], and checkpoints leave the
+    /// journal's segments for the consensus layer to purge.
+    pub replicated: bool,
 }
 
 impl Default for Config {
@@ -57,6 +63,7 @@ impl Default for Config {
             flush_interval: Duration::from_millis(200),
             background_writer: true,
             max_write_set_bytes: 1 << 30,
+            replicated: false,
         }
     }
 }

@@ -124,6 +124,28 @@ pub enum Error {
         /// The lsn that arrived.
         got: u64,
     },
+    /// This node cannot commit: it is not the cluster's leader (or not yet
+    /// ready to lead). Nothing was written; the client may retry on the leader.
+    #[error("this node is not the leader: {detail}")]
+    NotLeader {
+        /// The leader's address, when known.
+        leader: Option<String>,
+        /// Why.
+        detail: String,
+    },
+    /// A commit was proposed but whether the cluster committed it is not
+    /// known (leadership was lost while it waited): it must not be retried
+    /// blindly, since it may yet take effect.
+    #[error("the outcome of this commit is unknown: {0}")]
+    CommitUnknown(String),
+    /// A journal record asked for by LSN is not there to read.
+    #[error("journal record {lsn} cannot be read: {detail}")]
+    LogMissing {
+        /// The record's LSN.
+        lsn: u64,
+        /// Why.
+        detail: String,
+    },
 }
 
 /// Shorthand for results of this crate.

@@ -49,11 +49,17 @@ use crate::vfs::{Vfs, VfsFile};
 
 mod format;
 
-pub use format::{MAX_RECORD_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, segment_name};
-use format::{
-    check_segment_header, encode_record, parse_record, parse_segment_name, record_header,
-    segment_header, stored_form,
+pub use format::{
+    MAX_RECORD_LEN, RECORD_HEADER_LEN, RecordId, RecordKind, SEGMENT_HEADER_LEN, SEGMENT_VERSION,
+    V1_RECORD_HEADER_LEN, segment_name,
 };
+use format::{
+    check_segment_header, encode_record, header_len, parse_record, parse_segment_name,
+    record_header, segment_header, stored_form,
+};
+
+mod log;
+pub use log::{MAX_STATE_LEN, OwnedRecord, StateFile};
 
 /// Buffered journal bytes are written out (without fsync) beyond this.
 const EARLY_WRITE_BYTES: usize = 1 << 20;
@@ -61,19 +67,34 @@ const EARLY_WRITE_BYTES: usize = 1 << 20;
 /// What a scan of the journal found.
 #[derive(Debug, Clone, Default)]
 pub struct ScanSummary {
-    /// Segments in order: (first LSN, path, valid length).
-    pub segments: Vec<(u64, PathBuf, u64)>,
+    /// Segments in order.
+    pub segments: Vec<SegmentInfo>,
     /// LSN of the first record, if any.
     pub first_lsn: Option<u64>,
     /// LSN of the last valid record, if any.
     pub last_lsn: Option<u64>,
+    /// The last valid record, if any.
+    pub last: Option<RecordId>,
     /// Number of valid records.
     pub records: u64,
     /// Bytes of torn tail cut off (or, when not repairing, that would be).
     pub torn_tail_bytes: u64,
 }
 
-/// Reads every record in order and hands `(lsn, payload)` to `visit`.
+/// One segment file found by [`scan`].
+#[derive(Debug, Clone)]
+pub struct SegmentInfo {
+    /// LSN of its first record.
+    pub first_lsn: u64,
+    /// Its path.
+    pub path: PathBuf,
+    /// Bytes of header and valid records.
+    pub len: u64,
+    /// Its format version (1 or 2).
+    pub version: u32,
+}
+
+/// Reads every record in order and hands `(id, payload)` to `visit`.
 ///
 /// With `repair`, a torn tail is truncated and a segment whose header never
 /// became durable is removed; without it (for `tiers verify`) nothing is
@@ -82,7 +103,7 @@ pub fn scan(
     vfs: &dyn Vfs,
     dir: &Path,
     repair: bool,
-    mut visit: impl FnMut(u64, &[u8]) -> Result<()>,
+    mut visit: impl FnMut(RecordId, &[u8]) -> Result<()>,
 ) -> Result<ScanSummary> {
     let mut summary = ScanSummary::default();
     if !vfs.exists(dir) {
@@ -114,8 +135,8 @@ pub fn scan(
             .read_at(&mut data, 0)
             .map_err(|e| Error::io(format!("reading journal segment {}", path.display()), e))?;
         data.truncate(n);
-        let first_lsn = match check_segment_header(&data) {
-            Ok(lsn) => lsn,
+        let (first_lsn, version) = match check_segment_header(&data) {
+            Ok(found) => found,
             Err(detail) if last && data.len() <= SEGMENT_HEADER_LEN => {
                 // A segment created just before a crash, before its header was durable.
                 summary.torn_tail_bytes += data.len() as u64;
@@ -148,17 +169,29 @@ pub fn scan(
         let mut pos = SEGMENT_HEADER_LEN;
         let mut next = first_lsn;
         while pos < data.len() {
-            match parse_record(&data, pos) {
+            match parse_record(&data, pos, version) {
                 Ok(rec) => {
-                    if rec.lsn != next {
+                    if rec.id.lsn != next {
                         return Err(corrupt(
                             pos as u64,
-                            format!("record has lsn {} but lsn {next} was expected", rec.lsn),
+                            format!("record has lsn {} but lsn {next} was expected", rec.id.lsn),
                         ));
                     }
-                    visit(rec.lsn, &rec.payload)?;
-                    summary.first_lsn.get_or_insert(rec.lsn);
-                    summary.last_lsn = Some(rec.lsn);
+                    if let Some(prev) = summary.last
+                        && rec.id.term < prev.term
+                    {
+                        return Err(corrupt(
+                            pos as u64,
+                            format!(
+                                "record {} has term {} after a record of term {}: terms never go back",
+                                rec.id.lsn, rec.id.term, prev.term
+                            ),
+                        ));
+                    }
+                    visit(rec.id, &rec.payload)?;
+                    summary.first_lsn.get_or_insert(rec.id.lsn);
+                    summary.last_lsn = Some(rec.id.lsn);
+                    summary.last = Some(rec.id);
                     summary.records += 1;
                     next += 1;
                     pos += rec.len;
@@ -169,7 +202,7 @@ pub fn scan(
                     break;
                 }
                 Err(detail) => {
-                    if !last || durable_record_follows(&data, pos, next) {
+                    if !last || durable_record_follows(&data, pos, next, version) {
                         return Err(corrupt(pos as u64, detail));
                     }
                     // Torn tail: the crash interrupted this append.
@@ -186,9 +219,12 @@ pub fn scan(
                 }
             }
         }
-        summary
-            .segments
-            .push((first_lsn, path.clone(), pos.min(data.len()) as u64));
+        summary.segments.push(SegmentInfo {
+            first_lsn,
+            path: path.clone(),
+            len: pos.min(data.len()) as u64,
+            version,
+        });
         expected = Some(next);
     }
     Ok(summary)
@@ -198,17 +234,17 @@ pub fn scan(
 /// LSN `damaged`) passes its checksum and says `damaged` was already durable
 /// when it was appended: proof that the damaged record had been acknowledged.
 /// Every byte offset is tried, since the damage may be in a length field.
-fn durable_record_follows(data: &[u8], pos: usize, damaged: u64) -> bool {
+fn durable_record_follows(data: &[u8], pos: usize, damaged: u64, version: u32) -> bool {
     let field = |at: usize| u64::from_le_bytes(data[at..at + 8].try_into().expect("8"));
     let mut at = pos + 1;
-    while at + RECORD_HEADER_LEN <= data.len() {
+    while at + header_len(version) <= data.len() {
         let (lsn, durable) = (field(at + 8), field(at + 16));
         // Cheap plausibility first; the checksum only for candidates.
         if lsn > damaged
             && lsn - damaged < (1 << 32)
             && durable >= damaged
             && durable < lsn
-            && matches!(parse_record(data, at), Ok(rec) if rec.durable_before >= damaged)
+            && matches!(parse_record(data, at, version), Ok(rec) if rec.durable_before >= damaged)
         {
             return true;
         }
@@ -228,7 +264,8 @@ struct JournalState {
     appended_lsn: u64,
     syncing: bool,
     poisoned: Option<String>,
-    segments: VecDeque<(u64, PathBuf)>,
+    /// Segment files, oldest first: (first LSN, path, format version).
+    segments: VecDeque<(u64, PathBuf, u32)>,
     /// The highest LSN an asynchronous waiter needs durable (the flusher's work).
     requested: u64,
     /// Asynchronous waiters: the LSN each waits for, and how to wake it.
@@ -268,18 +305,18 @@ impl Journal {
         vfs: Arc<dyn Vfs>,
         dir: &Path,
         next_lsn: u64,
-        existing: &[(u64, PathBuf, u64)],
+        existing: &[SegmentInfo],
         segment_bytes: u64,
         compression: bool,
         metrics: Arc<Metrics>,
     ) -> Result<Journal> {
-        let mut segments: VecDeque<(u64, PathBuf)> = existing
+        let mut segments: VecDeque<(u64, PathBuf, u32)> = existing
             .iter()
-            .filter(|(first, _, _)| *first != next_lsn)
-            .map(|(first, path, _)| (*first, path.clone()))
+            .filter(|seg| seg.first_lsn != next_lsn)
+            .map(|seg| (seg.first_lsn, seg.path.clone(), seg.version))
             .collect();
         let (file, path) = new_segment(&*vfs, dir, next_lsn)?;
-        segments.push_back((next_lsn, path.clone()));
+        segments.push_back((next_lsn, path.clone(), SEGMENT_VERSION));
         Ok(Journal {
             vfs,
             dir: dir.to_path_buf(),
@@ -332,6 +369,13 @@ impl Journal {
     /// Appends the record for `lsn` (which must follow the last one) to the
     /// journal buffer. It is durable only after [`Journal::wait_durable`].
     pub fn append(&self, lsn: u64, payload: &[u8]) -> Result<()> {
+        self.append_record(RecordId::data(lsn), payload)
+    }
+
+    /// Appends a record of any kind and term (a replicated log's entry):
+    /// like [`Journal::append`], its LSN must follow the last one.
+    pub fn append_record(&self, id: RecordId, payload: &[u8]) -> Result<()> {
+        let lsn = id.lsn;
         if payload.len() > MAX_RECORD_LEN {
             return Err(Error::TooLarge {
                 what: "commit record",
@@ -350,7 +394,7 @@ impl Journal {
             // of being copied into the buffer first.
             let (stored, flags) = stored_form(payload, self.compression);
             let mut head = std::mem::take(&mut s.buf);
-            head.extend_from_slice(&record_header(lsn, self.durable_lsn(), &stored, flags));
+            head.extend_from_slice(&record_header(id, self.durable_lsn(), &stored, flags));
             add(
                 &self.metrics.journal_bytes,
                 (RECORD_HEADER_LEN + stored.len()) as u64,
@@ -364,7 +408,7 @@ impl Journal {
         let before = s.buf.len();
         let saved = encode_record(
             &mut s.buf,
-            lsn,
+            id,
             self.durable_lsn(),
             payload,
             self.compression,
@@ -585,7 +629,7 @@ impl Journal {
                 s.path = path.clone();
                 s.write_pos = SEGMENT_HEADER_LEN as u64;
                 s.allocated = SEGMENT_HEADER_LEN as u64;
-                s.segments.push_back((first, path));
+                s.segments.push_back((first, path, SEGMENT_VERSION));
             }
             Err(e) => {
                 s.poisoned = Some(format!("could not start a journal segment: {e}"));
@@ -601,7 +645,7 @@ impl Journal {
             let mut s = self.lock();
             let mut doomed = Vec::new();
             while s.segments.len() >= 2 && s.segments[1].0 <= checkpoint_lsn + 1 {
-                let (_, path) = s.segments.pop_front().expect("two segments");
+                let (_, path, _) = s.segments.pop_front().expect("two segments");
                 doomed.push(path);
             }
             doomed
@@ -675,8 +719,8 @@ mod tests {
 
     fn read_all(dir: &Path) -> Result<Vec<(u64, Vec<u8>)>> {
         let mut out = Vec::new();
-        scan(&OsVfs, dir, true, |lsn, p| {
-            out.push((lsn, p.to_vec()));
+        scan(&OsVfs, dir, true, |id, p| {
+            out.push((id.lsn, p.to_vec()));
             Ok(())
         })?;
         Ok(out)
@@ -758,7 +802,7 @@ mod tests {
         }
         drop(j);
         let seg = dir.join(segment_name(1));
-        // Records are 68 bytes; the rest of the file is preallocated zeros.
+        // Records are 80 bytes; the rest of the file is preallocated zeros.
         const REC: usize = RECORD_HEADER_LEN + 40;
         let end = (SEGMENT_HEADER_LEN + 5 * REC) as u64;
         assert_eq!(read_all(&dir).unwrap().len(), 5);

@@ -51,7 +51,9 @@ pub mod vfs;
 
 pub use catalog::TreeInfo;
 pub use config::{Config, Durability};
-pub use engine::{CheckpointInfo, DATA_FILE, Engine, JOURNAL_DIR};
+pub use engine::{
+    Applied, CheckpointInfo, DATA_FILE, Engine, JOURNAL_DIR, ProposalDone, Replicator,
+};
 pub use error::{Error, Result};
 pub use metrics::{MetricKind, MetricsSnapshot};
 pub use pool::thread_buffer_counts;

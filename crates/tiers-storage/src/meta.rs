@@ -10,7 +10,7 @@
 //! | bytes | field |
 //! |---|---|
 //! | 24..32 | magic `TIERSDB1` |
-//! | 32..36 | format version (1) |
+//! | 32..36 | format version (2; version 1 lacks the fields from byte 88) |
 //! | 36..40 | page size |
 //! | 40..48 | checkpoint id (increments by one) |
 //! | 48..56 | LSN of the last commit the checkpoint contains |
@@ -18,6 +18,9 @@
 //! | 64..72 | pages in the file at the checkpoint |
 //! | 72..80 | first free-list page (0 = none) |
 //! | 80..88 | number of free pages listed |
+//! | 88..96 | term of the last applied entry (a cluster's; 0 on a single node) |
+//! | 96..100 | length of the cluster membership (0 = not a cluster member) |
+//! | 100.. | the membership as of the last applied entry (the cluster's own encoding) |
 //!
 //! Free-list page body: next page u64 at 24, count u32 at 32, page numbers from 36.
 
@@ -28,7 +31,8 @@ use crate::page::{self, HEADER_LEN, PageKind, PageNo, Reader};
 use crate::vfs::VfsFile;
 
 const MAGIC: &[u8; 8] = b"TIERSDB1";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
+const MEMBERSHIP_AT: usize = 100;
 const FREELIST_FIXED: usize = HEADER_LEN + 12;
 
 /// The contents of a meta slot.
@@ -48,6 +52,17 @@ pub struct Meta {
     pub freelist_head: Option<PageNo>,
     /// Free pages listed.
     pub freelist_count: u64,
+    /// Term of the last applied entry (0 on a single node).
+    pub term: u64,
+    /// Cluster membership as of the last applied entry (None on a single node).
+    pub membership: Option<Vec<u8>>,
+}
+
+impl Meta {
+    /// The longest membership a meta page of `page_size` holds.
+    pub fn max_membership(page_size: usize) -> usize {
+        page_size - MEMBERSHIP_AT
+    }
 }
 
 impl Meta {
@@ -63,6 +78,10 @@ impl Meta {
         page::put_u64(&mut buf, 64, self.high_water);
         page::put_u64(&mut buf, 72, self.freelist_head.unwrap_or(0));
         page::put_u64(&mut buf, 80, self.freelist_count);
+        page::put_u64(&mut buf, 88, self.term);
+        let membership = self.membership.as_deref().unwrap_or(&[]);
+        page::put_u32(&mut buf, 96, membership.len() as u32);
+        buf[MEMBERSHIP_AT..MEMBERSHIP_AT + membership.len()].copy_from_slice(membership);
         page::seal(&mut buf);
         buf
     }
@@ -74,8 +93,10 @@ impl Meta {
             return Err(r.corrupt("meta page lacks the TIERSDB1 magic"));
         }
         let version = r.u32(32)?;
-        if version != FORMAT_VERSION {
-            return Err(r.corrupt(format!("unsupported data file format version {version}")));
+        if version != 1 && version != FORMAT_VERSION {
+            return Err(r.corrupt(format!(
+                "unsupported data file format version {version} (this build reads versions 1 and 2)"
+            )));
         }
         let page_size = r.u32(36)? as usize;
         if page_size != buf.len() {
@@ -93,6 +114,16 @@ impl Meta {
             high_water: r.u64(64)?,
             freelist_head: opt(r.u64(72)?),
             freelist_count: r.u64(80)?,
+            term: if version == 1 { 0 } else { r.u64(88)? },
+            membership: if version == 1 {
+                None
+            } else {
+                let len = r.u32(96)? as usize;
+                if len > Meta::max_membership(buf.len()) {
+                    return Err(r.corrupt(format!("meta claims a {len}-byte membership")));
+                }
+                (len > 0).then(|| buf[MEMBERSHIP_AT..MEMBERSHIP_AT + len].to_vec())
+            },
         })
     }
 }

@@ -665,6 +665,9 @@ impl WriteTxn {
         if self.ops.is_empty() {
             return Ok(self.r.version.lsn);
         }
+        if self.r.shared.config.replicated {
+            return self.commit_pending()?.wait();
+        }
         let ops = normalize(std::mem::take(&mut self.ops));
         self.r
             .shared
@@ -683,9 +686,18 @@ impl WriteTxn {
             return Ok(PendingCommit {
                 shared: None,
                 lsn: self.r.version.lsn,
+                proposal: None,
             });
         }
         let ops = normalize(std::mem::take(&mut self.ops));
+        if self.r.shared.config.replicated {
+            let (_, slot) = self.r.shared.propose(ops, self.r.version.lsn)?;
+            return Ok(PendingCommit {
+                shared: Some(self.r.shared.clone()),
+                lsn: 0,
+                proposal: Some(slot),
+            });
+        }
         let lsn = self
             .r
             .shared
@@ -693,6 +705,7 @@ impl WriteTxn {
         Ok(PendingCommit {
             shared: Some(self.r.shared.clone()),
             lsn,
+            proposal: None,
         })
     }
 
@@ -780,7 +793,10 @@ impl Iterator for MergeIter<'_> {
 pub struct PendingCommit {
     /// None when there was nothing to commit.
     shared: Option<Arc<Shared>>,
+    /// 0 for a proposal (its log index is known only once committed).
     lsn: u64,
+    /// Replicated mode: where the cluster reports the proposal's outcome.
+    proposal: Option<Arc<crate::engine::ProposalSlot>>,
 }
 
 impl PendingCommit {
@@ -788,16 +804,34 @@ impl PendingCommit {
         PendingCommit {
             shared: Some(shared),
             lsn,
+            proposal: None,
         }
     }
 
-    /// The commit's LSN.
+    /// The commit's LSN (0 for a replicated commit still in flight).
     pub fn lsn(&self) -> u64 {
         self.lsn
     }
 
+    /// Whether this is a commit proposed to a cluster.
+    pub fn is_proposal(&self) -> bool {
+        self.proposal.is_some()
+    }
+
+    /// Runs `then` once the commit's outcome is known (a replicated
+    /// commit's: committed and visible, or failed); at once otherwise.
+    pub fn when_settled(&self, then: Box<dyn FnOnce() + Send>) {
+        match &self.proposal {
+            Some(slot) => slot.when_settled(then),
+            None => then(),
+        }
+    }
+
     /// Blocks until the commit is durable and visible.
     pub fn wait(self) -> Result<u64> {
+        if let Some(slot) = &self.proposal {
+            return slot.wait();
+        }
         if let Some(shared) = &self.shared {
             shared.wait_committed(self.lsn)?;
         }
@@ -812,6 +846,9 @@ impl std::future::Future for PendingCommit {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<u64>> {
+        if let Some(slot) = &self.proposal {
+            return slot.poll(cx.waker());
+        }
         let lsn = self.lsn;
         match &self.shared {
             None => std::task::Poll::Ready(Ok(lsn)),

@@ -237,9 +237,11 @@ pub fn verify_with(dir: &Path, vfs: Arc<dyn Vfs>) -> Result<Report> {
         ));
     }
     let mut after = 0u64;
-    let journal = match journal::scan(&*vfs, &dir.join(JOURNAL_DIR), false, |lsn, payload| {
-        record::decode(payload, lsn)?;
-        if lsn > meta.lsn {
+    let journal = match journal::scan(&*vfs, &dir.join(JOURNAL_DIR), false, |id, payload| {
+        if id.kind == journal::RecordKind::Data {
+            record::decode(payload, id.lsn)?;
+        }
+        if id.lsn > meta.lsn {
             after += 1;
         }
         Ok(())

@@ -218,7 +218,7 @@ fn journal_records_replayed_on_another_engine_reproduce_the_data() {
         &OsVfs,
         &leader_dir.path().join(JOURNAL_DIR),
         false,
-        |lsn, rec| follower.apply_record(lsn, rec),
+        |id, rec| follower.apply_record(id.lsn, rec),
     )
     .unwrap();
     let (a, b) = (leader.begin_read(), follower.begin_read());

@@ -124,6 +124,21 @@ impl Session {
     /// see [`crate::locks`]); the result waits for durability.
     pub(super) fn commit_tx(&mut self, tx: WriteTxn) -> Result<()> {
         let pending = tx.commit_pending()?;
+        if pending.is_proposal() {
+            // A cluster commit is visible only once the cluster committed
+            // it: its row locks go then, so the next writer of a row reads
+            // this commit instead of conflicting with it.
+            let keys: Vec<u64> = self.held.drain().collect();
+            let (db, owner) = (self.db.clone(), self.id);
+            pending.when_settled(Box::new(move || db.locks.release(owner, &keys)));
+            self.shrink_held();
+            if self.async_mode {
+                self.pending = Some(pending);
+            } else {
+                pending.wait()?;
+            }
+            return Ok(());
+        }
         if !self.async_mode && self.held.len() > EARLY_RELEASE_MAX_LOCKS {
             // A bulk write: marking each of its locks released costs more
             // than the fsync it would spare the next writers of its rows.

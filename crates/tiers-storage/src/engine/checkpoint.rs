@@ -63,11 +63,14 @@ impl Shared {
                 pages_written: 0,
             });
         }
-        if let Err(e) = self.journal.wait_durable(version.lsn) {
-            give_back(&reserved);
-            return Err(self.poison(e.to_string()));
+        if !self.config.replicated {
+            // Replicated versions are applied only once committed.
+            if let Err(e) = self.journal.wait_durable(version.lsn) {
+                give_back(&reserved);
+                return Err(self.poison(e.to_string()));
+            }
+            self.publish();
         }
-        self.publish();
         let (forget_through, _) = self.read_horizon();
         let mode = WriteBack::Checkpoint {
             lsn: version.lsn,
@@ -112,6 +115,8 @@ impl Shared {
             high_water,
             freelist_head: reserved.first().copied(),
             freelist_count: free.len() as u64,
+            term: version.term,
+            membership: version.membership.as_deref().map(<[u8]>::to_vec),
         };
         let slot = next.checkpoint_id % 2;
         if let Err(e) = self
@@ -134,7 +139,11 @@ impl Shared {
             }
             w.alloc.reclaim(horizon.min(version.lsn));
         }
-        self.journal.truncate_through(version.lsn)?;
+        if !self.config.replicated {
+            // A replicated log is purged by the consensus layer, which knows
+            // which followers still need it.
+            self.journal.truncate_through(version.lsn)?;
+        }
         let micros = started.elapsed().as_micros() as u64;
         metrics::inc(&self.metrics.checkpoints);
         self.metrics
@@ -166,7 +175,7 @@ impl Shared {
             if self.poison_reason().is_some() {
                 continue;
             }
-            if self.config.durability == Durability::Relaxed {
+            if self.config.durability == Durability::Relaxed && !self.config.replicated {
                 if let Err(e) = self.journal.sync_all() {
                     self.poison(e.to_string());
                     continue;

@@ -31,6 +31,10 @@ use std::time::Instant;
 
 mod checkpoint;
 mod conflicts;
+mod replicated;
+
+pub(crate) use replicated::ProposalSlot;
+pub use replicated::{Applied, ProposalDone, Replicator};
 
 use crate::alloc::{Allocator, FIRST_DATA_PAGE};
 use crate::batch::Batch;
@@ -58,6 +62,10 @@ const LOCK_FILE: &str = "LOCK";
 #[derive(Debug)]
 pub(crate) struct Version {
     pub lsn: u64,
+    /// The term of the entry that made it (replicated mode; 0 otherwise).
+    pub term: u64,
+    /// The cluster membership as of it (replicated mode).
+    pub membership: Option<Arc<[u8]>>,
     pub catalog_root: Option<PageNo>,
     /// Catalog entries already looked up at this version, shared by every
     /// snapshot of it: the version is immutable, so they never go stale,
@@ -70,6 +78,8 @@ impl Version {
     pub(crate) fn new(lsn: u64, catalog_root: Option<PageNo>) -> Version {
         Version {
             lsn,
+            term: 0,
+            membership: None,
             catalog_root,
             infos: Default::default(),
         }
@@ -84,6 +94,11 @@ struct Writer {
     /// checked when a transaction that began earlier commits, so the common
     /// case pays nothing beyond keeping the Arc.
     history: VecDeque<(u64, Arc<Vec<Op>>)>,
+    /// Replicated mode: write sets proposed to the cluster and not yet
+    /// applied, by proposal id. A later commit is checked against them
+    /// too, since they will be applied after whatever it read.
+    proposed: Vec<(u64, Arc<Vec<Op>>)>,
+    next_proposal: u64,
 }
 
 /// Who is reading what.
@@ -123,6 +138,8 @@ pub(crate) struct Shared {
     shutdown: Mutex<bool>,
     wake: Condvar,
     closed: AtomicBool,
+    /// Replicated mode: where commits are proposed (set by the cluster layer).
+    replicator: std::sync::OnceLock<Arc<dyn Replicator>>,
     _lock: Option<std::fs::File>,
 }
 
@@ -234,6 +251,8 @@ impl Engine {
                 high_water: FIRST_DATA_PAGE,
                 freelist_head: None,
                 freelist_count: 0,
+                term: 0,
+                membership: None,
             };
             data.write_at(&meta.encode(0), 0)
                 .map_err(io("initialising", &data_path))?;
@@ -278,11 +297,25 @@ impl Engine {
         let limits = Limits::new(page_size);
         let hash_limits = HashLimits::new(page_size);
 
+        if meta.membership.is_some() && !config.replicated {
+            return Err(Error::BadDirectory {
+                dir: dir.to_path_buf(),
+                detail: "it belongs to a cluster member: its journal is a replicated log whose \
+                    uncommitted entries only the cluster can resolve (start it as a cluster node)"
+                    .into(),
+            });
+        }
         // Roll forward: replay every committed record after the checkpoint.
+        // A replicated log is not replayed here: which of its records are
+        // committed only the cluster knows, and it applies them.
         let mut latest = Version::new(meta.lsn, meta.catalog_root);
+        latest.term = meta.term;
+        latest.membership = meta.membership.as_deref().map(Arc::from);
         let mut replayed = 0u64;
-        let summary = journal::scan(&*vfs, &journal_dir, true, |lsn, payload| {
-            if lsn <= latest.lsn {
+        let replay = !config.replicated;
+        let summary = journal::scan(&*vfs, &journal_dir, true, |id, payload| {
+            let lsn = id.lsn;
+            if !replay || lsn <= latest.lsn || id.kind != journal::RecordKind::Data {
                 return Ok(());
             }
             if lsn != latest.lsn + 1 {
@@ -325,6 +358,7 @@ impl Engine {
         })?;
         if let Some(first) = summary.first_lsn
             && first > meta.lsn + 1
+            && replay
         {
             return Err(Error::JournalCorrupt {
                 file: journal_dir.clone(),
@@ -335,10 +369,14 @@ impl Engine {
                 ),
             });
         }
+        let next_lsn = match summary.last_lsn {
+            Some(last) if !replay => last + 1,
+            _ => latest.lsn + 1,
+        };
         let journal = Journal::create(
             vfs.clone(),
             &journal_dir,
-            latest.lsn + 1,
+            next_lsn,
             &summary.segments,
             config.journal_segment_bytes,
             config.journal_compression,
@@ -357,6 +395,8 @@ impl Engine {
                 latest: latest.clone(),
                 alloc,
                 history: VecDeque::new(),
+                proposed: Vec::new(),
+                next_proposal: 1,
             }),
             snapshots: Mutex::new(Snapshots {
                 visible: latest,
@@ -378,6 +418,7 @@ impl Engine {
             shutdown: Mutex::new(false),
             wake: Condvar::new(),
             closed: AtomicBool::new(false),
+            replicator: std::sync::OnceLock::new(),
             config,
             _lock: lock,
         });
@@ -400,7 +441,7 @@ impl Engine {
         } else {
             None
         };
-        let flusher = if shared.config.durability == Durability::Full {
+        let flusher = if shared.config.durability == Durability::Full || shared.config.replicated {
             let s = shared.clone();
             Some(
                 std::thread::Builder::new()
@@ -441,12 +482,24 @@ impl Engine {
     /// writes; its writes are buffered until commit.
     pub fn begin_write(&self) -> Result<crate::WriteTxn> {
         self.shared.check_writable()?;
+        if self.shared.config.replicated && self.shared.replicator.get().is_none() {
+            return Err(Error::NotLeader {
+                leader: None,
+                detail: "this node has not joined its cluster yet".into(),
+            });
+        }
         Ok(crate::txn::WriteTxn::new(self.shared.clone()))
     }
 
     /// Applies a committed record produced elsewhere (replication): `lsn`
     /// must be the next LSN. The record is journaled like a local commit.
     pub fn apply_record(&self, lsn: u64, record: &[u8]) -> Result<()> {
+        if self.shared.config.replicated {
+            return Err(Error::Config(
+                "apply_record is for a single node; a replicated engine applies through apply_committed"
+                    .into(),
+            ));
+        }
         let ops = record::decode(record, lsn)?;
         self.shared.commit_ops(ops, None, Some(lsn)).map(|_| ())
     }
@@ -669,6 +722,7 @@ impl Shared {
         snapshot: Option<u64>,
         expect_lsn: Option<u64>,
     ) -> Result<u64> {
+        debug_assert!(!self.config.replicated, "replicated commits are proposed");
         let ops = Arc::new(ops);
         let mut guard = self.writer();
         self.check_writable()?;
