@@ -387,7 +387,12 @@ impl Journal {
         if let Some(why) = &s.poisoned {
             return Err(Error::Poisoned(why.clone()));
         }
-        assert_eq!(lsn, s.appended_lsn + 1, "journal LSNs must be contiguous");
+        if lsn != s.appended_lsn + 1 {
+            return Err(Error::LsnOrder {
+                expected: s.appended_lsn + 1,
+                got: lsn,
+            });
+        }
         if payload.len() >= EARLY_WRITE_BYTES && !s.syncing {
             // A big record (a bulk load's commit) goes to the file straight
             // from the caller's buffer, after whatever is buffered, instead

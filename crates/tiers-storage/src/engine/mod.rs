@@ -396,7 +396,11 @@ impl Engine {
                 alloc,
                 history: VecDeque::new(),
                 proposed: Vec::new(),
-                next_proposal: 1,
+                // Unique across restarts, so an old entry of this node's
+                // is never taken for a new proposal.
+                next_proposal: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64),
             }),
             snapshots: Mutex::new(Snapshots {
                 visible: latest,

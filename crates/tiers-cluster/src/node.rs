@@ -1,0 +1,378 @@
+//! One cluster member: Raft over a replicated engine, the transport's
+//! server, the proposer the engine commits through, and the role the SQL
+//! front end shows its clients.
+//!
+//! A node takes writes only as a *ready* leader: the leader of the
+//! current term that has applied its own blank entry, so every entry of
+//! earlier terms is applied before its first commit is checked for
+//! conflicts. When it stops being leader, its proposals in flight are
+//! forgotten (whatever the new leader commits of them is applied like any
+//! other entry, and their clients learn that the outcome is unknown).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::async_runtime::watch::WatchReceiver;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ServerState, SnapshotPolicy};
+use tiers_storage::{Engine, ProposalDone, Replicator};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::log_store::LogStore;
+use crate::network::{Faults, Network, serve};
+use crate::state_machine::StateMachine;
+use crate::{Command, Error, NodeAddr, Raft, Result};
+
+/// How a member is set up.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// This node's id (unique in the cluster, never reused).
+    pub id: u64,
+    /// Its addresses (the transport binds `addr.raft`).
+    pub addr: NodeAddr,
+    /// The founding voters, this node among them, when this node may
+    /// found the cluster (the lowest id initializes it); empty to join an
+    /// existing cluster (added by `tiers cluster add`).
+    pub founders: BTreeMap<u64, NodeAddr>,
+    /// How often the leader sends heartbeats.
+    pub heartbeat: Duration,
+    /// Followers start an election after a random timeout in this range
+    /// without hearing from a leader.
+    pub election_timeout: (Duration, Duration),
+}
+
+impl ClusterConfig {
+    /// The defaults for `id` at `addr`.
+    pub fn new(id: u64, addr: NodeAddr) -> ClusterConfig {
+        ClusterConfig {
+            id,
+            addr,
+            founders: BTreeMap::new(),
+            heartbeat: Duration::from_millis(50),
+            election_timeout: (Duration::from_millis(300), Duration::from_millis(600)),
+        }
+    }
+}
+
+/// What a member is right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Takes writes (once ready; see the module documentation).
+    Leader,
+    /// A voter following a leader.
+    Follower,
+    /// A voter asking for votes.
+    Candidate,
+    /// A non-voting replica (a disaster-recovery site).
+    Learner,
+    /// Stopped.
+    Shutdown,
+}
+
+impl Role {
+    /// The role's name as status pages show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Learner => "learner",
+            Role::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// A member's view of the cluster.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// This node.
+    pub id: u64,
+    /// Its role.
+    pub role: Role,
+    /// Whether it takes writes now.
+    pub writable: bool,
+    /// The current term.
+    pub term: u64,
+    /// The leader it knows of, with its addresses.
+    pub leader: Option<(u64, NodeAddr)>,
+    /// Index of the last log entry.
+    pub last_log: u64,
+    /// Index of the last committed entry.
+    pub committed: u64,
+    /// Index of the last applied entry.
+    pub applied: u64,
+    /// Members: id, addresses, voter or not.
+    pub members: Vec<(u64, NodeAddr, bool)>,
+    /// On the leader: each follower's last replicated index.
+    pub replication: Vec<(u64, Option<u64>)>,
+}
+
+/// A running member.
+pub struct ClusterNode {
+    id: u64,
+    raft: Raft,
+    engine: Arc<Engine>,
+    faults: Arc<Faults>,
+    ready: Arc<AtomicBool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+struct Proposer {
+    id: u64,
+    raft: Raft,
+    ready: Arc<AtomicBool>,
+}
+
+fn leader_of(raft: &Raft) -> Option<String> {
+    let m = raft.metrics().borrow_watched().clone();
+    let leader = m.current_leader?;
+    let node = m.membership_config.membership().get_node(&leader)?;
+    Some(node.sql.clone())
+}
+
+impl Replicator for Proposer {
+    fn propose(&self, proposal: u64, record: Vec<u8>, done: ProposalDone) {
+        if !self.ready.load(Ordering::Acquire) {
+            let leader = leader_of(&self.raft);
+            done.finish(Err(tiers_storage::Error::NotLeader {
+                detail: match &leader {
+                    Some(l) => format!("the leader is {l}"),
+                    None => "no leader is known right now (an election is under way)".into(),
+                },
+                leader,
+            }));
+            return;
+        }
+        let raft = self.raft.clone();
+        let cmd = Command {
+            origin: self.id,
+            proposal,
+            record,
+        };
+        tokio::spawn(async move {
+            let outcome = match raft.client_write(cmd).await {
+                Ok(resp) => Ok(resp.log_id.index),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    let leader = f.leader_node.map(|n| n.sql);
+                    Err(tiers_storage::Error::NotLeader {
+                        detail: match &leader {
+                            Some(l) => format!("leadership moved to {l}"),
+                            None => "leadership was lost".into(),
+                        },
+                        leader,
+                    })
+                }
+                Err(e) => Err(tiers_storage::Error::CommitUnknown(format!(
+                    "leadership changed while the commit waited ({e}); it may or may not have taken effect"
+                ))),
+            };
+            done.finish(outcome);
+        });
+    }
+}
+
+impl ClusterNode {
+    /// Starts a member over `engine` (opened with `Config::replicated`),
+    /// whose journal directory is `journal_dir`. Must run inside a Tokio
+    /// multi-thread runtime.
+    pub async fn start(
+        engine: Arc<Engine>,
+        journal_dir: &std::path::Path,
+        config: ClusterConfig,
+    ) -> Result<ClusterNode> {
+        let listener = TcpListener::bind(&config.addr.raft).await.map_err(|e| {
+            Error::Config(format!(
+                "cannot listen for the cluster on {}: {e}",
+                config.addr.raft
+            ))
+        })?;
+        Self::start_on(engine, journal_dir, config, listener).await
+    }
+
+    /// Like [`ClusterNode::start`], with the transport's listener bound
+    /// already (to `config.addr.raft`).
+    pub async fn start_on(
+        engine: Arc<Engine>,
+        journal_dir: &std::path::Path,
+        config: ClusterConfig,
+        listener: TcpListener,
+    ) -> Result<ClusterNode> {
+        if !engine.is_replicated() {
+            return Err(Error::Config(
+                "the engine must be opened in replicated mode".into(),
+            ));
+        }
+        let raft_config = openraft::Config {
+            cluster_name: "tiers".into(),
+            heartbeat_interval: config.heartbeat.as_millis() as u64,
+            election_timeout_min: config.election_timeout.0.as_millis() as u64,
+            election_timeout_max: config.election_timeout.1.as_millis() as u64,
+            // The log is kept whole for now (see the state machine).
+            snapshot_policy: SnapshotPolicy::Never,
+            enable_pre_vote: Some(true),
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| Error::Config(e.to_string()))?;
+        let log = LogStore::open(engine.clone(), journal_dir)?;
+        let sm = StateMachine::new(engine.clone(), config.id);
+        let faults = Arc::new(Faults::default());
+        let network = Network {
+            id: config.id,
+            faults: faults.clone(),
+        };
+        let raft = Raft::new(config.id, Arc::new(raft_config), network, log, sm)
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?;
+        let ready = Arc::new(AtomicBool::new(false));
+        let mut tasks = vec![tokio::spawn(serve(listener, raft.clone(), faults.clone()))];
+        tasks.push(tokio::spawn(watch_role(
+            raft.clone(),
+            engine.clone(),
+            ready.clone(),
+            config.election_timeout.1,
+        )));
+        engine.set_replicator(Arc::new(Proposer {
+            id: config.id,
+            raft: raft.clone(),
+            ready: ready.clone(),
+        }))?;
+        let node = ClusterNode {
+            id: config.id,
+            raft,
+            engine,
+            faults,
+            ready,
+            tasks: Mutex::new(tasks),
+        };
+        if config.founders.keys().next() == Some(&config.id)
+            && !node
+                .raft
+                .is_initialized()
+                .await
+                .map_err(|e| Error::Raft(e.to_string()))?
+        {
+            node.raft
+                .initialize(config.founders.clone())
+                .await
+                .map_err(|e| Error::Raft(format!("founding the cluster: {e}")))?;
+        }
+        Ok(node)
+    }
+
+    /// The Raft handle (membership changes, metrics).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// The fault layer (partitions for tests and `tiers chaos`).
+    pub fn faults(&self) -> &Arc<Faults> {
+        &self.faults
+    }
+
+    /// Whether this node takes writes now.
+    pub fn writable(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// The member's view of the cluster.
+    pub fn status(&self) -> Status {
+        let m = self.raft.metrics().borrow_watched().clone();
+        let membership = m.membership_config.membership();
+        let voters: Vec<u64> = membership.voter_ids().collect();
+        let role = match m.state {
+            ServerState::Leader => Role::Leader,
+            ServerState::Follower => Role::Follower,
+            ServerState::Candidate => Role::Candidate,
+            ServerState::Learner => Role::Learner,
+            ServerState::Shutdown => Role::Shutdown,
+        };
+        Status {
+            id: self.id,
+            role,
+            writable: self.writable(),
+            term: m.current_term,
+            leader: m
+                .current_leader
+                .and_then(|l| membership.get_node(&l).map(|n| (l, n.clone()))),
+            last_log: m.last_log_index.unwrap_or(0),
+            committed: m.cluster_committed.map_or(0, |c| c.index),
+            applied: m.last_applied.map_or(0, |a| a.index),
+            members: membership
+                .nodes()
+                .map(|(id, n)| (*id, n.clone(), voters.contains(id)))
+                .collect(),
+            replication: m
+                .replication
+                .as_ref()
+                .map(|r| {
+                    r.iter()
+                        .map(|(id, matched)| (*id, matched.map(|l| l.index)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Stops Raft and the transport (the engine stays open).
+    pub async fn shutdown(&self) {
+        for task in self.tasks.lock().expect("tasks").drain(..) {
+            task.abort();
+        }
+        let _ = self.raft.shutdown().await;
+        self.ready.store(false, Ordering::Release);
+        self.engine.clear_proposals();
+    }
+}
+
+/// Keeps `ready` true exactly while this node is the leader of the
+/// current term and has applied an entry of that term (its blank entry);
+/// forgets proposals when leadership ends.
+///
+/// A leader that has heard from no quorum for `quorum_timeout` takes no
+/// new commits either (they could only hang until a partition heals):
+/// they fail at once, certainly not committed.
+async fn watch_role(
+    raft: Raft,
+    engine: Arc<Engine>,
+    ready: Arc<AtomicBool>,
+    quorum_timeout: Duration,
+) {
+    let mut metrics = raft.metrics();
+    let mut was_leader = false;
+    let mut tick = tokio::time::interval(quorum_timeout / 4);
+    loop {
+        let (leader, now_ready) = {
+            let m = metrics.borrow_and_update();
+            let leader = m.state == ServerState::Leader;
+            let applied_term = m.last_applied.map_or(0, |a| a.leader_id.term);
+            let in_touch = m
+                .last_quorum_acked
+                .as_ref()
+                .is_none_or(|at| openraft::Instant::elapsed(&**at) <= quorum_timeout);
+            (leader, leader && applied_term == m.current_term && in_touch)
+        };
+        ready.store(now_ready, Ordering::Release);
+        if was_leader && !leader {
+            engine.clear_proposals();
+        }
+        was_leader = leader;
+        tokio::select! {
+            changed = metrics.changed() => {
+                if changed.is_err() {
+                    ready.store(false, Ordering::Release);
+                    return;
+                }
+            }
+            _ = tick.tick() => {}
+        }
+    }
+}
