@@ -134,6 +134,14 @@ fn leader_of(raft: &Raft) -> Option<String> {
 }
 
 impl Replicator for Proposer {
+    fn is_writable(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    fn leader_hint(&self) -> Option<String> {
+        leader_of(&self.raft)
+    }
+
     fn propose(&self, proposal: u64, record: Vec<u8>, done: ProposalDone) {
         if !self.ready.load(Ordering::Acquire) {
             let leader = leader_of(&self.raft);

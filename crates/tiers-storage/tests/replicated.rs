@@ -31,6 +31,14 @@ impl Replicator for HeldLog {
     fn propose(&self, id: u64, payload: Vec<u8>, done: ProposalDone) {
         self.held.lock().unwrap().push((id, payload, done));
     }
+
+    fn is_writable(&self) -> bool {
+        true
+    }
+
+    fn leader_hint(&self) -> Option<String> {
+        None
+    }
 }
 
 fn release(engine: &Engine, log: &HeldLog, term: u64) -> usize {
@@ -70,9 +78,11 @@ fn proposer(engine: &Engine) -> Arc<HeldLog> {
 fn a_commit_is_invisible_until_committed_and_conflicts_with_proposals_in_flight() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::open(dir.path(), config()).unwrap();
+    let mut early = engine.begin_write().unwrap();
+    early.create_tree("early", TreeKind::BTree).unwrap();
     assert!(
-        matches!(engine.begin_write(), Err(Error::NotLeader { .. })),
-        "no writes before the node joins its cluster"
+        matches!(early.commit(), Err(Error::NotLeader { .. })),
+        "no commits before the node joins its cluster"
     );
     let log = proposer(&engine);
     marker(&engine, 1, RecordKind::Membership, b"members: 1");

@@ -20,6 +20,7 @@ macro_rules! say {
 }
 
 mod ap;
+mod cluster;
 mod config;
 mod up;
 mod web;
@@ -60,6 +61,8 @@ enum Command {
         /// Print the effective configuration and exit.
         #[arg(long)]
         print_config: bool,
+        #[command(flatten)]
+        cluster: cluster::ClusterFlags,
     },
     /// Run the web tier: static files from disk and a load-balancing
     /// reverse proxy to AP servers, with health checks and failover.
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
             cache_mib,
             max_connections,
             print_config,
+            cluster,
         } => {
             let mut file = match config::load(config.as_deref()) {
                 Ok(c) => c,
@@ -115,7 +119,7 @@ fn main() -> ExitCode {
                 print!("{}", config::render(&file));
                 return ExitCode::SUCCESS;
             }
-            run_db(file.db)
+            run_db(file.db, cluster)
         }
         Command::Web(flags) => web::run(flags),
         Command::Ap(flags) => ap::run(flags),
@@ -162,7 +166,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_db(db: config::DbConfig) -> ExitCode {
+fn run_db(db: config::DbConfig, cluster_flags: cluster::ClusterFlags) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -183,13 +187,39 @@ fn run_db(db: config::DbConfig) -> ExitCode {
                 db.listen
             );
         }
-        let server = match tiers_db::Server::bind(config).await {
+        let clustered = cluster_flags.node_id.is_some() || cluster_flags.peers.is_some();
+        let member = if clustered {
+            match cluster::start(&cluster_flags, &data_dir, config.storage.clone()).await {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    eprintln!("tiers db: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        } else {
+            None
+        };
+        let bound = match &member {
+            Some((engine, _)) => tiers_db::Server::bind_engine(config, engine.clone()).await,
+            None => tiers_db::Server::bind(config).await,
+        };
+        let server = match bound {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("tiers db: {e}");
                 return ExitCode::from(2);
             }
         };
+        if let Some((_, node)) = &member {
+            tokio::spawn(cluster::keep_catalog(server.database().clone()));
+            let s = node.status();
+            println!(
+                "tiers db: cluster member {} of {} (raft on {})",
+                s.id,
+                s.members.len(),
+                cluster_flags.peers.as_deref().unwrap_or("")
+            );
+        }
         let engine = server.engine().clone();
         let admin_listener = match tokio::net::TcpListener::bind(db.admin).await {
             Ok(l) => l,
@@ -221,6 +251,9 @@ fn run_db(db: config::DbConfig) -> ExitCode {
         if let Err(e) = server.serve(shutdown).await {
             eprintln!("tiers db: {e}");
             return ExitCode::from(1);
+        }
+        if let Some((_, node)) = &member {
+            node.shutdown().await;
         }
         // Stop accepting, then take a final checkpoint so the next start has
         // nothing to replay.

@@ -166,7 +166,12 @@ impl Server {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("opening {}: {e}", config.data_dir.display()))?;
-        let engine = Arc::new(engine);
+        Self::bind_engine(config, Arc::new(engine)).await
+    }
+
+    /// Binds the listener over an engine opened already (a cluster
+    /// member's replicated engine; `config.storage` is then unused).
+    pub async fn bind_engine(config: ServerConfig, engine: Arc<Engine>) -> Result<Server, String> {
         // Create the catalog once, before any client arrives.
         let database = tiers_sql::exec::Database::new(engine.clone()).map_err(|e| e.to_string())?;
         let listener = tiers_telemetry::net::listen(config.listen)
@@ -219,6 +224,11 @@ impl Server {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("bound listener")
+    }
+
+    /// The SQL database the sessions share.
+    pub fn database(&self) -> &Arc<tiers_sql::exec::Database> {
+        &self.shared.database
     }
 
     /// The storage engine (for metrics and shutdown).

@@ -107,10 +107,14 @@ pub struct Database {
 
 impl Database {
     /// A database on `engine` (creating the catalog trees on first use).
+    /// On a cluster member the catalog is created by the first leader
+    /// ([`Database::ensure_catalog`]), and replicated to the others.
     pub fn new(engine: Arc<Engine>) -> Result<Arc<Database>> {
-        let mut tx = engine.begin_write()?;
-        catalog::bootstrap(&mut tx)?;
-        tx.commit()?;
+        if !engine.is_replicated() {
+            let mut tx = engine.begin_write()?;
+            catalog::bootstrap(&mut tx)?;
+            tx.commit()?;
+        }
         Ok(Arc::new(Database {
             sequences: Sequences::new(engine.clone()),
             engine,
@@ -120,6 +124,20 @@ impl Database {
             ddl_in_flight: AtomicU64::new(0),
             next_session: AtomicU64::new(1),
         }))
+    }
+
+    /// Creates the catalog trees if they are missing (a cluster's leader
+    /// calls this once it takes writes). Returns whether it wrote.
+    pub fn ensure_catalog(&self) -> Result<bool> {
+        let r = self.engine.begin_read();
+        if r.tree(catalog::TABLES_TREE)?.is_some() && r.tree(catalog::COUNTERS_TREE)?.is_some() {
+            return Ok(false);
+        }
+        drop(r);
+        let mut tx = self.engine.begin_write()?;
+        catalog::bootstrap(&mut tx)?;
+        tx.commit()?;
+        Ok(true)
     }
 
     /// The catalog epoch a plan may be cached under or reused at, read
@@ -445,6 +463,17 @@ impl Session {
             return Err(SqlError::new(
                 "25006",
                 "cannot execute a write in a read-only transaction",
+            ));
+        }
+        if writes(stmt) && !self.db.engine.accepts_writes() {
+            return Err(SqlError::new(
+                sqlstate::READ_ONLY_SQL_TRANSACTION,
+                match self.db.engine.leader_hint() {
+                    Some(leader) => format!(
+                        "cannot write here: this node is a read-only cluster follower; the leader is {leader} (connect with target_session_attrs=read-write)"
+                    ),
+                    None => "cannot write here: this cluster has no leader right now (an election is under way); retry shortly".into(),
+                },
             ));
         }
         // Read the DDL epoch before the snapshot: a plan cached under this

@@ -82,7 +82,8 @@ impl Session {
             | "server_encoding"
             | "transaction isolation level"
             | "transaction_isolation"
-            | "transaction_read_only" => {
+            | "transaction_read_only"
+            | "in_hot_standby" => {
                 return Err(SqlError::new(
                     "55P02",
                     format!("parameter \"{name}\" cannot be changed"),
@@ -114,10 +115,16 @@ impl Session {
         } else {
             "repeatable read".to_string()
         };
-        let read_only = if self.read_only { "on" } else { "off" }.to_string();
+        // A cluster follower is a hot standby: every transaction on it is
+        // read-only (what `target_session_attrs=read-write` asks about).
+        let standby = !self.db.engine.accepts_writes();
+        let on_off = |on: bool| if on { "on" } else { "off" }.to_string();
+        let read_only = on_off(self.read_only || standby);
+        let hot_standby = on_off(standby);
         let value = match name.as_str() {
             "transaction isolation level" | "transaction_isolation" => &current,
             "transaction_read_only" => &read_only,
+            "in_hot_standby" => &hot_standby,
             _ => self
                 .settings
                 .get(&name)

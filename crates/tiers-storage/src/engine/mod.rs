@@ -483,15 +483,11 @@ impl Engine {
     }
 
     /// Starts a write transaction. Its reads see a snapshot plus its own
-    /// writes; its writes are buffered until commit.
+    /// writes; its writes are buffered until commit. In replicated mode it
+    /// starts on any member; a commit that writes is refused unless this
+    /// node is the cluster's ready leader ([`Engine::accepts_writes`]).
     pub fn begin_write(&self) -> Result<crate::WriteTxn> {
         self.shared.check_writable()?;
-        if self.shared.config.replicated && self.shared.replicator.get().is_none() {
-            return Err(Error::NotLeader {
-                leader: None,
-                detail: "this node has not joined its cluster yet".into(),
-            });
-        }
         Ok(crate::txn::WriteTxn::new(self.shared.clone()))
     }
 

@@ -41,6 +41,12 @@ pub trait Replicator: Send + Sync + 'static {
     /// the error ([`Error::NotLeader`] when it was certainly not committed,
     /// [`Error::CommitUnknown`] when it may have been).
     fn propose(&self, id: u64, payload: Vec<u8>, done: ProposalDone);
+
+    /// Whether this node takes writes now (it is the cluster's ready leader).
+    fn is_writable(&self) -> bool;
+
+    /// The leader's client address, when this node knows it.
+    fn leader_hint(&self) -> Option<String>;
 }
 
 /// The applied position of a replicated engine.
@@ -159,6 +165,19 @@ impl Shared {
                 detail: "this node has not joined its cluster yet".into(),
             });
         };
+        if !replicator.is_writable() {
+            let leader = replicator.leader_hint();
+            return Err(Error::NotLeader {
+                detail: match &leader {
+                    Some(l) => format!("it is a read-only follower; the leader is {l}"),
+                    None => {
+                        "no leader is known right now (an election is under way); retry shortly"
+                            .into()
+                    }
+                },
+                leader,
+            });
+        }
         let payload = record::encode(&ops);
         if payload.len() > MAX_RECORD_LEN {
             return Err(Error::TooLarge {
@@ -297,6 +316,24 @@ impl Engine {
             .replicator
             .set(replicator)
             .map_err(|_| Error::Config("the replicator is already set".into()))
+    }
+
+    /// Whether commits are taken here now: always on a single node; in
+    /// replicated mode only on the cluster's ready leader (a follower is
+    /// what PostgreSQL calls a hot standby).
+    pub fn accepts_writes(&self) -> bool {
+        if !self.shared.config.replicated {
+            return true;
+        }
+        self.shared
+            .replicator
+            .get()
+            .is_some_and(|r| r.is_writable())
+    }
+
+    /// In replicated mode, the leader's client address when known.
+    pub fn leader_hint(&self) -> Option<String> {
+        self.shared.replicator.get().and_then(|r| r.leader_hint())
     }
 
     /// Whether the engine was opened in replicated mode.
