@@ -501,6 +501,11 @@ impl Session {
             no_wait: self.async_mode,
             blocked_on: None,
         };
+        if is_ddl(stmt) && self.db.engine.is_replicated() {
+            // A new cluster's catalog is created by its first leader shortly
+            // after the election; DDL that comes first creates it itself.
+            catalog::bootstrap(&mut tx)?;
+        }
         if is_ddl(stmt) {
             if !self.did_ddl {
                 self.db.ddl_in_flight.fetch_add(1, AtomicOrdering::SeqCst);
