@@ -42,6 +42,9 @@ pub struct ClusterConfig {
     /// Followers start an election after a random timeout in this range
     /// without hearing from a leader.
     pub election_timeout: (Duration, Duration),
+    /// How long a commit waits for a quorum; then its client gets SQLSTATE
+    /// 08007 (outcome unknown) instead of waiting for a partition to heal.
+    pub commit_timeout: Duration,
 }
 
 impl ClusterConfig {
@@ -53,6 +56,7 @@ impl ClusterConfig {
             founders: BTreeMap::new(),
             heartbeat: Duration::from_millis(50),
             election_timeout: (Duration::from_millis(300), Duration::from_millis(600)),
+            commit_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -124,6 +128,9 @@ struct Proposer {
     id: u64,
     raft: Raft,
     ready: Arc<AtomicBool>,
+    /// How long a commit waits for a quorum before its client is told
+    /// the outcome is unknown.
+    commit_timeout: Duration,
 }
 
 fn leader_of(raft: &Raft) -> Option<String> {
@@ -160,8 +167,18 @@ impl Replicator for Proposer {
             proposal,
             record,
         };
+        let budget = self.commit_timeout;
         tokio::spawn(async move {
-            let outcome = match raft.client_write(cmd).await {
+            let written = match tokio::time::timeout(budget, raft.client_write(cmd)).await {
+                Ok(written) => written,
+                Err(_) => {
+                    done.finish(Err(tiers_storage::Error::CommitUnknown(format!(
+                        "no quorum confirmed it within {budget:?} (this node may be cut off from the majority); it may or may not take effect"
+                    ))));
+                    return;
+                }
+            };
+            let outcome = match written {
                 Ok(resp) => Ok(resp.log_id.index),
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                     let leader = f.leader_node.map(|n| n.sql);
@@ -247,6 +264,7 @@ impl ClusterNode {
             id: config.id,
             raft: raft.clone(),
             ready: ready.clone(),
+            commit_timeout: config.commit_timeout,
         }))?;
         let node = ClusterNode {
             id: config.id,

@@ -214,9 +214,16 @@ async fn commits_replicate_and_survive_leader_loss_partition_and_restart() {
         }
     }
     let isolated = members[l3].node.as_ref().unwrap();
-    let stranded = tokio::time::timeout(Duration::from_secs(3), put(isolated, 5000)).await;
-    if let Ok(Ok(lsn)) = stranded {
-        panic!("a partitioned leader acknowledged commit {lsn}");
+    let stranded = tokio::time::timeout(Duration::from_secs(8), put(isolated, 5000)).await;
+    match stranded {
+        Ok(Ok(lsn)) => panic!("a partitioned leader acknowledged commit {lsn}"),
+        // Proposed before the leader noticed: it waits for the commit
+        // timeout and is then reported as of unknown outcome.
+        Ok(Err(e)) => assert!(
+            matches!(e, Error::CommitUnknown(_) | Error::NotLeader { .. }),
+            "{e}"
+        ),
+        Err(_) => panic!("a stranded commit waited past the commit timeout"),
     }
     // Once it has heard from no majority for an election timeout, it
     // refuses new commits at once instead of letting them hang.

@@ -96,7 +96,8 @@ async fn transfer(
             &[&to],
         )
         .await?;
-        c.execute("INSERT INTO transfers VALUES ($1)", &[&id]).await?;
+        c.execute("INSERT INTO transfers VALUES ($1)", &[&id])
+            .await?;
         c.batch_execute("COMMIT").await
     };
     match body.await {
@@ -187,14 +188,23 @@ async fn killing_the_leader_under_transfers_loses_no_acknowledged_commit() {
     let killed_at = Instant::now();
     let l2 = leader(&members).await;
     assert_ne!(l2, killed);
-    eprintln!("a new leader answered {:?} after the kill", killed_at.elapsed());
+    eprintln!(
+        "a new leader answered {:?} after the kill",
+        killed_at.elapsed()
+    );
     for w in workers {
         w.await.unwrap();
     }
     let acked: Vec<i64> = acked.lock().unwrap().clone();
-    eprintln!("{} transfers acknowledged, {before_kill} before the kill", acked.len());
+    eprintln!(
+        "{} transfers acknowledged, {before_kill} before the kill",
+        acked.len()
+    );
     assert!(before_kill > 0, "transfers ran before the kill");
-    assert!(acked.len() > before_kill, "transfers went on after the failover");
+    assert!(
+        acked.len() > before_kill,
+        "transfers went on after the failover"
+    );
     start(&mut members[killed], &peers);
 
     // Every member converges on the same transfers, all acknowledged ones
