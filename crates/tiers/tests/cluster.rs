@@ -129,7 +129,7 @@ async fn killing_the_leader_under_transfers_loses_no_acknowledged_commit() {
     for m in &mut members {
         start(m, &peers);
     }
-    let hosts = vec!["127.0.0.1"; 3].join(",");
+    let hosts = ["127.0.0.1"; 3].join(",");
     let ports = members
         .iter()
         .map(|m| m.sql.to_string())
