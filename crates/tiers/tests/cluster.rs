@@ -24,6 +24,8 @@ fn free_port() -> u16 {
 struct Member {
     id: u64,
     sql: u16,
+    /// The admin endpoint's address, as the member printed it.
+    admin: String,
     dir: std::path::PathBuf,
     child: Option<Child>,
 }
@@ -44,6 +46,8 @@ fn start(m: &mut Member, peers: &str) {
         line.clear();
         assert!(out.read_line(&mut line).unwrap() > 0, "tiers db exited");
     }
+    let at = line.find("http://").expect("admin address") + 7;
+    m.admin = line[at..].trim().trim_end_matches("/status").to_string();
     m.child = Some(child);
 }
 
@@ -118,6 +122,7 @@ async fn killing_the_leader_under_transfers_loses_no_acknowledged_commit() {
             id,
             sql: free_port(),
             dir: tmp.path().join(format!("n{id}")),
+            admin: String::new(),
             child: None,
         })
         .collect();
@@ -243,6 +248,28 @@ async fn killing_the_leader_under_transfers_loses_no_acknowledged_commit() {
         .unwrap()
         .get(0);
     assert_eq!(ro, "on", "the restarted member follows the new leader");
+    // The admin endpoint shows the roles.
+    let status = |m: &Member| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&m.admin).unwrap();
+        write!(
+            s,
+            "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    };
+    let restarted = status(&members[killed]);
+    assert!(restarted.contains("\"role\": \"follower\""), "{restarted}");
+    let sql_leader = format!("127.0.0.1:{}", members[l2].sql);
+    assert!(
+        restarted.contains(&sql_leader),
+        "names the leader: {restarted}"
+    );
+    let lead = status(&members[l2]);
+    assert!(lead.contains("\"role\": \"leader\""), "{lead}");
     for m in &mut members {
         if let Some(mut c) = m.child.take() {
             let _ = c.kill();

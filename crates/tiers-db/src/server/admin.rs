@@ -110,6 +110,15 @@ impl tiers_telemetry::Admin for DbAdmin {
             "statement_p99_seconds": s.latency.quantile(0.99),
             "parse_cache_hits": s.parse_cache_hits.load(AtomicOrdering::Relaxed),
             "lock_waits": s.database.locks.waits(),
+            // A cluster member's role: the leader takes writes, a follower
+            // is read-only and names the leader it knows of.
+            "role": match (self.engine.is_replicated(), self.engine.accepts_writes()) {
+                (false, _) => "single",
+                (true, true) => "leader",
+                (true, false) => "follower",
+            },
+            "leader": self.engine.leader_hint(),
+            "applied_term": self.engine.applied().term,
             "deadlocks": s.database.locks.deadlocks(),
             "storage": {
                 "commits": m.commits,
