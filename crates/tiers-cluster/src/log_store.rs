@@ -15,6 +15,7 @@
 //! never vote twice in a term); the commit index is a hint written without
 //! fsync and, on open, never trusted past the end of the log.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::io;
@@ -82,13 +83,17 @@ fn term_of(id: &LogId) -> u64 {
     id.leader_id.term
 }
 
-/// How an entry is journaled: its record id and payload.
-fn to_record(entry: &Entry) -> io::Result<(RecordId, Vec<u8>)> {
+/// How an entry is journaled: its record id and payload (a commit
+/// record is journaled from the entry itself, not copied).
+fn to_record(entry: &Entry) -> io::Result<(RecordId, Cow<'_, [u8]>)> {
     let id = entry.log_id;
     let (kind, payload) = match &entry.payload {
-        EntryPayload::Blank => (RecordKind::Blank, Vec::new()),
-        EntryPayload::Normal(cmd) => (RecordKind::Data, cmd.record.clone()),
-        EntryPayload::Membership(m) => (RecordKind::Membership, encode(&m).map_err(io_error)?),
+        EntryPayload::Blank => (RecordKind::Blank, Cow::Borrowed(&[][..])),
+        EntryPayload::Normal(cmd) => (RecordKind::Data, Cow::Borrowed(&cmd.record[..])),
+        EntryPayload::Membership(m) => (
+            RecordKind::Membership,
+            Cow::Owned(encode(&m).map_err(io_error)?),
+        ),
     };
     Ok((
         RecordId {
@@ -342,8 +347,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let journal = self.inner.engine.journal();
         let mut last = None;
         for entry in entries {
-            let (id, payload) = to_record(&entry)?;
-            journal.append_record(id, &payload).map_err(io_error)?;
+            let id = {
+                let (id, payload) = to_record(&entry)?;
+                journal.append_record(id, &payload).map_err(io_error)?;
+                id
+            };
             let mut m = self.mem();
             if m.cache.is_empty() {
                 m.cache_first = entry.log_id.index;

@@ -134,7 +134,8 @@ struct Proposer {
 }
 
 fn leader_of(raft: &Raft) -> Option<String> {
-    let m = raft.metrics().borrow_watched().clone();
+    let metrics = raft.metrics();
+    let m = metrics.borrow_watched();
     let leader = m.current_leader?;
     let node = m.membership_config.membership().get_node(&leader)?;
     Some(node.sql.clone())
@@ -150,15 +151,9 @@ impl Replicator for Proposer {
     }
 
     fn propose(&self, proposal: u64, record: Vec<u8>, done: ProposalDone) {
+        // Checked again: readiness may have ended since the engine asked.
         if !self.ready.load(Ordering::Acquire) {
-            let leader = leader_of(&self.raft);
-            done.finish(Err(tiers_storage::Error::NotLeader {
-                detail: match &leader {
-                    Some(l) => format!("the leader is {l}"),
-                    None => "no leader is known right now (an election is under way)".into(),
-                },
-                leader,
-            }));
+            done.finish(Err(tiers_storage::Error::not_leader(leader_of(&self.raft))));
             return;
         }
         let raft = self.raft.clone();

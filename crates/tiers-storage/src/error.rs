@@ -148,6 +148,22 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// This node cannot commit because it is not the cluster's ready
+    /// leader; names the leader when known.
+    pub fn not_leader(leader: Option<String>) -> Error {
+        Error::NotLeader {
+            detail: match &leader {
+                Some(l) => format!("it is a read-only follower; the leader is {l}"),
+                None => {
+                    "no leader is known right now (an election is under way); retry shortly".into()
+                }
+            },
+            leader,
+        }
+    }
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -693,7 +693,7 @@ impl WriteTxn {
         if self.r.shared.config.replicated {
             let (_, slot) = self.r.shared.propose(ops, self.r.version.lsn)?;
             return Ok(PendingCommit {
-                shared: Some(self.r.shared.clone()),
+                shared: None,
                 lsn: 0,
                 proposal: Some(slot),
             });
@@ -791,7 +791,8 @@ impl Iterator for MergeIter<'_> {
 /// next fsync, it is just not waited for.
 #[must_use = "a pending commit must be waited for before it is acknowledged"]
 pub struct PendingCommit {
-    /// None when there was nothing to commit.
+    /// The engine to wait on; None when there was nothing to commit, or
+    /// for a proposal (its slot says when it settles).
     shared: Option<Arc<Shared>>,
     /// 0 for a proposal (its log index is known only once committed).
     lsn: u64,

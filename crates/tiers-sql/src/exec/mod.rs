@@ -459,13 +459,14 @@ impl Session {
         if self.failed {
             return Err(aborted());
         }
-        if self.read_only && writes(stmt) {
+        let writes = writes(stmt);
+        if self.read_only && writes {
             return Err(SqlError::new(
                 "25006",
                 "cannot execute a write in a read-only transaction",
             ));
         }
-        if writes(stmt) && !self.db.engine.accepts_writes() {
+        if writes && !self.db.engine.accepts_writes() {
             return Err(SqlError::new(
                 sqlstate::READ_ONLY_SQL_TRANSACTION,
                 match self.db.engine.leader_hint() {

@@ -37,7 +37,7 @@ pub(crate) use replicated::ProposalSlot;
 pub use replicated::{Applied, ProposalDone, Replicator};
 
 use crate::alloc::{Allocator, FIRST_DATA_PAGE};
-use crate::batch::Batch;
+use crate::batch::{Batch, Sealed};
 use crate::btree::node::Limits;
 use crate::catalog;
 use crate::config::{Config, Durability};
@@ -749,25 +749,8 @@ impl Shared {
             });
         }
         let (horizon, prune_through) = self.read_horizon();
-        let checkpointed = self.checkpoint_lsn.load(Ordering::Acquire);
         let w = &mut *guard;
-        w.alloc.reclaim(horizon.min(checkpointed));
-        self.update_forget_horizon(horizon);
-        let mut batch = Batch::new(&self.pool, &mut w.alloc, self.page_size, lsn);
-        let root = match catalog::apply(
-            &mut batch,
-            &self.limits,
-            &self.hash_limits,
-            w.latest.catalog_root,
-            &ops,
-        ) {
-            Ok(root) => root,
-            Err(e) => {
-                batch.abort();
-                return Err(e);
-            }
-        };
-        let sealed = batch.seal();
+        let (sealed, root) = self.stage(w, lsn, &ops, horizon)?;
         let payload = record::encode(&ops);
         if let Err(e) = self.journal.append(lsn, &payload) {
             for (no, _) in &sealed.pages {
@@ -775,11 +758,7 @@ impl Shared {
             }
             return Err(e);
         }
-        for (no, page) in sealed.pages {
-            self.pool.install(no, page);
-        }
-        self.pool.retire(&sealed.retired, lsn);
-        w.alloc.retire(lsn, sealed.retired);
+        self.install(w, lsn, sealed);
         let version = Arc::new(Version::new(lsn, root));
         w.latest = version.clone();
         // Keep write sets only while a transaction that started earlier may still commit.
@@ -791,6 +770,45 @@ impl Shared {
         drop(guard);
         metrics::inc(&self.metrics.commits);
         Ok(lsn)
+    }
+
+    /// Applies `ops` to private copies of the pages for version `lsn`
+    /// (first letting go of pages no snapshot below `horizon` nor the last
+    /// checkpoint needs); returns the sealed copies, not yet installed, and
+    /// the new catalog root.
+    fn stage(
+        &self,
+        w: &mut Writer,
+        lsn: u64,
+        ops: &[Op],
+        horizon: u64,
+    ) -> Result<(Sealed, Option<PageNo>)> {
+        let checkpointed = self.checkpoint_lsn.load(Ordering::Acquire);
+        w.alloc.reclaim(horizon.min(checkpointed));
+        self.update_forget_horizon(horizon);
+        let mut batch = Batch::new(&self.pool, &mut w.alloc, self.page_size, lsn);
+        match catalog::apply(
+            &mut batch,
+            &self.limits,
+            &self.hash_limits,
+            w.latest.catalog_root,
+            ops,
+        ) {
+            Ok(root) => Ok((batch.seal(), root)),
+            Err(e) => {
+                batch.abort();
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes staged page copies the pages of version `lsn`.
+    fn install(&self, w: &mut Writer, lsn: u64, sealed: Sealed) {
+        for (no, page) in sealed.pages {
+            self.pool.install(no, page);
+        }
+        self.pool.retire(&sealed.retired, lsn);
+        w.alloc.retire(lsn, sealed.retired);
     }
 
     /// Commits a write set and waits until it is durable and visible.

@@ -23,9 +23,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Poll, Waker};
 
 use super::conflicts::{conflict_keys, conflicts};
-use super::{Engine, Shared, Version, Writer};
-use crate::batch::Batch;
-use crate::catalog;
+use super::{Engine, Shared, Version};
 use crate::error::{Error, Result};
 use crate::journal::{Journal, MAX_RECORD_LEN, RecordId, RecordKind};
 use crate::meta::Meta;
@@ -166,17 +164,7 @@ impl Shared {
             });
         };
         if !replicator.is_writable() {
-            let leader = replicator.leader_hint();
-            return Err(Error::NotLeader {
-                detail: match &leader {
-                    Some(l) => format!("it is a read-only follower; the leader is {l}"),
-                    None => {
-                        "no leader is known right now (an election is under way); retry shortly"
-                            .into()
-                    }
-                },
-                leader,
-            });
+            return Err(Error::not_leader(replicator.leader_hint()));
         }
         let payload = record::encode(&ops);
         if payload.len() > MAX_RECORD_LEN {
@@ -234,8 +222,14 @@ impl Shared {
         match id.kind {
             RecordKind::Data => {
                 let ops = Arc::new(record::decode(payload, id.lsn)?);
-                version.catalog_root = self.apply_to_pages(w, id.lsn, &ops)?;
-                let (_, prune_through) = self.read_horizon();
+                let (horizon, prune_through) = self.read_horizon();
+                let (sealed, root) = self.stage(w, id.lsn, &ops, horizon).map_err(|e| {
+                    // A committed record that cannot be applied is a bug or
+                    // damage, and every later record depends on it.
+                    self.poison(format!("applying committed record {} failed: {e}", id.lsn))
+                })?;
+                self.install(w, id.lsn, sealed);
+                version.catalog_root = root;
                 while w.history.front().is_some_and(|(l, _)| *l <= prune_through) {
                     w.history.pop_front();
                 }
@@ -263,43 +257,6 @@ impl Shared {
         self.visible_lsn.store(version.lsn, Ordering::Release);
         s.visible = version;
         Ok(())
-    }
-
-    /// Applies a committed write set to pages for version `lsn`; returns
-    /// the new catalog root.
-    fn apply_to_pages(
-        &self,
-        w: &mut Writer,
-        lsn: u64,
-        ops: &[Op],
-    ) -> Result<Option<crate::page::PageNo>> {
-        let (horizon, _) = self.read_horizon();
-        let checkpointed = self.checkpoint_lsn.load(Ordering::Acquire);
-        w.alloc.reclaim(horizon.min(checkpointed));
-        self.update_forget_horizon(horizon);
-        let mut batch = Batch::new(&self.pool, &mut w.alloc, self.page_size, lsn);
-        let root = match catalog::apply(
-            &mut batch,
-            &self.limits,
-            &self.hash_limits,
-            w.latest.catalog_root,
-            ops,
-        ) {
-            Ok(root) => root,
-            Err(e) => {
-                batch.abort();
-                // A committed record that cannot be applied is a bug or
-                // damage, and every later record depends on it.
-                return Err(self.poison(format!("applying committed record {lsn} failed: {e}")));
-            }
-        };
-        let sealed = batch.seal();
-        for (no, page) in sealed.pages {
-            self.pool.install(no, page);
-        }
-        self.pool.retire(&sealed.retired, lsn);
-        w.alloc.retire(lsn, sealed.retired);
-        Ok(root)
     }
 }
 
