@@ -118,6 +118,10 @@ pub fn call(name: &str, args: Vec<Value>) -> Result<Value> {
             )));
         }
         "current_database" => return Ok(Value::Text("tiers".into())),
+        "pg_is_in_recovery" => {
+            arity(name, &args, 0..=0)?;
+            return Ok(Value::Bool(crate::limits::in_recovery()));
+        }
         // psql's catalog queries: one owner, every table visible.
         "pg_get_userbyid" | "current_user" | "session_user" => {
             return Ok(Value::Text("tiers".into()));

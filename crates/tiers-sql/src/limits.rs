@@ -6,6 +6,9 @@
 //! which looks at them every few hundred rows and fails the statement with
 //! SQLSTATE 57014 when a cancel request arrived or the time is up. The
 //! statement then rolls back like any other failed statement.
+//!
+//! The same per-thread context carries what a statement may ask about its
+//! server: whether this node is a cluster follower (`pg_is_in_recovery()`).
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use crate::error::{Result, SqlError};
 struct Limits {
     interrupt: Arc<AtomicBool>,
     deadline: Option<Instant>,
+    standby: bool,
 }
 
 thread_local! {
@@ -33,16 +37,24 @@ impl Drop for Guard {
     }
 }
 
-/// Installs limits for the statement about to run on this thread.
-pub fn enter(interrupt: Arc<AtomicBool>, timeout: Option<Duration>) -> Guard {
+/// Installs limits for the statement about to run on this thread;
+/// `standby` says whether it runs on a cluster follower.
+pub fn enter(interrupt: Arc<AtomicBool>, timeout: Option<Duration>, standby: bool) -> Guard {
     interrupt.store(false, Ordering::Relaxed);
     CURRENT.with(|c| {
         *c.borrow_mut() = Some(Limits {
             interrupt,
             deadline: timeout.map(|t| Instant::now() + t),
+            standby,
         })
     });
     Guard(())
+}
+
+/// Whether the running statement runs on a cluster follower (a hot
+/// standby, as `pg_is_in_recovery()` reports it); false outside a statement.
+pub fn in_recovery() -> bool {
+    CURRENT.with(|c| c.borrow().as_ref().is_some_and(|l| l.standby))
 }
 
 /// Fails with 57014 if the running statement was cancelled or ran out of
@@ -122,15 +134,28 @@ mod tests {
     fn interrupt_and_deadline_fail_the_statement() {
         let flag = Arc::new(AtomicBool::new(false));
         {
-            let _g = enter(flag.clone(), None);
+            let _g = enter(flag.clone(), None, false);
             assert!(check_now().is_ok());
             flag.store(true, Ordering::Relaxed);
             assert_eq!(check_now().unwrap_err().code, "57014");
         }
         assert!(check_now().is_ok(), "limits end with the statement");
-        let _g = enter(flag.clone(), Some(Duration::from_millis(1)));
+        let _g = enter(flag.clone(), Some(Duration::from_millis(1)), false);
         std::thread::sleep(Duration::from_millis(5));
         let e = check_now().unwrap_err();
         assert!(e.message.contains("statement timeout"));
+    }
+
+    #[test]
+    fn the_standby_flag_lasts_as_long_as_the_statement() {
+        let flag = Arc::new(AtomicBool::new(false));
+        assert!(!in_recovery(), "outside a statement");
+        {
+            let _g = enter(flag.clone(), None, true);
+            assert!(in_recovery());
+        }
+        assert!(!in_recovery(), "the flag ends with the statement");
+        let _g = enter(flag, None, false);
+        assert!(!in_recovery());
     }
 }

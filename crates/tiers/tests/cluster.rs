@@ -248,6 +248,22 @@ async fn killing_the_leader_under_transfers_loses_no_acknowledged_commit() {
         .unwrap()
         .get(0);
     assert_eq!(ro, "on", "the restarted member follows the new leader");
+    let recovering: bool = c
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(recovering, "a follower reports pg_is_in_recovery() = true");
+    let leader = connect(&rw).await.unwrap();
+    let recovering: bool = leader
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        !recovering,
+        "the leader reports pg_is_in_recovery() = false"
+    );
     // The admin endpoint shows the roles.
     let status = |m: &Member| {
         use std::io::{Read, Write};

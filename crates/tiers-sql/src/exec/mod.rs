@@ -334,7 +334,11 @@ impl Session {
 
     /// Runs one statement with parameter values for `$1`, `$2`, ...
     pub fn run(&mut self, stmt: &Statement, params: &[Value]) -> Result<QueryResult> {
-        let _limits = crate::limits::enter(self.interrupt.clone(), self.statement_timeout());
+        let _limits = crate::limits::enter(
+            self.interrupt.clone(),
+            self.statement_timeout(),
+            !self.db.engine.accepts_writes(),
+        );
         self.run_statement(stmt, params, None)
     }
 
@@ -346,7 +350,11 @@ impl Session {
         params: &[Value],
         cache: &PlanCache,
     ) -> Result<QueryResult> {
-        let _limits = crate::limits::enter(self.interrupt.clone(), self.statement_timeout());
+        let _limits = crate::limits::enter(
+            self.interrupt.clone(),
+            self.statement_timeout(),
+            !self.db.engine.accepts_writes(),
+        );
         self.run_statement(stmt, params, Some(cache))
     }
 

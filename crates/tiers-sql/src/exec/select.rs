@@ -102,7 +102,12 @@ pub fn type_of_function(name: &str, args: &[DataType]) -> DataType {
         | "split_part" | "concat" | "concat_ws" | "version" | "current_database"
         | "current_schema" => DataType::Text,
         "current_date" => DataType::Date,
-        "bool_and" | "bool_or" | "every" | "starts_with" | "pg_table_is_visible" => DataType::Bool,
+        "bool_and"
+        | "bool_or"
+        | "every"
+        | "starts_with"
+        | "pg_table_is_visible"
+        | "pg_is_in_recovery" => DataType::Bool,
         "extract" | "date_part" => DataType::Float8,
         _ => DataType::Text,
     }
