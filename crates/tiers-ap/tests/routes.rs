@@ -566,3 +566,64 @@ async fn serialization_failures_are_retried_once_then_503() {
         "conflicts happened and were retried: {status}"
     );
 }
+
+/// A write the database node refuses as read-only (25006: what a cluster
+/// follower answers once its leader changed under a pooled connection)
+/// changed nothing, so it is retried once on a fresh connection; if that is
+/// refused too the client gets 503 with Retry-After and a message that
+/// says what happened. Each refused connection is dropped instead of going
+/// back to the pool, and the routes that work keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_refused_as_read_only_are_retried_then_503_and_their_connections_dropped() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let (db_addr, _stop, _task) = start_db(db_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(
+        app.path().join("app.toml"),
+        "name = \"notes\"\n[pool]\nsize = 2\n\
+         [[routes]]\nmethod = \"POST\"\npath = \"/refused\"\n\
+         sql = [\"SET TRANSACTION READ ONLY\", \"INSERT INTO notes (body) VALUES (:body) RETURNING id\"]\n\
+         response = \"json_one\"\n\
+         [[routes]]\nmethod = \"POST\"\npath = \"/notes\"\n\
+         sql = \"INSERT INTO notes (body) VALUES (:body) RETURNING id\"\nresponse = \"json_one\"\n\
+         [[routes]]\nmethod = \"GET\"\npath = \"/notes\"\nsql = \"SELECT body FROM notes ORDER BY id\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(app.path().join("schema")).unwrap();
+    std::fs::write(
+        app.path().join("schema/001_notes.sql"),
+        "CREATE TABLE notes (id SERIAL PRIMARY KEY, body TEXT NOT NULL);",
+    )
+    .unwrap();
+    let (addr, admin) = start_ap(app.path(), db_addr).await;
+    let json = "application/json";
+    let (code, head, body) = post(addr, "/refused", json, r#"{"body":"lost"}"#).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    let reply: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(reply["code"], "25006", "{body}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("not the cluster's leader"),
+        "the message says what happened: {body}"
+    );
+    let status = admin.status();
+    assert_eq!(status["leader_retries"], 1, "retried once: {status}");
+    assert_eq!(
+        status["stale_connections_dropped"], 2,
+        "both refused connections were dropped: {status}"
+    );
+    let (code, _, body) = post(addr, "/notes", json, r#"{"body":"kept"}"#).await;
+    assert_eq!(code, 200, "{body}");
+    let (code, _, body) = get(addr, "/notes").await;
+    assert_eq!(code, 200, "{body}");
+    let rows: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([{ "body": "kept" }]),
+        "nothing refused was written"
+    );
+    assert_eq!(admin.status()["stale_connections_dropped"], 2);
+}

@@ -122,6 +122,11 @@ struct Metrics {
     db_round_trips: AtomicU64,
     pool_timeouts: AtomicU64,
     serialization_retries: AtomicU64,
+    /// Requests retried on a fresh connection because the database node
+    /// refused a write as a follower (its leader changed).
+    leader_retries: AtomicU64,
+    /// Pooled connections dropped because their node is no longer the leader.
+    stale_connections_dropped: AtomicU64,
     /// Times a connection's statement cache was full and started over.
     statement_cache_resets: AtomicU64,
     /// Writes refused as cross-site (403).
@@ -214,6 +219,16 @@ impl tiers_telemetry::Admin for ApAdmin {
                 load(&m.serialization_retries),
             )
             .counter(
+                "leader_retries_total",
+                "Requests retried on a fresh connection after the database node refused a write as a follower (25006).",
+                load(&m.leader_retries),
+            )
+            .counter(
+                "stale_connections_dropped_total",
+                "Pooled connections dropped because their database node was no longer the leader.",
+                load(&m.stale_connections_dropped),
+            )
+            .counter(
                 "statement_cache_resets_total",
                 "Times a pooled connection's prepared-statement cache was full and started over.",
                 load(&m.statement_cache_resets),
@@ -260,6 +275,8 @@ impl tiers_telemetry::Admin for ApAdmin {
             "pool": { "max": s.max_size, "open": s.size, "in_use": s.size - s.available, "waiting": s.waiting },
             "pool_timeouts": m.pool_timeouts.load(Ordering::Relaxed),
             "serialization_retries": m.serialization_retries.load(Ordering::Relaxed),
+            "leader_retries": m.leader_retries.load(Ordering::Relaxed),
+            "stale_connections_dropped": m.stale_connections_dropped.load(Ordering::Relaxed),
             "statement_cache_resets": m.statement_cache_resets.load(Ordering::Relaxed),
             "cache": { "hits": self.0.cache.hits.load(Ordering::Relaxed), "misses": self.0.cache.misses.load(Ordering::Relaxed) },
         })
@@ -559,14 +576,27 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
     } else {
         Vec::new()
     };
-    // A serialization failure is retried once, then reported as 503.
+    // A serialization failure is retried once, then reported as 503. So is
+    // a write a follower refused (25006: nothing ran; the connection was
+    // dropped, and a fresh one finds the leader), and a read-only GET whose
+    // connection was lost. A COMMIT whose outcome is unknown (08007) never
+    // is: repeating it could apply the write twice.
     let mut outcome = run(shared, route, &params).await;
-    if matches!(&outcome, Err(Failure::Db(e)) if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE))
-    {
-        shared
-            .metrics
-            .serialization_retries
-            .fetch_add(1, Ordering::Relaxed);
+    let idempotent = route.method == "GET" && route.writes.is_empty();
+    let retry = match &outcome {
+        Err(Failure::Db(e)) if e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE) => {
+            Some(&shared.metrics.serialization_retries)
+        }
+        Err(Failure::Db(e)) if e.code() == Some(&SqlState::READ_ONLY_SQL_TRANSACTION) => {
+            Some(&shared.metrics.leader_retries)
+        }
+        Err(Failure::Db(e)) if idempotent && e.as_db_error().is_none() => {
+            Some(&shared.metrics.leader_retries)
+        }
+        _ => None,
+    };
+    if let Some(counter) = retry {
+        counter.fetch_add(1, Ordering::Relaxed);
         outcome = run(shared, route, &params).await;
     }
     let rows = match outcome {
@@ -718,6 +748,36 @@ async fn run(
         }
         Failure::Pool(e)
     })?;
+    let result = run_on(shared, &mut client, route, params).await;
+    if let Err(Failure::Db(e)) = &result {
+        drop_if_stale(shared, client, e);
+    }
+    result
+}
+
+/// A pooled connection to a node that refused a write as a follower, or
+/// that reported the leader changed mid-commit, is dropped instead of going
+/// back to the pool: every later write on it would be refused too, and a
+/// new connection (`target_session_attrs=read-write`) finds the leader.
+fn drop_if_stale(shared: &Shared, client: deadpool_postgres::Object, e: &tokio_postgres::Error) {
+    if matches!(
+        e.code().map(SqlState::code),
+        Some("25006" | "08007" | "57P01")
+    ) {
+        shared
+            .metrics
+            .stale_connections_dropped
+            .fetch_add(1, Ordering::Relaxed);
+        drop(deadpool_postgres::Object::take(client));
+    }
+}
+
+async fn run_on(
+    shared: &Shared,
+    client: &mut deadpool_postgres::Object,
+    route: &Route,
+    params: &[Vec<crate::query::Param>],
+) -> Result<Vec<Value>, Failure> {
     shared
         .metrics
         .db_round_trips

@@ -90,10 +90,26 @@ pub(super) fn db_error(e: &tokio_postgres::Error) -> Response<Full<Bytes>> {
         "23502" | "23514" | "23503" | "22P02" | "22001" | "22003" | "22007" | "22008" => {
             StatusCode::BAD_REQUEST
         }
-        "40001" | "40P01" | "53300" | "57014" => StatusCode::SERVICE_UNAVAILABLE,
+        "40001" | "40P01" | "53300" | "57014" | "25006" | "08007" | "57P01" => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    let mut body = json!({ "error": db.message(), "code": db.code().code() });
+    // What a client should do about a database that is changing leaders.
+    let message = match db.code().code() {
+        "25006" => format!(
+            "{} (the database node reached is not the cluster's leader now; \
+             retry in a moment: a new connection finds the leader)",
+            db.message()
+        ),
+        "08007" => format!(
+            "{} (the database lost its leader while this write committed, so whether \
+             it took effect is unknown: check before repeating it)",
+            db.message()
+        ),
+        _ => db.message().to_string(),
+    };
+    let mut body = json!({ "error": message, "code": db.code().code() });
     if let Some(c) = db.column() {
         body["field"] = json!(c);
     }

@@ -13,7 +13,7 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::Value;
 
 use super::reply::{db_error, error, json_response, read_body};
-use super::{Shared, bound_statement_cache, encode_segment};
+use super::{Shared, bound_statement_cache, drop_if_stale, encode_segment};
 use crate::guard::{self, BodyKind};
 use crate::query::{CollectError, MAX_RESPONSE_BYTES, collect_json};
 
@@ -72,11 +72,19 @@ pub(super) async fn api_request(
     bound_statement_cache(shared, &client);
     let stmt = match client.prepare_cached(&plan.sql).await {
         Ok(s) => s,
-        Err(e) => return db_error(&e),
+        Err(e) => {
+            let reply = db_error(&e);
+            drop_if_stale(shared, client, &e);
+            return reply;
+        }
     };
     let rows = match client.query_raw(&stmt, plan.params.iter()).await {
         Ok(r) => collect_json(r, MAX_RESPONSE_BYTES).await,
-        Err(e) => return db_error(&e),
+        Err(e) => {
+            let reply = db_error(&e);
+            drop_if_stale(shared, client, &e);
+            return reply;
+        }
     };
     drop(client);
     if let Some(t) = &plan.writes {
