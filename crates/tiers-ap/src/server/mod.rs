@@ -123,7 +123,8 @@ struct Metrics {
     pool_timeouts: AtomicU64,
     serialization_retries: AtomicU64,
     /// Requests retried on a fresh connection because the database node
-    /// refused a write as a follower (its leader changed).
+    /// refused a write as a follower (its leader changed), or because a
+    /// read-only GET lost its connection.
     leader_retries: AtomicU64,
     /// Pooled connections dropped because their node is no longer the leader.
     stale_connections_dropped: AtomicU64,
@@ -220,7 +221,7 @@ impl tiers_telemetry::Admin for ApAdmin {
             )
             .counter(
                 "leader_retries_total",
-                "Requests retried on a fresh connection after the database node refused a write as a follower (25006).",
+                "Requests retried on a fresh connection: a write a follower refused (25006), or a read-only GET whose connection was lost.",
                 load(&m.leader_retries),
             )
             .counter(

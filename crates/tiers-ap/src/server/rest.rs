@@ -70,15 +70,11 @@ pub(super) async fn api_request(
         .db_round_trips
         .fetch_add(1, Ordering::Relaxed);
     bound_statement_cache(shared, &client);
-    let stmt = match client.prepare_cached(&plan.sql).await {
-        Ok(s) => s,
-        Err(e) => {
-            let reply = db_error(&e);
-            drop_if_stale(shared, client, &e);
-            return reply;
-        }
+    let queried = match client.prepare_cached(&plan.sql).await {
+        Ok(stmt) => client.query_raw(&stmt, plan.params.iter()).await,
+        Err(e) => Err(e),
     };
-    let rows = match client.query_raw(&stmt, plan.params.iter()).await {
+    let rows = match queried {
         Ok(r) => collect_json(r, MAX_RESPONSE_BYTES).await,
         Err(e) => {
             let reply = db_error(&e);

@@ -332,13 +332,19 @@ impl Session {
         Ok(out)
     }
 
-    /// Runs one statement with parameter values for `$1`, `$2`, ...
-    pub fn run(&mut self, stmt: &Statement, params: &[Value]) -> Result<QueryResult> {
-        let _limits = crate::limits::enter(
+    /// Installs the running statement's limits and context on this thread
+    /// (see [`crate::limits`]).
+    fn enter_statement(&self) -> crate::limits::Guard {
+        crate::limits::enter(
             self.interrupt.clone(),
             self.statement_timeout(),
             !self.db.engine.accepts_writes(),
-        );
+        )
+    }
+
+    /// Runs one statement with parameter values for `$1`, `$2`, ...
+    pub fn run(&mut self, stmt: &Statement, params: &[Value]) -> Result<QueryResult> {
+        let _limits = self.enter_statement();
         self.run_statement(stmt, params, None)
     }
 
@@ -350,11 +356,7 @@ impl Session {
         params: &[Value],
         cache: &PlanCache,
     ) -> Result<QueryResult> {
-        let _limits = crate::limits::enter(
-            self.interrupt.clone(),
-            self.statement_timeout(),
-            !self.db.engine.accepts_writes(),
-        );
+        let _limits = self.enter_statement();
         self.run_statement(stmt, params, Some(cache))
     }
 
