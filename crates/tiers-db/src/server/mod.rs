@@ -54,6 +54,7 @@ mod cancel;
 mod copy;
 mod deferred;
 mod dispatch;
+mod fetch;
 mod framing;
 mod loops;
 mod named;
@@ -279,6 +280,7 @@ impl Server {
                 last_active: Mutex::new(Instant::now()),
                 copy_in: Mutex::new(None),
                 named: Mutex::default(),
+                prerun: Mutex::new(None),
             });
             let tls = self.tls.clone();
             let handlers = Handlers {
@@ -447,6 +449,9 @@ struct Backend {
     /// Names of the connection's prepared statements and portals, counted
     /// against [`MAX_NAMED_STATEMENTS`] and [`MAX_NAMED_PORTALS`].
     named: Mutex<Named>,
+    /// A portal's response run before pgwire's `do_query` asked for it (see
+    /// [`fetch`]).
+    prerun: Mutex<Option<fetch::Prerun>>,
 }
 
 /// Ends a session that sits idle inside a transaction for longer than its
@@ -700,14 +705,16 @@ impl ExtendedQueryHandler for Backend {
             .await
     }
 
-    /// pgwire's, with its reply waiting for Sync (see [`deferred`]).
-    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    /// pgwire's, with its reply waiting for Sync (see [`deferred`]) and a
+    /// row limit it can reserve room for (see [`fetch`]).
+    async fn on_execute<C>(&self, client: &mut C, mut message: Execute) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        message.max_rows = self.bounded_max_rows(client, &message).await?;
         self._on_execute(&mut deferred::Deferred(client), message)
             .await?;
         // A client starting COPY FROM STDIN waits for CopyInResponse before
@@ -776,6 +783,9 @@ impl ExtendedQueryHandler for Backend {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        if let Some(response) = self.take_prerun(&portal.name) {
+            return Ok(response);
+        }
         let statement = portal.statement.statement.statement.clone();
         let Some(first) = statement.first() else {
             return Ok(Response::EmptyQuery);
