@@ -264,19 +264,20 @@ async fn killing_the_leader_under_transfers_loses_no_acknowledged_commit() {
         !recovering,
         "the leader reports pg_is_in_recovery() = false"
     );
-    // The admin endpoint shows the roles.
-    let status = |m: &Member| {
+    // The admin endpoint shows the roles, in /status and in /metrics.
+    let admin_get = |m: &Member, path: &str| {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(&m.admin).unwrap();
         write!(
             s,
-            "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut body = String::new();
         s.read_to_string(&mut body).unwrap();
         body
     };
+    let status = |m: &Member| admin_get(m, "/status");
     let restarted = status(&members[killed]);
     assert!(restarted.contains("\"role\": \"follower\""), "{restarted}");
     let sql_leader = format!("127.0.0.1:{}", members[l2].sql);
@@ -286,6 +287,20 @@ async fn killing_the_leader_under_transfers_loses_no_acknowledged_commit() {
     );
     let lead = status(&members[l2]);
     assert!(lead.contains("\"role\": \"leader\""), "{lead}");
+    let metrics = admin_get(&members[l2], "/metrics");
+    assert!(
+        metrics.contains("\ntiers_db_cluster_leader 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\ntiers_db_cluster_applied_lsn "),
+        "{metrics}"
+    );
+    let metrics = admin_get(&members[killed], "/metrics");
+    assert!(
+        metrics.contains("\ntiers_db_cluster_leader 0\n"),
+        "{metrics}"
+    );
     for m in &mut members {
         if let Some(mut c) = m.child.take() {
             let _ = c.kill();

@@ -83,6 +83,24 @@ impl tiers_telemetry::Admin for DbAdmin {
             db.locks.deadlocks() as f64,
         )
         .gauge("row_locks_held", "Row locks held", db.locks.len() as f64);
+        if self.engine.is_replicated() {
+            let applied = self.engine.applied();
+            p.gauge(
+                "cluster_leader",
+                "1 while this node is the cluster's leader and takes writes, 0 as a follower",
+                u8::from(self.engine.accepts_writes()) as f64,
+            )
+            .gauge(
+                "cluster_applied_lsn",
+                "Log index of the last cluster entry applied here",
+                applied.lsn as f64,
+            )
+            .gauge(
+                "cluster_applied_term",
+                "Term of the last cluster entry applied here",
+                applied.term as f64,
+            );
+        }
         for (name, help, kind, value) in self.engine.metrics().fields() {
             let name = format!("storage_{name}");
             match kind {
