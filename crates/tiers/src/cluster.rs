@@ -25,6 +25,60 @@ pub struct ClusterFlags {
     /// 1=127.0.0.1:7001/127.0.0.1:5433,2=...,3=...
     #[arg(long)]
     pub peers: Option<String>,
+    /// How often the leader sends heartbeats, in milliseconds (default 50).
+    #[arg(long, value_name = "MS")]
+    pub heartbeat_ms: Option<u64>,
+    /// The range a follower waits without hearing from a leader before it
+    /// starts an election, in milliseconds, as MIN-MAX (default 300-600).
+    /// All members of a cluster should use the same values.
+    #[arg(long, value_name = "MIN-MAX")]
+    pub election_timeout_ms: Option<String>,
+    /// How long a commit waits for a majority before its client gets 08007
+    /// (outcome unknown), in milliseconds (default 5000).
+    #[arg(long, value_name = "MS")]
+    pub commit_timeout_ms: Option<u64>,
+}
+
+/// Applies the timing flags to `config`, refusing values a cluster cannot
+/// run with: the election timeout must leave room for several heartbeats
+/// (a follower would otherwise start elections against a live leader).
+pub fn apply_timing(flags: &ClusterFlags, config: &mut ClusterConfig) -> Result<(), String> {
+    if let Some(ms) = flags.heartbeat_ms {
+        if ms == 0 {
+            return Err("--heartbeat-ms must be at least 1".into());
+        }
+        config.heartbeat = Duration::from_millis(ms);
+    }
+    if let Some(text) = flags.election_timeout_ms.as_deref() {
+        let bad = || {
+            format!(
+                "--election-timeout-ms \"{text}\" is not MIN-MAX in milliseconds (e.g. 300-600)"
+            )
+        };
+        let (min, max) = text.split_once('-').ok_or_else(bad)?;
+        let min: u64 = min.trim().parse().map_err(|_| bad())?;
+        let max: u64 = max.trim().parse().map_err(|_| bad())?;
+        if min >= max {
+            return Err(format!(
+                "--election-timeout-ms {text}: MIN must be below MAX, so that members time out at different moments"
+            ));
+        }
+        config.election_timeout = (Duration::from_millis(min), Duration::from_millis(max));
+    }
+    if let Some(ms) = flags.commit_timeout_ms {
+        if ms == 0 {
+            return Err("--commit-timeout-ms must be at least 1".into());
+        }
+        config.commit_timeout = Duration::from_millis(ms);
+    }
+    let heartbeat = config.heartbeat.as_millis();
+    let election_min = config.election_timeout.0.as_millis();
+    if election_min < 3 * heartbeat {
+        return Err(format!(
+            "the election timeout ({election_min} ms at least) must be at least 3 heartbeats ({heartbeat} ms each): raise --election-timeout-ms or lower --heartbeat-ms"
+        ));
+    }
+    Ok(())
 }
 
 /// Parses `--peers`.
@@ -84,6 +138,7 @@ pub async fn start(
     let engine = Arc::new(engine);
     let mut config = ClusterConfig::new(id, me);
     config.founders = peers;
+    apply_timing(flags, &mut config)?;
     let journal = data_dir.join(tiers_storage::JOURNAL_DIR);
     let node = ClusterNode::start(engine.clone(), &journal, config)
         .await
@@ -106,6 +161,62 @@ pub async fn keep_catalog(database: Arc<tiers_sql::exec::Database>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timing_flags_apply_and_unworkable_values_are_refused() {
+        let addr = NodeAddr {
+            raft: "127.0.0.1:7001".into(),
+            sql: "127.0.0.1:5433".into(),
+        };
+        let mut config = ClusterConfig::new(1, addr.clone());
+        let flags = ClusterFlags {
+            heartbeat_ms: Some(20),
+            election_timeout_ms: Some("100-200".into()),
+            commit_timeout_ms: Some(1500),
+            ..ClusterFlags::default()
+        };
+        apply_timing(&flags, &mut config).unwrap();
+        assert_eq!(config.heartbeat, Duration::from_millis(20));
+        assert_eq!(
+            config.election_timeout,
+            (Duration::from_millis(100), Duration::from_millis(200))
+        );
+        assert_eq!(config.commit_timeout, Duration::from_millis(1500));
+        for (flags, says) in [
+            (
+                ClusterFlags {
+                    election_timeout_ms: Some("300".into()),
+                    ..ClusterFlags::default()
+                },
+                "is not MIN-MAX",
+            ),
+            (
+                ClusterFlags {
+                    election_timeout_ms: Some("600-300".into()),
+                    ..ClusterFlags::default()
+                },
+                "MIN must be below MAX",
+            ),
+            (
+                ClusterFlags {
+                    heartbeat_ms: Some(200),
+                    ..ClusterFlags::default()
+                },
+                "at least 3 heartbeats",
+            ),
+            (
+                ClusterFlags {
+                    commit_timeout_ms: Some(0),
+                    ..ClusterFlags::default()
+                },
+                "at least 1",
+            ),
+        ] {
+            let mut config = ClusterConfig::new(1, addr.clone());
+            let err = apply_timing(&flags, &mut config).unwrap_err();
+            assert!(err.contains(says), "{err}");
+        }
+    }
 
     #[test]
     fn peers_parse_and_mistakes_are_named() {

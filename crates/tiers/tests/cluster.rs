@@ -36,6 +36,9 @@ fn start(m: &mut Member, peers: &str) {
         .args(["--listen", &format!("127.0.0.1:{}", m.sql), "--data-dir"])
         .arg(&m.dir)
         .args(["--admin", "127.0.0.1:0"])
+        // The default timings, spelled out: the flags parse and reach the member.
+        .args(["--heartbeat-ms", "50", "--election-timeout-ms", "300-600"])
+        .args(["--commit-timeout-ms", "5000"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
