@@ -60,12 +60,7 @@ async fn stop(m: &mut Member) {
 async fn cluster(tmp: &Path) -> (Vec<Member>, BTreeMap<u64, NodeAddr>) {
     let mut members = Vec::new();
     for id in 1..=3u64 {
-        // Ask the OS for a free port, then give it back for the member.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = tiers_testkit::free_port();
         members.push(Member {
             id,
             dir: tmp.join(format!("node{id}")),

@@ -8,17 +8,11 @@
 //! failure it saves a screenshot and prints where.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use tiers_testkit::free_port;
 
 fn chromium(args: &[&str]) -> String {
     let out = Command::new("chromium")

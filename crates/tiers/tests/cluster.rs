@@ -13,13 +13,7 @@ use std::time::{Duration, Instant};
 const ACCOUNTS: i32 = 10;
 const START: i64 = 1000;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use tiers_testkit::free_port;
 
 struct Member {
     id: u64,

@@ -3,17 +3,11 @@
 //! pages through the whole path, and stops cleanly with a checkpoint.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use tiers_testkit::free_port;
 
 fn request(port: u16, text: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -9,13 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use tiers_testkit::free_port;
 
 /// Starts `tiers web` with `config`; returns the process and its output
 /// lines as they come.

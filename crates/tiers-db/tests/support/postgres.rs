@@ -8,13 +8,7 @@ use std::process::Command;
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use tiers_testkit::free_port;
 
 /// Runs a PostgreSQL tool, as the `postgres` user when we are root
 /// (PostgreSQL refuses to run as root).
