@@ -138,6 +138,9 @@ pub enum Error {
     /// blindly, since it may yet take effect.
     #[error("the outcome of this commit is unknown: {0}")]
     CommitUnknown(String),
+    /// A snapshot file is damaged, truncated or not a snapshot.
+    #[error("the snapshot cannot be used: {0}")]
+    BadSnapshot(String),
     /// A journal record asked for by LSN is not there to read.
     #[error("journal record {lsn} cannot be read: {detail}")]
     LogMissing {

@@ -891,3 +891,31 @@ pub(crate) fn walk(
     }
     Ok(h.global_depth)
 }
+
+/// A callback given each (key, value) entry of a hash index; an error stops the visit.
+pub(crate) type KeyValueVisitor<'a> = &'a mut dyn FnMut(&[u8], &[u8]) -> Result<()>;
+
+/// Calls `f(key, value)` for every entry of a committed hash index, one
+/// bucket chain at a time (a snapshot's export).
+pub(crate) fn for_each_entry(
+    pool: &BufferPool,
+    root: PageNo,
+    f: KeyValueVisitor<'_>,
+) -> Result<()> {
+    let h = pool.header(root)?;
+    let mut heads = std::collections::BTreeSet::new();
+    for &p in &h.dir_pages {
+        heads.extend(pool.dir(p)?);
+    }
+    let mut chain: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for head in heads {
+        chain.clear();
+        walk_chain(pool, head, &mut |_, key, value| {
+            chain.push((key.to_vec(), value.to_vec()));
+        })?;
+        for (key, value) in &chain {
+            f(key, value)?;
+        }
+    }
+    Ok(())
+}

@@ -644,8 +644,13 @@ impl Journal {
         s
     }
 
-    /// Removes segments whose records are all at or below `checkpoint_lsn`.
+    /// Removes segments whose records are all at or below `checkpoint_lsn`;
+    /// when that is past the last record (a replicated engine installed a
+    /// snapshot), the log starts over after it ([`Journal::restart_after`]).
     pub fn truncate_through(&self, checkpoint_lsn: u64) -> Result<()> {
+        if checkpoint_lsn > self.appended_lsn() {
+            return self.restart_after(checkpoint_lsn);
+        }
         let doomed: Vec<PathBuf> = {
             let mut s = self.lock();
             let mut doomed = Vec::new();

@@ -53,6 +53,7 @@ pub use catalog::TreeInfo;
 pub use config::{Config, Durability};
 pub use engine::{
     Applied, CheckpointInfo, DATA_FILE, Engine, JOURNAL_DIR, ProposalDone, Replicator,
+    SnapshotInfo, snapshot_header, verify_snapshot,
 };
 pub use error::{Error, Result};
 pub use metrics::{MetricKind, MetricsSnapshot};

@@ -194,6 +194,19 @@ impl ReadTxn {
     pub fn trees(&self) -> Result<Vec<(String, TreeInfo)>> {
         catalog::list(&self.r.shared.pool, self.r.version.catalog_root)
     }
+
+    /// The version this transaction reads (snapshots of the engine).
+    pub(crate) fn version(&self) -> &Arc<Version> {
+        &self.r.version
+    }
+
+    /// Visits every (key, value) entry of hash index `tree`, bucket by bucket.
+    pub(crate) fn hash_entries(&self, tree: &str, f: hash::KeyValueVisitor<'_>) -> Result<()> {
+        match self.r.need(tree, TreeKind::Hash)?.root {
+            Some(root) => crate::hash::for_each_entry(&self.r.shared.pool, root, f),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A position in a write transaction's write set.

@@ -227,3 +227,173 @@ fn a_single_node_directory_of_format_version_1_opens_and_upgrades() {
         "the replayed v1 segment is gone after the checkpoint"
     );
 }
+
+/// Commits one write transaction through `log` in term `term`.
+fn commit(engine: &Engine, log: &HeldLog, term: u64, f: impl FnOnce(&mut tiers_storage::WriteTxn)) {
+    let mut tx = engine.begin_write().unwrap();
+    f(&mut tx);
+    let p = tx.commit_pending().unwrap();
+    release(engine, log, term);
+    p.wait().unwrap();
+}
+
+/// Every entry of B+tree `tree` as the newest snapshot sees it.
+fn entries(engine: &Engine, tree: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let r = engine.begin_read();
+    r.range(tree, ..).unwrap().map(Result::unwrap).collect()
+}
+
+/// A leader-side engine with a B+tree of 3000 one-KiB values (several
+/// snapshot frames), a hash index, a dropped tree and a membership.
+fn source(dir: &std::path::Path) -> Engine {
+    let engine = Engine::open(dir, config()).unwrap();
+    let log = proposer(&engine);
+    marker(&engine, 4, RecordKind::Membership, b"members: 1 2 3");
+    commit(&engine, &log, 4, |tx| {
+        tx.create_tree("t", TreeKind::BTree).unwrap();
+        tx.create_tree("h", TreeKind::Hash).unwrap();
+        tx.create_tree("gone", TreeKind::BTree).unwrap();
+        tx.put("gone", b"x", b"y").unwrap();
+    });
+    for chunk in 0..3u32 {
+        commit(&engine, &log, 5, |tx| {
+            for i in chunk * 1000..(chunk + 1) * 1000 {
+                tx.put("t", &i.to_be_bytes(), &[i as u8; 1024]).unwrap();
+                tx.hash_insert("h", &(i % 10).to_be_bytes(), &i.to_be_bytes())
+                    .unwrap();
+            }
+        });
+    }
+    commit(&engine, &log, 5, |tx| {
+        tx.drop_tree("gone").unwrap();
+        tx.delete("t", &7u32.to_be_bytes()).unwrap();
+    });
+    engine
+}
+
+/// A member far behind: an older, different state of its own.
+fn behind(dir: &std::path::Path) -> (Engine, Arc<HeldLog>) {
+    let engine = Engine::open(dir, config()).unwrap();
+    let log = proposer(&engine);
+    marker(&engine, 1, RecordKind::Membership, b"members: 1");
+    commit(&engine, &log, 1, |tx| {
+        tx.create_tree("t", TreeKind::BTree).unwrap();
+        tx.put("t", b"stale", b"old").unwrap();
+        tx.create_tree("old", TreeKind::BTree).unwrap();
+        tx.put("old", b"k", b"v").unwrap();
+    });
+    (engine, log)
+}
+
+#[test]
+fn a_snapshot_replaces_a_far_behind_members_state_and_survives_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let leader = source(&dir.path().join("leader"));
+    let mut file = std::io::Cursor::new(Vec::new());
+    let info = leader.write_snapshot(&mut file).unwrap();
+    assert_eq!((info.lsn, info.term), (6, 5));
+    assert_eq!(info.membership.as_deref(), Some(&b"members: 1 2 3"[..]));
+    assert!(info.frames >= 3, "{info:?}");
+    assert!(
+        leader.checkpoint_lsn() >= info.lsn,
+        "the log it covers is not needed to recover"
+    );
+    let want = entries(&leader, "t");
+    assert_eq!(want.len(), 2999);
+
+    let follower_dir = dir.path().join("follower");
+    {
+        let (follower, _log) = behind(&follower_dir);
+        let old_reader = follower.begin_read();
+        let mut early = follower.begin_write().unwrap();
+        early.put("t", b"early", b"write").unwrap();
+        file.set_position(0);
+        let installed = follower.install_snapshot(&mut file).unwrap();
+        assert_eq!(installed, info);
+        let applied = follower.applied();
+        assert_eq!((applied.lsn, applied.term), (6, 5));
+        assert_eq!(applied.membership.as_deref(), Some(&b"members: 1 2 3"[..]));
+        assert_eq!(entries(&follower, "t"), want);
+        let r = follower.begin_read();
+        assert!(r.tree("old").unwrap().is_none(), "its own trees are gone");
+        assert!(r.tree("gone").unwrap().is_none());
+        let mut h = r.hash_get("h", &3u32.to_be_bytes()).unwrap();
+        h.sort();
+        let mut expect: Vec<Vec<u8>> = (0..3000u32)
+            .filter(|i| i % 10 == 3)
+            .map(|i| i.to_be_bytes().to_vec())
+            .collect();
+        expect.sort();
+        assert_eq!(h, expect);
+        assert_eq!(
+            old_reader.get("t", b"stale").unwrap().as_deref(),
+            Some(&b"old"[..]),
+            "a reader of the old state keeps it"
+        );
+        assert!(
+            matches!(early.commit(), Err(Error::Conflict { .. })),
+            "a writer that began before the snapshot cannot commit over it"
+        );
+        assert_eq!(follower.journal().appended_lsn(), 6);
+        assert_eq!(follower.journal().first_lsn(), 7, "the log starts after it");
+        // The log goes on after the snapshot.
+        marker(&follower, 6, RecordKind::Blank, b"");
+        assert_eq!(follower.applied().lsn, 7);
+        drop(r);
+        drop(old_reader);
+        // A crash: no clean close.
+        std::mem::forget(follower);
+    }
+    let follower = Engine::open_with_vfs(&follower_dir, config(), Arc::new(OsVfs)).unwrap();
+    assert_eq!(
+        follower.applied().lsn,
+        6,
+        "resumes at the snapshot's checkpoint"
+    );
+    assert_eq!(entries(&follower, "t"), want);
+    assert_eq!(follower.journal().appended_lsn(), 7);
+    let rec = follower.journal().read_range(7, 7).unwrap();
+    follower
+        .apply_committed(rec[0].id, &rec[0].payload, None)
+        .unwrap();
+    assert_eq!(follower.applied().lsn, 7);
+    // A snapshot it already has changes nothing.
+    file.set_position(0);
+    follower.install_snapshot(&mut file).unwrap();
+    assert_eq!(follower.applied().lsn, 7);
+}
+
+#[test]
+fn a_damaged_or_truncated_snapshot_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let leader = source(&dir.path().join("leader"));
+    let mut good = Vec::new();
+    leader.write_snapshot(&mut good).unwrap();
+    let (follower, _log) = behind(&dir.path().join("follower"));
+    let before = follower.applied();
+    let mut flipped = good.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 0x40;
+    let mut not_one = good.clone();
+    not_one[0] = b'X';
+    let cases = [
+        (flipped, "checksum"),
+        (good[..good.len() - 10].to_vec(), "truncated"),
+        (good[..good.len() / 3].to_vec(), "truncated"),
+        (not_one, "not a tiers snapshot"),
+        (Vec::new(), "truncated"),
+    ];
+    for (bytes, why) in cases {
+        let err = follower
+            .install_snapshot(&mut std::io::Cursor::new(bytes))
+            .unwrap_err();
+        assert!(matches!(err, Error::BadSnapshot(_)), "{err}");
+        assert!(err.to_string().contains(why), "{err} should say {why}");
+        assert_eq!(follower.applied(), before);
+        assert_eq!(
+            follower.begin_read().get("old", b"k").unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
+    }
+    assert!(tiers_storage::verify_snapshot(&mut &good[..]).is_ok());
+}

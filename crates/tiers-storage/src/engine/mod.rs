@@ -32,9 +32,11 @@ use std::time::Instant;
 mod checkpoint;
 mod conflicts;
 mod replicated;
+mod snapshot;
 
 pub(crate) use replicated::ProposalSlot;
 pub use replicated::{Applied, ProposalDone, Replicator};
+pub use snapshot::{SnapshotInfo, snapshot_header, verify_snapshot};
 
 use crate::alloc::{Allocator, FIRST_DATA_PAGE};
 use crate::batch::{Batch, Sealed};

@@ -216,6 +216,97 @@ impl Journal {
     }
 }
 
+impl Journal {
+    /// The LSN the oldest segment starts at: records below it were removed
+    /// (when it is past [`Journal::appended_lsn`], the journal holds none).
+    pub fn first_lsn(&self) -> u64 {
+        let s = self.lock();
+        s.segments
+            .front()
+            .map_or(s.appended_lsn + 1, |(first, _, _)| *first)
+    }
+
+    /// Starts the log over after `lsn`, which is past every record appended:
+    /// a snapshot installed at `lsn` holds them all (any that disagree with
+    /// it included), and appends continue at `lsn + 1`. The old segments are
+    /// removed first, then a fresh one starting at `lsn + 1` is created, each
+    /// step fsynced with the directory, so a crash in between leaves the old
+    /// log or an empty one, both covered by the checkpoint at `lsn` that
+    /// must be durable before this is called.
+    pub fn restart_after(&self, lsn: u64) -> Result<()> {
+        let mut s = self.lock();
+        while s.syncing {
+            s.blocked += 1;
+            s = self.flushed.wait(s).expect("journal latch poisoned");
+            s.blocked -= 1;
+        }
+        if let Some(why) = &s.poisoned {
+            return Err(Error::Poisoned(why.clone()));
+        }
+        if lsn <= s.appended_lsn {
+            return Ok(());
+        }
+        let fail = |s: &mut super::JournalState, why: String| {
+            s.poisoned = Some(why.clone());
+            self.failed.store(true, Ordering::Release);
+            Error::Poisoned(why)
+        };
+        let doomed: Vec<PathBuf> = s.segments.drain(..).map(|(_, path, _)| path).collect();
+        for p in &doomed {
+            if let Err(e) = self.vfs.remove(p) {
+                let why = format!("restarting the journal: removing {}: {e}", p.display());
+                return Err(fail(&mut s, why));
+            }
+        }
+        if let Err(e) = self.vfs.sync_dir(&self.dir) {
+            let why = format!(
+                "restarting the journal: syncing {}: {e}",
+                self.dir.display()
+            );
+            return Err(fail(&mut s, why));
+        }
+        match new_segment(&*self.vfs, &self.dir, lsn + 1) {
+            Ok((file, path)) => {
+                s.file = file;
+                s.path = path.clone();
+                s.write_pos = SEGMENT_HEADER_LEN as u64;
+                s.allocated = SEGMENT_HEADER_LEN as u64;
+                s.segments.push_back((lsn + 1, path, SEGMENT_VERSION));
+            }
+            Err(e) => return Err(fail(&mut s, e.to_string())),
+        }
+        if let Err(e) = self.vfs.sync_dir(&self.dir) {
+            let why = format!(
+                "restarting the journal: syncing {}: {e}",
+                self.dir.display()
+            );
+            return Err(fail(&mut s, why));
+        }
+        s.buf.clear();
+        s.buf_first_lsn = None;
+        s.appended_lsn = lsn;
+        s.requested = s.requested.max(lsn);
+        self.durable_lsn.store(lsn, Ordering::Release);
+        // Whoever waited for a record now dropped waits no more: the
+        // snapshot holds it (or what replaced it).
+        let mut woken = Vec::new();
+        s.wakers.retain(|(at, waker)| {
+            if *at <= lsn {
+                woken.push(waker.clone());
+                false
+            } else {
+                true
+            }
+        });
+        drop(s);
+        self.flushed.notify_all();
+        for waker in woken {
+            waker.wake();
+        }
+        Ok(())
+    }
+}
+
 fn read_file(vfs: &dyn Vfs, path: &Path) -> Result<Vec<u8>> {
     let ctx = |e| Error::io(format!("reading journal segment {}", path.display()), e);
     let file = vfs.open(path, false).map_err(ctx)?;
