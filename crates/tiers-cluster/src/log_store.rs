@@ -143,6 +143,16 @@ impl LogStore {
         let last_purged: Option<LogId> = purged.map(|p| decode(&p)).transpose()?;
         let journal = engine.journal();
         let appended = journal.appended_lsn();
+        let mut last_purged = last_purged;
+        if journal.first_lsn() > appended && appended > 0 {
+            // The journal holds no record: it started over after a snapshot
+            // installed at `appended` (perhaps just before a crash, with the
+            // purge not yet recorded). Everything up to it is purged.
+            let applied = engine.applied();
+            if applied.lsn == appended && last_purged.is_none_or(|p| p.index + 1 < appended) {
+                last_purged = Some(log_id(applied.term, appended - 1));
+            }
+        }
         // Journal LSN n holds entry n - 1.
         let next_unpurged = last_purged.map_or(0, |p| p.index + 1);
         let last = if appended > next_unpurged {
@@ -154,14 +164,21 @@ impl LogStore {
         // The commit index is a hint: never past what this log holds.
         let committed = committed.filter(|c| last.is_some_and(|l| c.index <= l.index));
         let (tx, mut rx) = mpsc::unbounded_channel::<(u64, IOFlushed<TypeConfig>)>();
-        let flusher_engine = engine.clone();
+        // Holds the engine only while an append waits, so that the engine
+        // closes as soon as Raft and its storage are gone.
+        let flusher_engine = Arc::downgrade(&engine);
         tokio::spawn(async move {
             while let Some((lsn, done)) = rx.recv().await {
+                let Some(engine) = flusher_engine.upgrade() else {
+                    done.io_completed(Err(io_error("the engine was closed")));
+                    continue;
+                };
                 let result = Durable {
-                    engine: &flusher_engine,
+                    engine: &engine,
                     lsn,
                 }
                 .await;
+                drop(engine);
                 done.io_completed(result.map_err(io_error));
             }
         });

@@ -23,7 +23,10 @@ use tokio::task::JoinHandle;
 
 use crate::log_store::LogStore;
 use crate::network::{Faults, Network, serve};
-use crate::state_machine::StateMachine;
+use crate::state_machine::{Snapshots, StateMachine};
+
+/// The directory of a member's snapshots, beside its journal directory.
+pub const SNAPSHOT_DIR: &str = "snapshots";
 use crate::{Command, Error, NodeAddr, Raft, Result};
 
 /// How a member is set up.
@@ -45,6 +48,12 @@ pub struct ClusterConfig {
     /// How long a commit waits for a quorum; then its client gets SQLSTATE
     /// 08007 (outcome unknown) instead of waiting for a partition to heal.
     pub commit_timeout: Duration,
+    /// A snapshot is built, and the log it covers purged, each time the
+    /// log has grown by this many bytes since the last one.
+    pub snapshot_log_bytes: u64,
+    /// Entries kept in the log behind a snapshot, so a follower a little
+    /// behind catches up from the log rather than from a whole snapshot.
+    pub log_entries_kept: u64,
 }
 
 impl ClusterConfig {
@@ -57,6 +66,8 @@ impl ClusterConfig {
             heartbeat: Duration::from_millis(50),
             election_timeout: (Duration::from_millis(300), Duration::from_millis(600)),
             commit_timeout: Duration::from_secs(5),
+            snapshot_log_bytes: 256 << 20,
+            log_entries_kept: 10_000,
         }
     }
 }
@@ -112,6 +123,10 @@ pub struct Status {
     pub members: Vec<(u64, NodeAddr, bool)>,
     /// On the leader: each follower's last replicated index.
     pub replication: Vec<(u64, Option<u64>)>,
+    /// Index of the last entry the current snapshot holds.
+    pub snapshot: Option<u64>,
+    /// Index of the last entry purged from the log.
+    pub purged: Option<u64>,
 }
 
 /// A running member.
@@ -196,8 +211,8 @@ impl Replicator for Proposer {
 
 impl ClusterNode {
     /// Starts a member over `engine` (opened with `Config::replicated`),
-    /// whose journal directory is `journal_dir`. Must run inside a Tokio
-    /// multi-thread runtime.
+    /// whose journal directory is `journal_dir`; its snapshots are kept in
+    /// `snapshots` beside it. Must run inside a Tokio multi-thread runtime.
     pub async fn start(
         engine: Arc<Engine>,
         journal_dir: &std::path::Path,
@@ -230,15 +245,21 @@ impl ClusterNode {
             heartbeat_interval: config.heartbeat.as_millis() as u64,
             election_timeout_min: config.election_timeout.0.as_millis() as u64,
             election_timeout_max: config.election_timeout.1.as_millis() as u64,
-            // The log is kept whole for now (see the state machine).
+            // Snapshots are triggered by log bytes (see `snapshot_by_size`).
             snapshot_policy: SnapshotPolicy::Never,
+            max_in_snapshot_log_to_keep: config.log_entries_kept,
             enable_pre_vote: Some(true),
             ..Default::default()
         }
         .validate()
         .map_err(|e| Error::Config(e.to_string()))?;
         let log = LogStore::open(engine.clone(), journal_dir)?;
-        let sm = StateMachine::new(engine.clone(), config.id);
+        let snapshot_dir = journal_dir
+            .parent()
+            .unwrap_or(journal_dir)
+            .join(SNAPSHOT_DIR);
+        let snapshots = Arc::new(Snapshots::open(&snapshot_dir)?);
+        let sm = StateMachine::new(engine.clone(), config.id, snapshots.clone());
         let faults = Arc::new(Faults::default());
         let network = Network {
             id: config.id,
@@ -248,7 +269,17 @@ impl ClusterNode {
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
         let ready = Arc::new(AtomicBool::new(false));
-        let mut tasks = vec![tokio::spawn(serve(listener, raft.clone(), faults.clone()))];
+        let mut tasks = vec![tokio::spawn(serve(
+            listener,
+            raft.clone(),
+            faults.clone(),
+            snapshots,
+        ))];
+        tasks.push(tokio::spawn(snapshot_by_size(
+            raft.clone(),
+            engine.clone(),
+            config.snapshot_log_bytes,
+        )));
         tasks.push(tokio::spawn(watch_role(
             raft.clone(),
             engine.clone(),
@@ -335,6 +366,8 @@ impl ClusterNode {
                         .collect()
                 })
                 .unwrap_or_default(),
+            snapshot: m.snapshot.map(|l| l.index),
+            purged: m.purged.map(|l| l.index),
         }
     }
 
@@ -345,8 +378,14 @@ impl ClusterNode {
 
     /// Stops Raft and the transport (the engine stays open).
     pub async fn shutdown(&self) {
-        for task in self.tasks.lock().expect("tasks").drain(..) {
+        let tasks: Vec<JoinHandle<()>> = self.tasks.lock().expect("tasks").drain(..).collect();
+        for task in &tasks {
             task.abort();
+        }
+        // Each task has dropped what it held (the engine among it) once
+        // its handle resolves.
+        for task in tasks {
+            let _ = task.await;
         }
         let _ = self.raft.shutdown().await;
         self.ready.store(false, Ordering::Release);
@@ -394,6 +433,25 @@ async fn watch_role(
                 }
             }
             _ = tick.tick() => {}
+        }
+    }
+}
+
+/// Asks Raft for a snapshot each time the journal has grown by `every`
+/// bytes since the last one (openraft's own policy counts entries, and
+/// commit records differ in size by orders of magnitude).
+async fn snapshot_by_size(raft: Raft, engine: Arc<Engine>, every: u64) {
+    let journal_bytes = || engine.metrics().journal_bytes;
+    let mut last = journal_bytes();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        let now = journal_bytes();
+        if now.saturating_sub(last) >= every {
+            last = now;
+            if raft.trigger().snapshot().await.is_err() {
+                return; // Raft stopped
+            }
         }
     }
 }

@@ -10,13 +10,18 @@
 //! after it from the log. As in the log, the engine's LSN is the entry's
 //! index plus one (LSN 0 is the empty database).
 //!
-//! Snapshots: the log is not compacted yet (the snapshot policy is
-//! `Never`, and nothing is purged), so a new or lagging node catches up
-//! from the whole log; building and installing snapshots from a
-//! checkpoint is the next step (see `docs/cluster.md`).
+//! Snapshots ([`tiers_storage::Engine::write_snapshot`]): the whole
+//! database as of one applied entry, built from an MVCC read after a
+//! checkpoint, kept as one file in [`Snapshots`]'s directory, streamed to a
+//! member that needs entries this node's log no longer has, and installed
+//! there through the engine's apply path. Every member builds its own when
+//! its log has grown by the configured bytes, and then purges the log the
+//! snapshot covers (keeping a tail for followers a little behind).
 
 use std::io;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures::{Stream, StreamExt};
 use openraft::storage::{EntryResponder, RaftStateMachine};
@@ -30,34 +35,181 @@ use crate::{StoredMembership, TypeConfig, decode, encode, io_error};
 pub struct StateMachine {
     engine: Arc<Engine>,
     node_id: u64,
+    snapshots: Arc<Snapshots>,
 }
 
 impl StateMachine {
-    /// Wraps a replicated engine.
-    pub fn new(engine: Arc<Engine>, node_id: u64) -> StateMachine {
-        StateMachine { engine, node_id }
+    /// Wraps a replicated engine, with its snapshots kept in `snapshots`.
+    pub fn new(engine: Arc<Engine>, node_id: u64, snapshots: Arc<Snapshots>) -> StateMachine {
+        StateMachine {
+            engine,
+            node_id,
+            snapshots,
+        }
     }
 }
 
-/// Snapshot data (see the module documentation: not built yet).
-pub type SnapshotData = io::Cursor<Vec<u8>>;
+/// A snapshot as openraft hands it around: an open file and where it is.
+#[derive(Debug)]
+pub struct SnapshotFile {
+    /// The file's path (a received one is renamed into place when installed).
+    pub path: PathBuf,
+    /// The file, open for reading.
+    pub file: std::fs::File,
+}
 
-/// Builds snapshots (see the module documentation: not yet).
-pub struct SnapshotBuilder;
+/// Snapshot data.
+pub type SnapshotData = SnapshotFile;
+/// A snapshot's metadata.
+pub type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;
+/// A snapshot with its data.
+pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, SnapshotData>;
 
-fn not_yet() -> io::Error {
-    io_error(
-        "snapshots are not built yet: this cluster keeps its whole log (snapshot policy Never)",
-    )
+const SNAPSHOT_SUFFIX: &str = ".tsnap";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// The directory of a member's snapshots: the current one (at most one
+/// kept), and temporary files being built or received.
+pub struct Snapshots {
+    dir: PathBuf,
+    current: Mutex<Option<(SnapshotMeta, PathBuf)>>,
+    next_temp: AtomicU64,
+}
+
+/// The metadata of a snapshot that holds `info`.
+fn meta_of(info: &tiers_storage::SnapshotInfo) -> io::Result<SnapshotMeta> {
+    let last_log_id = (info.lsn > 0).then(|| {
+        openraft::LogId::new(
+            openraft::vote::leader_id_std::CommittedLeaderId::new(info.term),
+            info.lsn - 1,
+        )
+    });
+    let last_membership = match &info.membership {
+        Some(bytes) => decode(bytes).map_err(io_error)?,
+        None => StoredMembership::default(),
+    };
+    Ok(SnapshotMeta {
+        last_log_id,
+        last_membership,
+    })
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl Snapshots {
+    /// Opens (creating) the snapshot directory `dir`: removes temporary
+    /// files a crash left, and keeps the newest complete snapshot.
+    pub fn open(dir: &Path) -> crate::Result<Snapshots> {
+        std::fs::create_dir_all(dir)?;
+        let mut found: Vec<(tiers_storage::SnapshotInfo, PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.ends_with(TEMP_SUFFIX) {
+                std::fs::remove_file(&path)?;
+            } else if name.ends_with(SNAPSHOT_SUFFIX) {
+                let mut file = std::io::BufReader::new(std::fs::File::open(&path)?);
+                let info = tiers_storage::snapshot_header(&mut file).map_err(|e| {
+                    crate::Error::Config(format!("snapshot {}: {e}", path.display()))
+                })?;
+                found.push((info, path));
+            }
+        }
+        found.sort_by_key(|(info, _)| info.lsn);
+        let current = match found.pop() {
+            Some((info, path)) => Some((meta_of(&info)?, path)),
+            None => None,
+        };
+        for (_, older) in found {
+            std::fs::remove_file(older)?;
+        }
+        Ok(Snapshots {
+            dir: dir.to_path_buf(),
+            current: Mutex::new(current),
+            next_temp: AtomicU64::new(0),
+        })
+    }
+
+    /// A fresh path for a snapshot being built or received.
+    pub fn temp_path(&self) -> PathBuf {
+        let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
+        self.dir
+            .join(format!("incoming-{}-{n}{TEMP_SUFFIX}", std::process::id()))
+    }
+
+    /// Makes the complete snapshot at `temp` (fsynced) the current one,
+    /// durably, and removes the one before; returns what is current then
+    /// (a newer one published meanwhile stays, and `temp` goes).
+    fn publish(&self, temp: &Path, meta: &SnapshotMeta) -> io::Result<(SnapshotMeta, PathBuf)> {
+        let mut current = self.current.lock().expect("snapshots");
+        if let Some((newer, path)) = &*current
+            && newer.last_log_id > meta.last_log_id
+        {
+            std::fs::remove_file(temp)?;
+            return Ok((newer.clone(), path.clone()));
+        }
+        let (index, term) = meta
+            .last_log_id
+            .map_or((0, 0), |l| (l.index, l.leader_id.term));
+        let path = self
+            .dir
+            .join(format!("snapshot-{index:020}-{term}{SNAPSHOT_SUFFIX}"));
+        std::fs::rename(temp, &path)?;
+        sync_dir(&self.dir)?;
+        if let Some((_, old)) = current.replace((meta.clone(), path.clone()))
+            && old != path
+        {
+            std::fs::remove_file(old)?;
+        }
+        Ok((meta.clone(), path))
+    }
+
+    /// The current snapshot's metadata and path.
+    pub fn current(&self) -> Option<(SnapshotMeta, PathBuf)> {
+        self.current.lock().expect("snapshots").clone()
+    }
+}
+
+/// Builds snapshots of the engine into the snapshot directory.
+pub struct SnapshotBuilder {
+    engine: Arc<Engine>,
+    snapshots: Arc<Snapshots>,
+}
+
+impl SnapshotBuilder {
+    fn build(&self) -> io::Result<Snapshot> {
+        let temp = self.snapshots.temp_path();
+        let built = (|| {
+            let file = std::fs::File::create(&temp)?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            let info = self.engine.write_snapshot(&mut out).map_err(io_error)?;
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            Ok::<_, io::Error>(info)
+        })();
+        let info = match built {
+            Ok(info) => info,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
+        let (meta, path) = self.snapshots.publish(&temp, &meta_of(&info)?)?;
+        let file = std::fs::File::open(&path)?;
+        Ok(Snapshot {
+            meta,
+            snapshot: SnapshotFile { path, file },
+        })
+    }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     type SnapshotData = SnapshotData;
 
-    async fn build_snapshot(
-        &mut self,
-    ) -> Result<openraft::alias::SnapshotOf<TypeConfig, SnapshotData>, io::Error> {
-        Err(not_yet())
+    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        tokio::task::block_in_place(|| self.build())
     }
 }
 
@@ -126,20 +278,44 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder
+        SnapshotBuilder {
+            engine: self.engine.clone(),
+            snapshots: self.snapshots.clone(),
+        }
     }
 
     async fn install_snapshot(
         &mut self,
-        _meta: &openraft::alias::SnapshotMetaOf<TypeConfig>,
-        _snapshot: SnapshotData,
+        meta: &SnapshotMeta,
+        snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
-        Err(not_yet())
+        tokio::task::block_in_place(|| {
+            use std::io::Seek;
+            (&snapshot.file).seek(std::io::SeekFrom::Start(0))?;
+            let mut input = std::io::BufReader::with_capacity(1 << 20, &snapshot.file);
+            let info = self.engine.install_snapshot(&mut input).map_err(io_error)?;
+            let expected = meta.last_log_id.map_or(0, |l| l.index + 1);
+            if info.lsn != expected {
+                return Err(io_error(format!(
+                    "the snapshot file ends at lsn {} but its metadata says {expected}",
+                    info.lsn
+                )));
+            }
+            self.snapshots.publish(&snapshot.path, meta)?;
+            Ok(())
+        })
     }
 
-    async fn get_current_snapshot(
-        &mut self,
-    ) -> Result<Option<openraft::alias::SnapshotOf<TypeConfig, SnapshotData>>, io::Error> {
-        Ok(None)
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        match self.snapshots.current() {
+            Some((meta, path)) => {
+                let file = std::fs::File::open(&path)?;
+                Ok(Some(Snapshot {
+                    meta,
+                    snapshot: SnapshotFile { path, file },
+                }))
+            }
+            None => Ok(None),
+        }
     }
 }
