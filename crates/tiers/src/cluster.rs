@@ -37,6 +37,15 @@ pub struct ClusterFlags {
     /// (outcome unknown), in milliseconds (default 5000).
     #[arg(long, value_name = "MS")]
     pub commit_timeout_ms: Option<u64>,
+    /// Build a snapshot, and purge the log behind it, each time the log has
+    /// grown by this many KiB (default 262144, i.e. 256 MiB; at least 64).
+    #[arg(long, value_name = "KIB")]
+    pub snapshot_every_kib: Option<u64>,
+    /// Log entries kept behind a snapshot, so that a follower a little
+    /// behind catches up from the log instead of a whole snapshot
+    /// (default 10000).
+    #[arg(long, value_name = "ENTRIES")]
+    pub log_entries_kept: Option<u64>,
 }
 
 /// Applies the timing flags to `config`, refusing values a cluster cannot
@@ -70,6 +79,17 @@ pub fn apply_timing(flags: &ClusterFlags, config: &mut ClusterConfig) -> Result<
             return Err("--commit-timeout-ms must be at least 1".into());
         }
         config.commit_timeout = Duration::from_millis(ms);
+    }
+    if let Some(kib) = flags.snapshot_every_kib {
+        if kib < 64 {
+            return Err(format!(
+                "--snapshot-every-kib {kib} is below 64: a snapshot holds the whole database, so building one for every few commits would cost more than it saves"
+            ));
+        }
+        config.snapshot_log_bytes = kib.saturating_mul(1024);
+    }
+    if let Some(n) = flags.log_entries_kept {
+        config.log_entries_kept = n;
     }
     let heartbeat = config.heartbeat.as_millis();
     let election_min = config.election_timeout.0.as_millis();
@@ -173,6 +193,8 @@ mod tests {
             heartbeat_ms: Some(20),
             election_timeout_ms: Some("100-200".into()),
             commit_timeout_ms: Some(1500),
+            snapshot_every_kib: Some(128),
+            log_entries_kept: Some(5),
             ..ClusterFlags::default()
         };
         apply_timing(&flags, &mut config).unwrap();
@@ -182,6 +204,10 @@ mod tests {
             (Duration::from_millis(100), Duration::from_millis(200))
         );
         assert_eq!(config.commit_timeout, Duration::from_millis(1500));
+        assert_eq!(
+            (config.snapshot_log_bytes, config.log_entries_kept),
+            (128 << 10, 5)
+        );
         for (flags, says) in [
             (
                 ClusterFlags {
@@ -210,6 +236,13 @@ mod tests {
                     ..ClusterFlags::default()
                 },
                 "at least 1",
+            ),
+            (
+                ClusterFlags {
+                    snapshot_every_kib: Some(1),
+                    ..ClusterFlags::default()
+                },
+                "below 64",
             ),
         ] {
             let mut config = ClusterConfig::new(1, addr.clone());

@@ -99,6 +99,11 @@ impl tiers_telemetry::Admin for DbAdmin {
                 "cluster_applied_term",
                 "Term of the last cluster entry applied here",
                 applied.term as f64,
+            )
+            .gauge(
+                "cluster_log_first_lsn",
+                "The oldest log record kept here; the ones before it were purged behind a snapshot",
+                self.engine.journal().first_lsn() as f64,
             );
         }
         for (name, help, kind, value) in self.engine.metrics().fields() {
@@ -137,6 +142,7 @@ impl tiers_telemetry::Admin for DbAdmin {
             },
             "leader": self.engine.leader_hint(),
             "applied_term": self.engine.applied().term,
+            "log_first_lsn": self.engine.is_replicated().then(|| self.engine.journal().first_lsn()),
             "deadlocks": s.database.locks.deadlocks(),
             "storage": {
                 "commits": m.commits,
