@@ -106,6 +106,29 @@ impl Journal {
         Ok(out)
     }
 
+    /// The journal latch once no sync is in progress (nobody writes the
+    /// segment behind a rewrite), or the reason the journal is poisoned.
+    fn lock_idle(&self) -> Result<std::sync::MutexGuard<'_, super::JournalState>> {
+        let mut s = self.lock();
+        while s.syncing {
+            s.blocked += 1;
+            s = self.flushed.wait(s).expect("journal latch poisoned");
+            s.blocked -= 1;
+        }
+        if let Some(why) = &s.poisoned {
+            return Err(Error::Poisoned(why.clone()));
+        }
+        Ok(s)
+    }
+
+    /// Poisons the journal: a rewrite failed half-way, so nothing more may
+    /// be appended until a restart recovers from the files.
+    fn fail(&self, s: &mut super::JournalState, why: String) -> Error {
+        s.poisoned = Some(why.clone());
+        self.failed.store(true, Ordering::Release);
+        Error::Poisoned(why)
+    }
+
     /// The highest LSN appended (durable or not).
     pub fn appended_lsn(&self) -> u64 {
         self.lock().appended_lsn
@@ -116,15 +139,7 @@ impl Journal {
     /// record and fsynced, later segments are removed, and the directory is
     /// fsynced, all before this returns. Appends continue at `lsn + 1`.
     pub fn truncate_after(&self, lsn: u64) -> Result<()> {
-        let mut s = self.lock();
-        while s.syncing {
-            s.blocked += 1;
-            s = self.flushed.wait(s).expect("journal latch poisoned");
-            s.blocked -= 1;
-        }
-        if let Some(why) = &s.poisoned {
-            return Err(Error::Poisoned(why.clone()));
-        }
+        let mut s = self.lock_idle()?;
         if lsn >= s.appended_lsn {
             return Ok(());
         }
@@ -146,11 +161,7 @@ impl Journal {
             .map(|(_, path, _)| path)
             .collect();
         let (first, path, version) = s.segments[keep].clone();
-        let fail = |s: &mut super::JournalState, why: String| {
-            s.poisoned = Some(why.clone());
-            self.failed.store(true, Ordering::Release);
-            Error::Poisoned(why)
-        };
+        let fail = |s: &mut super::JournalState, why: String| self.fail(s, why);
         let io = |what: &str, p: &Path, e: std::io::Error| {
             format!("journal truncation failed {what} {}: {e}", p.display())
         };
@@ -234,23 +245,11 @@ impl Journal {
     /// log or an empty one, both covered by the checkpoint at `lsn` that
     /// must be durable before this is called.
     pub fn restart_after(&self, lsn: u64) -> Result<()> {
-        let mut s = self.lock();
-        while s.syncing {
-            s.blocked += 1;
-            s = self.flushed.wait(s).expect("journal latch poisoned");
-            s.blocked -= 1;
-        }
-        if let Some(why) = &s.poisoned {
-            return Err(Error::Poisoned(why.clone()));
-        }
+        let mut s = self.lock_idle()?;
         if lsn <= s.appended_lsn {
             return Ok(());
         }
-        let fail = |s: &mut super::JournalState, why: String| {
-            s.poisoned = Some(why.clone());
-            self.failed.store(true, Ordering::Release);
-            Error::Poisoned(why)
-        };
+        let fail = |s: &mut super::JournalState, why: String| self.fail(s, why);
         let doomed: Vec<PathBuf> = s.segments.drain(..).map(|(_, path, _)| path).collect();
         for p in &doomed {
             if let Err(e) = self.vfs.remove(p) {
